@@ -1,0 +1,1 @@
+"""Domestic-abuse risk triage service."""

@@ -1,0 +1,1 @@
+"""Principals, API keys, JWT bearer tokens, and the authorisation policy."""

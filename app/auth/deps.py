@@ -1,0 +1,71 @@
+"""FastAPI dependencies: authenticate every /v1 request and check its role.
+
+Wrong or missing credentials → 401 (with ``WWW-Authenticate``); a valid principal whose
+role may not call the operation → 403. Records outside a principal's scope are a
+different matter, answered 404 by the policy (``app.auth.policy``) so that nothing
+reveals whether they exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.jwt import JwtVerifier, TokenError
+from app.auth.keys import KEY_PREFIX, principal_for_key
+from app.auth.principal import Principal, Role
+from app.db import SessionDep
+from app.errors import Forbidden, Unauthorized
+
+log = structlog.get_logger(__name__)
+
+bearer = HTTPBearer(auto_error=False, description="An API key (`tri_…`) or a JWT.")
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    session: SessionDep,
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        log.info("authentication_failed", reason="missing_credentials")
+        raise Unauthorized("A bearer credential is required.")
+    token = credentials.credentials
+    principal: Principal | None = None
+    if token.startswith(KEY_PREFIX):
+        principal = principal_for_key(session, token)
+        reason = "unknown_revoked_or_expired_key"
+    else:
+        verifier: JwtVerifier | None = request.app.state.jwt_verifier
+        reason = "jwt_not_configured"
+        if verifier is not None:
+            try:
+                principal = verifier.verify(token)
+            except TokenError as exc:
+                reason = str(exc).replace(" ", "_")
+    if principal is None:
+        # Never log the presented secret, nor a fragment of it.
+        log.info("authentication_failed", reason=reason)
+        raise Unauthorized("The credential is not valid.")
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(principal_role=principal.role)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def _check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"This operation is not available to the {principal.role} role.")
+        return principal
+
+    _check.__name__ = "require_" + "_or_".join(roles)
+    return _check

@@ -1,0 +1,126 @@
+"""JWT bearer tokens from the force's identity provider.
+
+Only asymmetric algorithms are accepted and only those configured; ``alg: none`` and HMAC
+tokens are refused before any signature check (RFC 8725 §3.1-3.2), so a token signed with
+the public key as an HMAC secret can never pass. ``exp``, ``iss``, ``aud`` and ``sub`` are
+required. The role, agency and areas come from the ``triage_role``, ``triage_agency``,
+``triage_areas`` and ``triage_source_system`` claims.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWKSet
+
+from app.auth.principal import AGENCIES, ROLES, Principal
+from app.config import Settings
+
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class TokenError(Exception):
+    """The token is not acceptable; the message names the reason, never the token."""
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks: dict[str, Any],
+        algorithms: list[str],
+        leeway_seconds: int = 30,
+    ) -> None:
+        bad = sorted(set(algorithms) - ASYMMETRIC)
+        if bad:
+            raise ValueError(
+                "only asymmetric JWT algorithms may be configured, not: " + ", ".join(bad)
+            )
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = list(algorithms)
+        self.leeway = leeway_seconds
+        self.keys = {k.key_id: k for k in PyJWKSet.from_dict(jwks).keys}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtVerifier | None:
+        if not (settings.jwt_issuer and settings.jwt_audience):
+            return None
+        if settings.jwt_jwks_json:
+            jwks = json.loads(settings.jwt_jwks_json)
+        elif settings.jwt_jwks_path:
+            jwks = json.loads(Path(settings.jwt_jwks_path).read_text(encoding="utf-8"))
+        else:
+            return None
+        return cls(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=jwks,
+            algorithms=settings.jwt_algorithms,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError("malformed token") from exc
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise TokenError("algorithm not allowed")
+        kid = header.get("kid")
+        key = self.keys.get(kid) if kid is not None else None
+        if key is None and len(self.keys) == 1 and kid is None:
+            key = next(iter(self.keys.values()))
+        if key is None:
+            raise TokenError("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise TokenError("wrong audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise TokenError("wrong issuer") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError("invalid token") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    role = claims.get("triage_role")
+    if role not in ROLES:
+        raise TokenError("token carries no valid triage_role")
+    agency = claims.get("triage_agency")
+    if role == "agency" and agency not in AGENCIES:
+        raise TokenError("agency token carries no valid triage_agency")
+    areas = claims.get("triage_areas") or []
+    if not isinstance(areas, list) or not all(isinstance(a, str) for a in areas):
+        raise TokenError("triage_areas must be a list of strings")
+    source_system = claims.get("triage_source_system")
+    if role == "submitter" and not isinstance(source_system, str):
+        raise TokenError("submitter token carries no triage_source_system")
+    return Principal(
+        id=f"jwt:{claims['sub']}",
+        kind="jwt",
+        role=role,
+        label=str(claims.get("name_hint", ""))[:0],  # never keep names from tokens
+        agency=agency if role == "agency" else None,
+        areas=frozenset(areas),
+        source_system=source_system if role == "submitter" else None,
+    )

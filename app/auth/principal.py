@@ -1,0 +1,43 @@
+"""Who is calling: the principal every request is authorised and audited as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["submitter", "triage", "agency", "auditor", "admin"]
+ROLES: tuple[Role, ...] = ("submitter", "triage", "agency", "auditor", "admin")
+
+Agency = Literal["csc", "health", "school", "probation", "idva", "marac", "early_help", "police"]
+AGENCIES: tuple[Agency, ...] = (
+    "csc",
+    "health",
+    "school",
+    "probation",
+    "idva",
+    "marac",
+    "early_help",
+    "police",
+)
+
+ALL_AREAS = "*"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    ``areas`` scopes triage and agency principals to local-authority areas (``*`` = all);
+    ``source_system`` ties a submitter to the records system it may submit for.
+    """
+
+    id: str
+    kind: Literal["api_key", "jwt"]
+    role: Role
+    label: str = ""
+    agency: Agency | None = None
+    areas: frozenset[str] = field(default_factory=frozenset)
+    source_system: str | None = None
+
+    def in_area(self, area: str) -> bool:
+        return ALL_AREAS in self.areas or area in self.areas

@@ -1,0 +1,113 @@
+"""Service settings, read from the environment with the ``TRIAGE_`` prefix.
+
+Outside development the service refuses to start without an explicit database URL and
+credentials configured, so that a production deployment can never fall back to the
+embedded demo database or demo keys.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where alembic.ini, migrations/, models/ and var/ live: the checkout, or TRIAGE_HOME
+# when the package is installed elsewhere (the container sets it).
+ROOT = Path(os.environ.get("TRIAGE_HOME") or Path(__file__).resolve().parent.parent)
+DEFAULT_SQLITE_URL = f"sqlite:///{ROOT / 'var' / 'triage.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = None
+    log_level: str = "INFO"
+    log_json: bool | None = None  # default: JSON outside development
+
+    # Request limits.
+    max_body_bytes: int = 1_048_576
+    idempotency_retention_days: int = Field(default=7, ge=7)
+
+    # Credentials. Outside development at least one of these must be configured:
+    # API keys created with `triage keys create`, or a JWT identity provider.
+    api_keys_configured: bool = False
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_path: str | None = None  # a JWKS file shipped with the deployment
+    jwt_jwks_json: str | None = None  # or the JWKS itself
+    jwt_algorithms: list[str] = ["RS256", "ES256", "PS256"]
+    jwt_leeway_seconds: int = 30
+
+    # Write rate limit per principal (requests per minute); 0 disables it.
+    write_rate_per_minute: int = 120
+
+    # Scoring and flag definitions active by default and per area ("E09000018=dash-ric@2").
+    victim_checklist: str = "dash-ric@1"
+    police_checklist: str = "dash-police@1"
+    child_checklist: str = "child-risk@1"
+    flag_rules: str = "default-flags@1"
+    area_overrides: dict[str, dict[str, str]] = {}
+
+    # Flag due-time policy.
+    non_school_days: list[str] = []  # ISO dates (holidays, INSET days)
+    non_working_days: list[str] = []  # bank holidays
+
+    # Retention: years until review, per category.
+    review_years_standard: int = 6
+    review_years_high: int = 10
+
+    # Optional trained classifier: directory `models/NAME/VERSION`.
+    classifier_path: str | None = None
+    classifier_threshold: float = 0.5
+    classifier_may_raise_level: bool = False
+
+    # Docs are served in development; in production only if asked.
+    expose_docs: bool | None = None
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or DEFAULT_SQLITE_URL
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment == "production"
+
+    @property
+    def docs_enabled(self) -> bool:
+        if self.expose_docs is not None:
+            return self.expose_docs
+        return self.environment != "production"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production":
+            missing = []
+            if not self.database_url:
+                missing.append("TRIAGE_DATABASE_URL")
+            jwt_ready = bool(
+                self.jwt_issuer and self.jwt_audience and (self.jwt_jwks_path or self.jwt_jwks_json)
+            )
+            if not (self.api_keys_configured or jwt_ready):
+                missing.append(
+                    "credentials (TRIAGE_API_KEYS_CONFIGURED=true after `triage keys create`, "
+                    "or TRIAGE_JWT_ISSUER, TRIAGE_JWT_AUDIENCE and TRIAGE_JWT_JWKS_PATH)"
+                )
+            if missing:
+                raise ValueError("refusing to start in production without: " + "; ".join(missing))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

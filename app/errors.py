@@ -1,0 +1,235 @@
+"""RFC 9457 problem details for every error the service returns.
+
+A small hierarchy of our own: each error class carries its status, a stable ``type`` URI
+and a title. ``detail`` is written by us and never contains personal data; validation
+errors list locations and messages, never the rejected values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://da-triage.example/problems/"
+
+log = structlog.get_logger(__name__)
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=[TYPE_BASE + "validation"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ValidationIssue] | None = None
+
+
+class ProblemError(Exception):
+    """Base class: raise a subclass anywhere to answer with a problem document."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class BadRequest(ProblemError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class PurposeRequired(ProblemError):
+    status, slug, title = 400, "purpose-required", "X-Purpose header required"
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(
+            detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, **extensions
+        )
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Not allowed for this role"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unprocessable(ProblemError):
+    status, slug, title = 422, "validation", "Request validation failed"
+
+    def __init__(
+        self, detail: str | None = None, *, errors: Sequence[Mapping[str, Any]] = (), **ext: Any
+    ) -> None:
+        super().__init__(detail, **ext)
+        if errors:
+            self.extensions["errors"] = [dict(e) for e in errors]
+
+
+class PreconditionRequired(ProblemError):
+    status, slug, title = 428, "precondition-required", "If-Match header required"
+
+
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "unavailable", "Service temporarily unavailable"
+
+
+def problem_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        dict(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {})
+    )
+
+
+def _validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # Never echo the input: the rejected value may be a name or a date of birth.
+    issues = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p != "body" or len(err.get("loc", ())) == 1]
+        issues.append({"loc": loc, "msg": str(err.get("msg", "invalid"))})
+    return issues
+
+
+_STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: Unprocessable,
+    429: TooManyRequests,
+    503: ServiceUnavailable,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.to_problem(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = Unprocessable(
+            "The request did not match the schema.", errors=_validation_issues(exc.errors())
+        )
+        return problem_response(err.status, err.to_problem())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _STATUS_TO_ERROR.get(exc.status_code)
+        if cls is None:
+            body = {
+                "type": "about:blank",
+                "title": "HTTP error",
+                "status": exc.status_code,
+            }
+            return problem_response(exc.status_code, body, exc.headers)
+        # Starlette's own details ("Not Found") carry no personal data.
+        err = cls()
+        return problem_response(err.status, err.to_problem(), exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _db_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("database_unavailable", error_type=type(exc).__name__)
+        err = ServiceUnavailable("The database is not reachable; retry later.")
+        return problem_response(err.status, err.to_problem(), {"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(Exception)
+    async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+        # The message of an arbitrary exception may quote data; log only its type.
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        err = ProblemError("An unexpected error occurred; nothing was saved.")
+        return problem_response(err.status, err.to_problem())
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem+json for the given statuses."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        cls = _STATUS_TO_ERROR.get(status, ProblemError)
+        out[status] = {
+            "description": cls.title if status != 500 else "Internal server error",
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+# Every /v1 route can answer these.
+COMMON_PROBLEMS = (400, 401, 403, 404, 413, 422, 429, 500, 503)

@@ -1,0 +1,1 @@
+"""Replay protection for POSTs with an ``Idempotency-Key`` header."""

@@ -1,0 +1,330 @@
+"""The incident as police systems submit it: pydantic models mirroring the contract.
+
+Every model forbids unknown fields (OWASP API3: nothing is silently dropped or stored),
+every string is length-capped (API4/API10), and every time must carry an offset.
+Cross-field rules (refs that exist, one victim and one perpetrator, child details only on
+children, a judgement needs its rationale, answers keyed by known item ids) are checked
+here so that a bad incident is rejected whole, with a location for each problem and
+never a quotation of the rejected value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.scoring.items import INSTRUMENT_ITEMS
+
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+
+Answer = Literal["yes", "no", "unknown", "not_asked"]
+RiskLevel = Literal["standard", "medium", "high"]
+Role = Literal["victim", "perpetrator", "child", "other_adult"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    system: Code = Field(description="The submitting records system (fixed per API key).")
+    reference: Code = Field(description="The system's own reference for this incident.")
+    submitted_by: ShortText | None = Field(
+        default=None, description="Officer or system user who submitted (pseudonymous id)."
+    )
+
+
+class PersonName(Strict):
+    given: ShortText | None = None
+    family: ShortText | None = None
+
+
+class Identifier(Strict):
+    scheme: Literal["pnc", "nhs", "source"] = Field(
+        description="`pnc` Police National Computer id, `nhs` NHS number, "
+        "`source` the submitting system's own person id."
+    )
+    value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class School(Strict):
+    name: ShortText | None = None
+    urn: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,8}$")] | None = Field(
+        default=None, description="Unique Reference Number of the school (DfE)."
+    )
+
+
+class ChildDetails(Strict):
+    relationship_to_perpetrator: (
+        Literal["child", "stepchild", "other_relative", "unrelated", "unknown"] | None
+    ) = None
+    lives_at_address: bool | None = None
+    present: bool | None = None
+    witnessed: bool | None = None
+    injured: bool | None = None
+    intervened: bool | None = None
+    spoken_to_by_officer: bool | None = None
+    school: School | None = None
+    existing_plan: (
+        Literal["none", "child_in_need", "child_protection", "looked_after", "unknown"] | None
+    ) = None
+    disability_or_additional_needs: bool | None = None
+    account: LongText | None = Field(
+        default=None,
+        description="What the child said or showed, in their words. Sensitive free text: "
+        "shown only to those entitled, never logged.",
+    )
+
+
+class Person(Strict):
+    ref: Ref = Field(description="Reference of this person within the incident (`v1`, `c2`).")
+    role: Role
+    name: PersonName | None = None
+    date_of_birth: dt.date | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    identifiers: Annotated[list[Identifier], Field(max_length=10)] = []
+    interpreter_needed: bool | None = None
+    ethnicity: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{1,2}$|^NS$")] | None = Field(
+        default=None,
+        description="Self-defined ethnicity code (18+1). Used only for fairness reporting "
+        "of models, never as a scoring input.",
+    )
+    unborn: bool = False
+    expected_date: dt.date | None = None
+    child: ChildDetails | None = None
+
+    @model_validator(mode="after")
+    def _child_fields_only_on_children(self) -> Person:
+        if self.role != "child" and (self.child is not None or self.unborn):
+            raise ValueError("child details and `unborn` are only allowed on role `child`")
+        if self.unborn and self.date_of_birth is not None:
+            raise ValueError("an unborn child has an `expected_date`, not a `date_of_birth`")
+        if self.expected_date is not None and not self.unborn:
+            raise ValueError("`expected_date` is only allowed for an unborn child")
+        return self
+
+
+class Separation(Strict):
+    status: Literal["none", "recent", "planned", "perceived", "historic"] = "none"
+    date: dt.date | None = None
+
+
+class Relationship(Strict):
+    victim: Ref
+    perpetrator: Ref
+    type: Literal["intimate_partner", "ex_intimate_partner", "family_member", "other"] = (
+        "intimate_partner"
+    )
+    cohabiting: bool | None = None
+    separation: Separation | None = None
+
+
+class Circumstances(Strict):
+    physical_violence: bool | None = None
+    sexual_violence: bool | None = None
+    coercive_control: bool | None = None
+    weapon_used: bool | None = None
+    strangulation: bool | None = None
+    injury_to_victim: bool | None = None
+    alcohol_involved: bool | None = None
+    drugs_involved: bool | None = None
+    arrest_made: bool | None = None
+    crime_recorded: bool | None = None
+
+
+class VictimChecklist(Strict):
+    instrument: Literal["dash-ric", "dash-police"] = "dash-ric"
+    answered_by: Literal["victim", "officer", "third_party", "not_completed"] | None = None
+    mode: Literal["in_person", "phone", "video", "other"] | None = None
+    answers: dict[str, Answer] = Field(
+        default_factory=dict,
+        description="Answers keyed by item id. Items left out are recorded as `not_asked`.",
+    )
+    comments: dict[str, LongText] = Field(
+        default_factory=dict,
+        description="Free-text comments keyed by item id. Sensitive; never logged.",
+    )
+
+    @model_validator(mode="after")
+    def _known_items(self) -> VictimChecklist:
+        known = set(INSTRUMENT_ITEMS[self.instrument])
+        unknown = sorted((set(self.answers) | set(self.comments)) - known)
+        if unknown:
+            # Item ids are contract vocabulary, not personal data; safe to name.
+            raise ValueError(
+                f"unknown checklist item id(s) for {self.instrument}: {', '.join(unknown[:5])}"
+            )
+        return self
+
+
+class ActiveOrder(Strict):
+    type: Literal[
+        "dvpn", "dvpo", "non_molestation", "restraining", "bail_conditions", "occupation", "other"
+    ]
+    expires: dt.date | None = None
+
+
+WarningMarker = Literal[
+    "violence",
+    "weapons",
+    "firearms",
+    "self_harm",
+    "suicide",
+    "mental_health",
+    "drugs",
+    "alcohol",
+    "escaper",
+    "other",
+]
+
+
+class PerpetratorHistory(Strict):
+    prior_da_incidents_total: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    prior_da_victims: Annotated[int, Field(ge=0, le=1_000)] | None = Field(
+        default=None, description="Distinct earlier victims known to the submitting system."
+    )
+    last_incident_at: AwareDatetime | None = None
+    prior_non_da_violence: bool | None = None
+    prior_custody: bool | None = None
+    breach_of_conditional_release: bool | None = None
+    warning_markers: Annotated[list[WarningMarker], Field(max_length=20)] = []
+    active_orders: Annotated[list[ActiveOrder], Field(max_length=20)] = []
+
+
+class VictimHistory(Strict):
+    prior_da_incidents_12m: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        default=None, description="DA incidents for this victim in the 12 months before this one."
+    )
+    last_incident_at: AwareDatetime | None = None
+    last_marac_referral: dt.date | None = None
+
+
+class OfficerAssessment(Strict):
+    professional_judgement: RiskLevel | None = None
+    rationale: LongText | None = None
+    victim_perception: RiskLevel | None = None
+
+    @model_validator(mode="after")
+    def _judgement_needs_rationale(self) -> OfficerAssessment:
+        if self.professional_judgement is not None and not (self.rationale or "").strip():
+            raise ValueError("a professional judgement needs a rationale")
+        return self
+
+
+class SafetyPlan(Strict):
+    written_agreement_with_victim: bool | None = Field(
+        default=None,
+        description="A written agreement that puts the onus on the victim to manage the risk "
+        "(e.g. not to let the perpetrator in). Raises `victim_responsibility_plan`.",
+    )
+
+
+class Consent(Strict):
+    victim_consents_to_share: Literal["yes", "no", "not_sought"] | None = None
+
+
+class Incident(Strict):
+    """A domestic-abuse incident as submitted by a police system."""
+
+    source: Source
+    area: Code = Field(description="Local-authority area code (e.g. ONS `E09000018`).")
+    occurred_at: AwareDatetime
+    reported_at: AwareDatetime | None = None
+    persons: Annotated[list[Person], Field(min_length=2, max_length=50)]
+    relationship: Relationship
+    circumstances: Circumstances = Circumstances()
+    victim_checklist: VictimChecklist = VictimChecklist()
+    perpetrator_history: PerpetratorHistory = PerpetratorHistory()
+    victim_history: VictimHistory = VictimHistory()
+    officer_assessment: OfficerAssessment = OfficerAssessment()
+    safety_plan: SafetyPlan = SafetyPlan()
+    consent: Consent = Consent()
+
+    @model_validator(mode="after")
+    def _persons_consistent(self) -> Incident:
+        refs = [p.ref for p in self.persons]
+        dupes = sorted({r for r in refs if refs.count(r) > 1})
+        if dupes:
+            raise ValueError(f"person refs must be unique: {', '.join(dupes)}")
+        by_ref = {p.ref: p for p in self.persons}
+        rel = self.relationship
+        for field, ref, role in (
+            ("victim", rel.victim, "victim"),
+            ("perpetrator", rel.perpetrator, "perpetrator"),
+        ):
+            person = by_ref.get(ref)
+            if person is None:
+                raise ValueError(f"relationship.{field} names person ref {ref!r}, which is absent")
+            if person.role != role:
+                raise ValueError(f"relationship.{field} must name a person with role {role!r}")
+        for role in ("victim", "perpetrator"):
+            if sum(1 for p in self.persons if p.role == role) > 1:
+                raise ValueError(f"at most one person with role {role!r}")
+        if self.reported_at is not None and self.reported_at < self.occurred_at:
+            raise ValueError("reported_at is earlier than occurred_at")
+        return self
+
+    # Convenience accessors used by scoring and flags.
+    def person(self, ref: str) -> Person:
+        return next(p for p in self.persons if p.ref == ref)
+
+    @property
+    def victim(self) -> Person:
+        return self.person(self.relationship.victim)
+
+    @property
+    def perpetrator(self) -> Person:
+        return self.person(self.relationship.perpetrator)
+
+    @property
+    def children(self) -> list[Person]:
+        return [p for p in self.persons if p.role == "child"]
+
+
+class IncidentRevision(Incident):
+    """Amended or completed data for an existing incident (same source and reference)."""
+
+
+class StoredPerson(BaseModel):
+    ref: str
+    role: str
+    person_id: str
+
+
+class IncidentRecord(BaseModel):
+    """The stored incident as returned to callers entitled to see it whole."""
+
+    id: str
+    version: int
+    received_at: AwareDatetime
+    updated_at: AwareDatetime
+    review_due_at: AwareDatetime | None = None
+    erased: bool = False
+    persons: list[StoredPerson] = []
+    incident: dict[str, Any] | None = Field(
+        default=None, description="The incident as last submitted (absent after erasure)."
+    )
+
+
+class IntakeResponse(BaseModel):
+    """Body of the 201 (and of an identical replay's 200). Names per the contract."""
+
+    incident_id: str
+    version: int = Field(description="Revision of the incident this result belongs to.")
+    received_at: AwareDatetime
+    assessment: dict[str, Any] | None = Field(
+        default=None, description="The assessment of this version (see `Assessment`)."
+    )
+    flags: list[dict[str, Any]] = []

@@ -1,0 +1,70 @@
+"""Application factory: wires settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.auth.jwt import JwtVerifier
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import install_error_handlers
+from app.incidents.router import router as incidents_router
+from app.logging import RequestContextMiddleware, configure_logging
+from app.ops.metrics import Metrics, MetricsMiddleware
+from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.ops.migrations import head_revisions
+from app.ops.router import router as ops_router
+
+API_DESCRIPTION = """
+Risk triage for domestic-abuse incidents: a transparent checklist score for the adult
+victim and for every child, follow-up flags that agencies work through, and a
+tamper-evident log of who saw and shared what.
+
+Every `/v1` call needs `Authorization: Bearer <API key or JWT>`. Reads of personal data
+state their purpose in `X-Purpose`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    database = database or Database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.shutting_down = False
+        yield
+        # Uvicorn has stopped accepting connections and drained in-flight requests.
+        app.state.shutting_down = True
+        database.dispose()
+
+    app = FastAPI(
+        title="DA risk-triage service",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = Metrics()
+    app.state.metric_refreshers = []
+    app.state.migration_heads = head_revisions()
+    app.state.jwt_verifier = JwtVerifier.from_settings(settings)
+    app.state.shutting_down = False
+
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(incidents_router)
+
+    # Outermost last: request id → metrics → security headers → body limit → app.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware)
+    return app

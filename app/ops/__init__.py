@@ -1,0 +1,1 @@
+"""Operations: health probes, metrics, middleware and the serve/migrate commands."""

@@ -1,0 +1,1 @@
+"""Pure risk scoring: checklist definitions as versioned data, and the engine."""

@@ -1,0 +1,228 @@
+"""Test database fixtures: every database test runs on SQLite and, when
+``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL too (the same tests, parametrised).
+
+Per backend, one fresh database is created and migrated to head for the whole run
+(``migrated_url``). Each test then runs inside an outer transaction that is rolled back
+at the end; the app's sessions join it through savepoints, so a request's "commit" only
+releases a savepoint and tests never share state. Tests that need real commits and
+separate connections (concurrency, fault injection) use ``fresh_database`` instead: a
+new database per test, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session
+
+from app.auth.keys import create_key
+from app.config import Settings
+from app.db import Database, get_session
+from app.main import create_app
+from app.ops.migrations import upgrade_to_head
+
+POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+DATA = Path(__file__).parent / "data"
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _create_postgres_database(prefix: str) -> str:
+    assert POSTGRES_URL is not None
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(url: str) -> None:
+    assert POSTGRES_URL is not None
+    name = make_url(url).database
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+class TempDatabase:
+    """A brand-new database migrated to head, removed on ``drop()``."""
+
+    def __init__(self, backend: str, directory: Path, prefix: str = "triage_test") -> None:
+        self.backend = backend
+        if backend == "sqlite":
+            self.url = f"sqlite:///{directory / (prefix + '.db')}"
+        else:
+            self.url = _create_postgres_database(prefix)
+        upgrade_to_head(self.url)
+
+    def drop(self) -> None:
+        if self.backend == "postgres":
+            _drop_postgres_database(self.url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    temp = TempDatabase(backend, tmp_path_factory.mktemp(f"db-{backend}"))
+    database = Database(temp.url)
+    yield database
+    database.dispose()
+    temp.drop()
+
+
+@pytest.fixture
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A database of its own for tests that commit for real (concurrency, faults)."""
+    temp = TempDatabase(backend, tmp_path)
+    database = Database(temp.url)
+    yield database
+    database.dispose()
+    temp.drop()
+
+
+@pytest.fixture
+def connection(migrated_database: Database) -> Iterator[Connection]:
+    conn = migrated_database.engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    s = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield s
+    s.close()
+
+
+# --------------------------------------------------------------------------- application
+
+
+@pytest.fixture
+def settings(migrated_database: Database) -> Settings:
+    return Settings(environment="test", database_url=migrated_database.url)
+
+
+def build_app(settings: Settings, database: Database, connection: Connection | None) -> FastAPI:
+    app = create_app(settings, database)
+    if connection is not None:
+
+        def _test_session() -> Iterator[Session]:
+            s = Session(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+            finally:
+                s.close()
+
+        app.dependency_overrides[get_session] = _test_session
+    return app
+
+
+@pytest.fixture
+def app(settings: Settings, migrated_database: Database, connection: Connection) -> FastAPI:
+    return build_app(settings, migrated_database, connection)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+KeyMaker = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def make_key(session: Session) -> KeyMaker:
+    """Create an API key inside the test transaction; returns ready request headers."""
+
+    def _make(role: str, **kwargs: Any) -> dict[str, str]:
+        if role == "submitter":
+            kwargs.setdefault("source_system", "force-a-records")
+        if role in ("triage", "agency"):
+            kwargs.setdefault("areas", ["E09000018"])
+        issued = create_key(session, role=role, **kwargs)  # type: ignore[arg-type]
+        session.commit()
+        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "test: triage review"}
+
+    return _make
+
+
+@pytest.fixture
+def submitter(make_key: KeyMaker) -> dict[str, str]:
+    return make_key("submitter")
+
+
+# --------------------------------------------------------------------------- test data
+
+
+def example_incident() -> dict[str, Any]:
+    """The contract's example incident (invented data; see tests/data/README.md)."""
+    data: dict[str, Any] = json.loads((DATA / "incident.example.json").read_text("utf-8"))
+    return copy.deepcopy(data)
+
+
+@pytest.fixture
+def incident() -> dict[str, Any]:
+    return example_incident()
+
+
+@pytest.fixture
+def make_key_fresh() -> Callable[..., dict[str, str]]:
+    """Create and commit a key in a ``fresh_database`` (real commits)."""
+
+    def _make(database: Database, role: str = "submitter", **kwargs: Any) -> dict[str, str]:
+        if role == "submitter":
+            kwargs.setdefault("source_system", "force-a-records")
+        if role in ("triage", "agency"):
+            kwargs.setdefault("areas", ["E09000018"])
+        with database.session() as s:
+            issued = create_key(s, role=role, **kwargs)  # type: ignore[arg-type]
+            s.commit()
+        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "test: triage review"}
+
+    return _make
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the PostgreSQL half is mandatory: fail fast if it cannot run."""
+    if os.environ.get("TRIAGE_REQUIRE_POSTGRES") != "1":
+        return
+    if not POSTGRES_URL:
+        pytest.exit("TRIAGE_REQUIRE_POSTGRES=1 but TRIAGE_TEST_POSTGRES_URL is not set", 2)
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        pytest.exit(f"PostgreSQL is required but unreachable: {type(exc).__name__}", 2)
