@@ -1,0 +1,105 @@
+"""The statutory audit log (DPA 2018 s.62): one hash-chained row per logged operation.
+
+``audit_events`` is the chain itself. ``audit_event_records`` is a derived index of the
+record and person ids each event names, so that an auditor's ``?record=`` and ``?person=``
+searches are index lookups on both SQLite and PostgreSQL instead of scans of JSON lists.
+The index rows are written in the same append as the event and ``verify`` checks that they
+still match the hashed lists, so deleting an index row to hide an event from a search is
+detected like any other tampering.
+
+Rows are never updated or deleted by the service. ``seq`` is assigned by the appender under
+the chain lock (head + 1), never by the database: SQLite may reuse rowids, and sequences on
+PostgreSQL leave gaps on rollback, while the verifier requires 1, 2, 3, ... without gaps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, PortableJSON, UTCDateTime
+
+# The six operations s.62(1) requires to be logged.
+OPERATIONS = ("collect", "alter", "consult", "disclose", "combine", "erase")
+INDEX_KINDS = ("record", "person")
+
+HASH_HEX_LENGTH = 64
+PURPOSE_MAX_LENGTH = 200
+PRINCIPAL_MAX_LENGTH = 200
+ROLE_MAX_LENGTH = 40
+AGENCY_MAX_LENGTH = 100
+RECORD_TYPE_MAX_LENGTH = 40
+RECORD_ID_MAX_LENGTH = 100
+REQUEST_ID_MAX_LENGTH = 64
+ROUTE_MAX_LENGTH = 200
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class AuditEvent(Base):
+    """One logged operation on personal data. Holds ids and digests, never the data itself."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(_in_list("operation", OPERATIONS), name="operation"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index(None, "operation"),
+        Index(None, "principal_id"),
+        Index(None, "occurred_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    principal_id: Mapped[str] = mapped_column(String(PRINCIPAL_MAX_LENGTH))
+    role: Mapped[str] = mapped_column(String(ROLE_MAX_LENGTH))
+    agency: Mapped[str | None] = mapped_column(String(AGENCY_MAX_LENGTH))
+    operation: Mapped[str] = mapped_column(String(16))
+    record_type: Mapped[str] = mapped_column(String(RECORD_TYPE_MAX_LENGTH))
+    record_ids: Mapped[list[str]] = mapped_column(PortableJSON)
+    person_ids: Mapped[list[str]] = mapped_column(PortableJSON)
+    purpose: Mapped[str | None] = mapped_column(String(PURPOSE_MAX_LENGTH))
+    recipients: Mapped[list[str]] = mapped_column(PortableJSON)
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX_LENGTH))
+    route: Mapped[str | None] = mapped_column(String(ROUTE_MAX_LENGTH))
+    # sha256 of what was returned or changed, computed by the caller; never the data itself.
+    digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    # Non-personal metadata only: counts, outcome, versions.
+    detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    prev_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+
+    index_entries: Mapped[list[AuditEventRecord]] = relationship(
+        back_populates="event", lazy="raise", passive_deletes="all"
+    )
+
+
+class AuditEventRecord(Base):
+    """Index row: event ``event_seq`` names record (or person) ``record_id``."""
+
+    __tablename__ = "audit_event_records"
+    __table_args__ = (
+        CheckConstraint(_in_list("kind", INDEX_KINDS), name="kind"),
+        Index(None, "record_id", "kind"),
+    )
+
+    event_seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("audit_events.seq"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID_MAX_LENGTH), primary_key=True)
+
+    event: Mapped[AuditEvent] = relationship(back_populates="index_entries", lazy="raise")

@@ -1,0 +1,62 @@
+"""Request-level glue: write the statutory audit event(s) for what a request did.
+
+Called by handlers inside the request's unit of work, so the event commits or rolls back
+with the data it describes. The digest is of what was returned or changed; the personal
+data itself never enters the log. Every response to an agency principal is also logged
+as a ``disclose`` to that agency (DPA 2018 s.62(1)(d), (3)).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from app.audit.chain import AuditEntry, append, digest_of
+from app.auth.principal import Principal
+from app.logging import route_template
+
+
+def record(
+    request: Request,
+    session: Session,
+    *,
+    operation: str,
+    record_type: str,
+    record_ids: Sequence[str | uuid.UUID],
+    person_ids: Sequence[str | uuid.UUID] = (),
+    payload: Any = None,
+    recipients: Sequence[str] = (),
+    detail: Mapping[str, Any] | None = None,
+    principal: Principal | None = None,
+) -> None:
+    principal = principal or request.state.principal
+    common: dict[str, Any] = {
+        "principal_id": principal.id,
+        "role": principal.role,
+        "agency": principal.agency,
+        "record_type": record_type,
+        "record_ids": [str(r) for r in record_ids],
+        "person_ids": sorted({str(p) for p in person_ids}),
+        "purpose": getattr(request.state, "purpose", None),
+        "request_id": request.scope.get("state", {}).get("request_id"),
+        "route": f"{request.method} {route_template(request.scope)}",
+        "digest": digest_of(payload),
+        "detail": dict(detail or {}),
+    }
+    append(
+        session,
+        AuditEntry(operation=operation, recipients=list(recipients), **common),  # type: ignore[arg-type]
+    )
+    if principal.role == "agency" and operation == "consult":
+        append(
+            session,
+            AuditEntry(
+                operation="disclose",
+                recipients=[f"agency:{principal.agency}"],
+                **common,
+            ),
+        )
