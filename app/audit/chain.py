@@ -35,11 +35,11 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Literal
 
-import rfc8785
 from pydantic import BaseModel
 from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.orm import Session
 
+import app.canonical
 from app.audit.models import (
     AGENCY_MAX_LENGTH,
     HASH_HEX_LENGTH,
@@ -152,7 +152,7 @@ def _key(key: Any) -> str:
 
 def canonical_json(obj: Any) -> bytes:
     """RFC 8785 (JCS) canonical JSON: sorted keys, no whitespace, UTF-8."""
-    return rfc8785.dumps(_jsonable(obj))
+    return app.canonical.canonical_json(_jsonable(obj))
 
 
 def digest_of(obj: Any) -> str:

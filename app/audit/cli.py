@@ -28,7 +28,10 @@ _HEX = frozenset("0123456789abcdef")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = subparsers.add_parser(
-        "audit", help="verify, anchor and export the audit log", description=__doc__
+        "audit",
+        help="verify, anchor and export the audit log",
+        description="The statutory audit log (DPA 2018 s.62): verify the hash chain, print an "
+        "anchor to keep outside the database, export events for the Information Commissioner.",
     )
     commands = audit.add_subparsers(dest="audit_command", required=True)
 
@@ -52,15 +55,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export_parser = commands.add_parser(
         "export", help="write events as JSON Lines (for an Information Commissioner request)"
     )
-    export_parser.add_argument("--out", required=True, type=Path, help="file to write")
     export_parser.add_argument(
-        "--from", dest="occurred_from", type=parse_time, help="inclusive, RFC 3339 with offset"
+        "--out", required=True, type=Path, metavar="FILE", help="file to write"
     )
     export_parser.add_argument(
-        "--to", dest="occurred_to", type=parse_time, help="exclusive, RFC 3339 with offset"
+        "--from",
+        dest="occurred_from",
+        type=parse_time,
+        metavar="TIME",
+        help="inclusive, RFC 3339 with offset",
     )
-    export_parser.add_argument("--record", help="only events naming this record id")
-    export_parser.add_argument("--person", help="only events naming this person id")
+    export_parser.add_argument(
+        "--to",
+        dest="occurred_to",
+        type=parse_time,
+        metavar="TIME",
+        help="exclusive, RFC 3339 with offset",
+    )
+    export_parser.add_argument("--record", metavar="ID", help="only events naming this record")
+    export_parser.add_argument("--person", metavar="ID", help="only events naming this person")
     export_parser.set_defaults(func=export_command)
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, make_url
 from app.audit import AuditEntry, AuditEvent, AuditEventRecord, append, digest_of
 from app.db import Base, Database
 
-POSTGRES_URL_ENV = "TRIAGE_TEST_POSTGRES_URL"
+POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 AUDIT_TABLES = [AuditEvent.__table__, AuditEventRecord.__table__]
 
 
@@ -28,21 +29,15 @@ def create_audit_tables(db: Database) -> None:
     Base.metadata.create_all(db.engine, tables=AUDIT_TABLES)
 
 
-def _sqlite_url(tmp_path: Path) -> Iterator[str]:
-    yield f"sqlite:///{tmp_path / 'audit.db'}"
-
-
 def _postgres_url() -> Iterator[str]:
-    base_url = os.environ.get(POSTGRES_URL_ENV)
-    if not base_url:
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    assert POSTGRES_URL is not None
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"audit_test_{secrets.token_hex(8)}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         try:
-            yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+            yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -50,11 +45,11 @@ def _postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database of its own, on each backend."""
     if request.param == "sqlite":
-        yield from _sqlite_url(tmp_path)
+        yield f"sqlite:///{tmp_path / 'audit.db'}"
     else:
         yield from _postgres_url()
 

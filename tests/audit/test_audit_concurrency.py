@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import AuditEvent, append, verify
 from app.audit.chain import _append_locked, _validated
 from app.db import Database
+from tests.audit.conftest import BACKENDS
 
 THREADS = 8
 APPENDS_PER_THREAD = 250
@@ -112,6 +113,12 @@ def _wait_until_blocked_on_a_lock(db: Database, timeout: float = 10.0) -> None:
     raise AssertionError("the second appender never blocked")
 
 
+@pytest.mark.skipif(
+    "postgres" not in BACKENDS,
+    reason="needs TRIAGE_TEST_POSTGRES_URL (SQLite serialises "
+    "every transaction with BEGIN IMMEDIATE, so the race cannot happen there)",
+)
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_without_the_lock_postgres_appenders_read_the_same_head(
     db: Database, make_entry: Callable[..., Any]
 ) -> None:
@@ -120,8 +127,6 @@ def test_without_the_lock_postgres_appenders_read_the_same_head(
     transaction (both want seq 1); with a database-assigned id instead of head + 1 it would
     have been a silent fork (two events with prev_hash = genesis). Deterministic: B's insert
     is observed waiting on A's uncommitted row before A commits."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises every transaction with BEGIN IMMEDIATE")
     first = db.session()
     _append_locked(first, _validated(make_entry(1)))  # no chain lock taken
     errors: list[BaseException] = []
