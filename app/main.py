@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.admin.router import router as admin_router
+from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
+from app.auth.ratelimit import RateLimiter
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import install_error_handlers
@@ -57,10 +60,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.migration_heads = head_revisions()
     app.state.jwt_verifier = JwtVerifier.from_settings(settings)
     app.state.shutting_down = False
+    app.state.rate_limiter = RateLimiter(settings.write_rate_per_minute)
 
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(incidents_router)
+    app.include_router(audit_router)
+    app.include_router(admin_router)
 
     # Outermost last: request id → metrics → security headers → body limit → app.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -18,8 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.auth.jwt import JwtVerifier, TokenError
 from app.auth.keys import KEY_PREFIX, principal_for_key
 from app.auth.principal import Principal, Role
+from app.auth.ratelimit import retry_after_header
 from app.db import SessionDep
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, TooManyRequests, Unauthorized
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +56,14 @@ def authenticate(
         raise Unauthorized("The credential is not valid.")
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(principal_role=principal.role)
+    if request.method in WRITE_METHODS:
+        wait = request.app.state.rate_limiter.hit(principal.id)
+        if wait is not None:
+            log.info("rate_limited", role=principal.role)
+            raise TooManyRequests(
+                "Too many writes from this credential; retry later.",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
     return principal
 
 

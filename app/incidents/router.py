@@ -6,10 +6,11 @@ import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.deps import require_roles
+from app.audit.record import record
+from app.auth.policy import agency_flag_subjects, agency_view, authorize, incident_in_scope
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
 from app.db import SessionDep
@@ -44,12 +45,13 @@ IdempotencyKeyHeader = Annotated[
     },
 )
 def create_incident(
+    request: Request,
     incident: Incident,
     raw: RawBody,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, Depends(require_roles("submitter"))],
+    principal: Annotated[Principal, Depends(authorize("incident.create"))],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, object]:
     key = parse_key(idempotency_key)
@@ -70,6 +72,18 @@ def create_incident(
         # A concurrent identical submission won the race for the unique source
         # reference (or key); what it stored is now visible: answer as a replay.
         result = service.intake(session, **kwargs)  # type: ignore[arg-type]
+    record(
+        request,
+        session,
+        # A replay hands stored personal data back: that is a consultation.
+        operation="consult" if result.replayed else "collect",
+        record_type="incident",
+        record_ids=[result.incident_id],
+        person_ids=service.person_ids(session, result.incident_id),
+        payload=result.body,
+        detail={"replayed": int(result.replayed), "status": result.status_code},
+        principal=principal,
+    )
     response.status_code = result.status_code
     response.headers["Location"] = result.location
     if result.replayed:
@@ -86,25 +100,46 @@ def create_incident(
     dependencies=[REQUIRE_PURPOSE],
 )
 def get_incident(
+    request: Request,
     incident_id: uuid.UUID,
     session: SessionDep,
-    principal: Annotated[
-        Principal, Depends(require_roles("submitter", "triage", "agency", "auditor"))
-    ],
+    principal: Annotated[Principal, Depends(authorize("incident.read"))],
 ) -> IncidentRecord:
     row = repository.get(session, incident_id)
-    if row is None or not service.may_read(principal, row):
+    if row is None or not incident_in_scope(
+        session,
+        principal,
+        incident_id=row.id,
+        area=row.area,
+        source_system=row.source_system,
+    ):
         raise NotFound("No incident with this id is visible to you.")
     latest = repository.latest_submission(session, row.id)
-    return IncidentRecord(
+    body = latest.body if latest is not None else None
+    persons = list(row.persons)
+    if principal.role == "agency" and principal.agency is not None and body is not None:
+        subjects = agency_flag_subjects(session, principal, row.id)
+        body = agency_view(body, principal.agency, subjects)
+        kept = {p["ref"] for p in body["persons"]}
+        persons = [p for p in persons if p.ref in kept]
+    out = IncidentRecord(
         id=str(row.id),
         version=row.version,
         received_at=row.received_at,
         updated_at=row.updated_at,
         review_due_at=row.review_due_at,
         erased=row.erased_at is not None,
-        persons=[
-            StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in row.persons
-        ],
-        incident=latest.body if latest is not None else None,
+        persons=[StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons],
+        incident=body,
     )
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="incident",
+        record_ids=[row.id],
+        person_ids=[p.person_id for p in persons],
+        payload=out.model_dump(mode="json"),
+        principal=principal,
+    )
+    return out

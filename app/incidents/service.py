@@ -191,12 +191,6 @@ def _add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years, day=28)
 
 
-def may_read(principal: Principal, row: models.Incident) -> bool:
-    """Object-level check (OWASP API1); callers answer 404 when this is False."""
-    if principal.role == "auditor":
-        return True
-    if principal.role == "submitter":
-        return row.source_system == principal.source_system
-    if principal.role == "triage":
-        return principal.in_area(row.area)
-    return False
+def person_ids(session: Session, incident_id: uuid.UUID) -> list[uuid.UUID]:
+    row = repository.get(session, incident_id)
+    return [p.person_id for p in row.persons] if row is not None else []

@@ -1,0 +1,1 @@
+"""Administration: retention reviews, erasure, API keys. Admins never see case data."""

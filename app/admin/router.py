@@ -1,0 +1,254 @@
+"""Admin routes: retention reviews due, erasure, API keys. No case data is returned."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from app.admin.service import erase_incident
+from app.audit.record import record
+from app.auth.keys import KeySpecError, create_key, list_keys, revoke_key
+from app.auth.policy import authorize
+from app.auth.principal import Agency, Principal, Role
+from app.db import SessionDep, utcnow
+from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
+from app.incidents import models
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+AdminErase = Annotated[Principal, Depends(authorize("admin.erase"))]
+AdminKeys = Annotated[Principal, Depends(authorize("admin.keys"))]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500, description="Why the data is erased.")
+
+
+class ErasureOut(BaseModel):
+    incident_id: str
+    erased_at: AwareDatetime
+    persons_erased: int = Field(description="Persons in no other live incident, erased too.")
+
+
+class ReviewDue(BaseModel):
+    incident_id: str
+    area: str
+    review_due_at: AwareDatetime
+    received_at: AwareDatetime
+
+
+class ReviewsDuePage(BaseModel):
+    items: list[ReviewDue]
+    next_cursor: str | None = None
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    agency: Agency | None = None
+    areas: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:*-]{1,64}$")]] = Field(
+        default_factory=list, max_length=50
+    )
+    source_system: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,64}$")
+    label: str = Field(default="", max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class KeyOut(BaseModel):
+    id: str
+    prefix: str
+    role: str
+    agency: str | None
+    areas: list[str]
+    source_system: str | None
+    label: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime | None
+    revoked_at: AwareDatetime | None
+
+
+class IssuedKeyOut(KeyOut):
+    secret: str = Field(description="Shown once; only its SHA-256 is stored.")
+
+
+@router.post(
+    "/incidents/{incident_id}/erase",
+    response_model=ErasureOut,
+    operation_id="erase_incident",
+    summary="Erase an incident's personal data, keeping a tombstone and the audit trail",
+    tags=["admin"],
+    responses=problem_responses(409, *COMMON_PROBLEMS),
+)
+def erase(
+    request: Request,
+    incident_id: uuid.UUID,
+    body: ErasureRequest,
+    session: SessionDep,
+    principal: AdminErase,
+) -> ErasureOut:
+    incident = session.get(models.Incident, incident_id)
+    if incident is None:
+        raise NotFound("No such incident.")
+    if incident.erased_at is not None:
+        raise Conflict("This incident has already been erased.")
+    person_ids = [p.person_id for p in incident.persons]
+    latest = session.scalar(
+        select(models.IncidentSubmission.body_sha256)
+        .where(models.IncidentSubmission.incident_id == incident.id)
+        .order_by(models.IncidentSubmission.revision.desc())
+        .limit(1)
+    )
+    now = utcnow()
+    erased_persons = erase_incident(session, incident, by=principal.id, reason=body.reason, now=now)
+    record(
+        request,
+        session,
+        operation="erase",
+        record_type="incident",
+        record_ids=[incident.id],
+        person_ids=person_ids,
+        # The digest of what was erased, never the data itself.
+        payload={"latest_body_sha256": latest, "persons_erased": sorted(map(str, erased_persons))},
+        detail={"persons_erased": len(erased_persons)},
+        principal=principal,
+    )
+    return ErasureOut(
+        incident_id=str(incident.id), erased_at=now, persons_erased=len(erased_persons)
+    )
+
+
+@router.get(
+    "/admin/reviews-due",
+    response_model=ReviewsDuePage,
+    operation_id="list_reviews_due",
+    summary="Incidents whose retention review date has passed (DPA 2018 s.39)",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[Depends(authorize("admin.reviews"))],
+)
+def reviews_due(
+    session: SessionDep,
+    before: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
+    after: Annotated[str | None, Query(max_length=80, description="Cursor.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ReviewsDuePage:
+    cutoff = before or utcnow()
+    query = select(models.Incident).where(
+        models.Incident.erased_at.is_(None), models.Incident.review_due_at <= cutoff
+    )
+    if after:
+        try:
+            when_text, id_text = after.split("|", 1)
+            from datetime import datetime
+
+            when, last_id = datetime.fromisoformat(when_text), uuid.UUID(id_text)
+        except ValueError as exc:
+            raise Unprocessable("Invalid cursor.") from exc
+        query = query.where(
+            (models.Incident.review_due_at > when)
+            | ((models.Incident.review_due_at == when) & (models.Incident.id > last_id))
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(models.Incident.review_due_at, models.Incident.id).limit(limit + 1)
+        )
+    )
+    items = [
+        ReviewDue(
+            incident_id=str(r.id),
+            area=r.area,
+            review_due_at=r.review_due_at,  # type: ignore[arg-type]
+            received_at=r.received_at,
+        )
+        for r in rows[:limit]
+    ]
+    cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        if last.review_due_at is not None:  # always set: the query filters on it
+            cursor = f"{last.review_due_at.isoformat()}|{last.id}"
+    return ReviewsDuePage(items=items, next_cursor=cursor)
+
+
+def _key_out(row: object) -> KeyOut:
+    return KeyOut.model_validate(
+        {
+            **{f: getattr(row, f) for f in KeyOut.model_fields if f != "id"},
+            "id": str(row.id),  # type: ignore[attr-defined]
+        }
+    )
+
+
+@router.get(
+    "/admin/keys",
+    response_model=list[KeyOut],
+    operation_id="list_api_keys",
+    summary="API keys (never their secrets)",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[Depends(authorize("admin.keys"))],
+)
+def get_keys(session: SessionDep) -> list[KeyOut]:
+    return [_key_out(k) for k in list_keys(session)]
+
+
+@router.post(
+    "/admin/keys",
+    status_code=201,
+    response_model=IssuedKeyOut,
+    operation_id="create_api_key",
+    summary="Create an API key (the secret is returned once)",
+    responses=problem_responses(*COMMON_PROBLEMS),
+)
+def post_key(
+    request: Request, body: KeyIn, session: SessionDep, principal: AdminKeys
+) -> IssuedKeyOut:
+    try:
+        issued = create_key(
+            session,
+            role=body.role,
+            agency=body.agency,
+            areas=body.areas,
+            source_system=body.source_system,
+            label=body.label,
+            expires_in_days=body.expires_in_days,
+        )
+    except KeySpecError as exc:
+        raise Unprocessable(str(exc)) from exc
+    row = next(k for k in list_keys(session) if k.id == issued.id)
+    record(
+        request,
+        session,
+        operation="collect",
+        record_type="key",
+        record_ids=[issued.id],
+        payload={"id": str(issued.id), "role": issued.role},
+        principal=principal,
+    )
+    return IssuedKeyOut(**_key_out(row).model_dump(), secret=issued.secret)
+
+
+@router.delete(
+    "/admin/keys/{key_id}",
+    status_code=204,
+    operation_id="revoke_api_key",
+    summary="Revoke an API key",
+    responses=problem_responses(*COMMON_PROBLEMS),
+)
+def delete_key(
+    request: Request, key_id: uuid.UUID, session: SessionDep, principal: AdminKeys
+) -> None:
+    if not revoke_key(session, key_id):
+        raise NotFound("No such active key.")
+    record(
+        request,
+        session,
+        operation="alter",
+        record_type="key",
+        record_ids=[key_id],
+        payload={"revoked": str(key_id)},
+        principal=principal,
+    )

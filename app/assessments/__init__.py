@@ -1,0 +1,1 @@
+"""Stored assessments (every version), judgements, explanations and reproduction."""

@@ -1,0 +1,211 @@
+"""The authorisation policy, in one place.
+
+Three layers, each enforced here and nowhere else:
+
+1. **Function level** (OWASP API5): which roles may call an action at all → 403.
+2. **Object level** (OWASP API1, BOLA): which records a principal may see → records
+   outside scope answer 404, never 403, so nothing reveals that they exist.
+3. **Property level** (OWASP API3): which fields an agency sees (``agency_view``).
+
+The same matrix is written out in the README; ``tests/auth/test_policy_matrix.py`` has a
+test per cell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.deps import CurrentPrincipal
+from app.auth.principal import Principal, Role
+from app.errors import Forbidden
+
+# action → roles allowed to call it. Object scope is applied on top (see below).
+MATRIX: dict[str, frozenset[Role]] = {
+    "incident.create": frozenset({"submitter"}),
+    "incident.revise": frozenset({"submitter"}),
+    "incident.read": frozenset({"submitter", "triage", "agency", "auditor"}),
+    "assessment.read": frozenset({"submitter", "triage", "auditor"}),
+    "assessment.explain": frozenset({"triage", "auditor"}),
+    "assessment.reproduce": frozenset({"triage", "auditor"}),
+    "judgement.create": frozenset({"triage"}),
+    "checklist.read": frozenset({"submitter", "triage", "agency", "auditor", "admin"}),
+    "flag.read": frozenset({"triage", "agency", "auditor"}),
+    "flag.work": frozenset({"triage", "agency"}),
+    "queue.read": frozenset({"triage", "auditor"}),
+    "disclosure.create": frozenset({"triage"}),
+    "disclosure.read": frozenset({"triage", "auditor"}),
+    "person.read": frozenset({"triage", "auditor"}),
+    "person.merge": frozenset({"triage"}),
+    "audit.read": frozenset({"auditor"}),
+    "admin.erase": frozenset({"admin"}),
+    "admin.reviews": frozenset({"admin"}),
+    "admin.keys": frozenset({"admin"}),
+}
+
+
+def authorize(action: str) -> Callable[[Principal], Principal]:
+    """A dependency that admits only the roles the matrix allows for ``action``."""
+    allowed = MATRIX[action]
+
+    def _check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"This operation is not available to the {principal.role} role.")
+        return principal
+
+    _check.__name__ = "authorize_" + action.replace(".", "_")
+    return _check
+
+
+# --------------------------------------------------------------------------- object scope
+
+
+def incident_in_scope(
+    session: Session, principal: Principal, *, incident_id: uuid.UUID, area: str, source_system: str
+) -> bool:
+    """Whether ``principal`` may see this incident at all (callers answer 404 if not)."""
+    role = principal.role
+    if role == "auditor":
+        return True
+    if role == "submitter":
+        return source_system == principal.source_system
+    if role == "triage":
+        return principal.in_area(area)
+    if role == "agency":
+        return principal.in_area(area) and bool(
+            agency_flag_subjects(session, principal, incident_id)
+        )
+    return False  # admins manage keys and configuration, not case data
+
+
+def agency_flag_subjects(
+    session: Session, principal: Principal, incident_id: uuid.UUID
+) -> set[str]:
+    """Person refs that this agency has flags about in this incident (empty: no access)."""
+    from app.flags.models import Flag  # flags are the only way an agency sees a case
+
+    refs = session.scalars(
+        select(Flag.subject_ref).where(
+            Flag.incident_id == incident_id, Flag.agency == principal.agency
+        )
+    )
+    return set(refs)
+
+
+def area_filter(principal: Principal) -> frozenset[str] | None:
+    """Areas a listing must be limited to; None means every area."""
+    from app.auth.principal import ALL_AREAS
+
+    if principal.role == "auditor" or ALL_AREAS in principal.areas:
+        return None
+    return principal.areas
+
+
+# --------------------------------------------------------------------------- agency views
+
+# What each agency needs, and no more (information-sharing golden rule 6). Sections of the
+# stored incident an agency receives; persons are limited further by `persons`.
+AGENCY_VIEWS: dict[str, dict[str, Any]] = {
+    # Operation Encompass: the school's lead needs the child, the fact and time of the
+    # incident, and the flag with its due time — not the adults' risk answers or histories.
+    "school": {"persons": "flag_subjects", "sections": ("occurred_at", "area")},
+    "early_help": {"persons": "flag_subjects_and_victim", "sections": ("occurred_at", "area")},
+    "health": {
+        "persons": "flag_subjects_and_victim",
+        "sections": ("occurred_at", "area", "circumstances"),
+    },
+    "csc": {
+        "persons": "all",
+        "sections": ("occurred_at", "area", "relationship", "circumstances", "safety_plan"),
+    },
+    "idva": {
+        "persons": "victim_and_children",
+        "sections": (
+            "occurred_at",
+            "area",
+            "relationship",
+            "circumstances",
+            "victim_checklist",
+            "victim_history",
+            "safety_plan",
+            "consent",
+        ),
+    },
+    "marac": {
+        "persons": "all",
+        "sections": (
+            "occurred_at",
+            "area",
+            "relationship",
+            "circumstances",
+            "victim_checklist",
+            "victim_history",
+            "perpetrator_history",
+            "officer_assessment",
+            "safety_plan",
+            "consent",
+        ),
+    },
+    "police": {
+        "persons": "all",
+        "sections": (
+            "occurred_at",
+            "area",
+            "relationship",
+            "circumstances",
+            "perpetrator_history",
+            "victim_history",
+        ),
+    },
+    "probation": {
+        "persons": "perpetrator_and_flag_subjects",
+        "sections": ("occurred_at", "area", "perpetrator_history", "circumstances"),
+    },
+}
+
+# Child fields kept back from agencies that do not work with the child's own account.
+CHILD_ACCOUNT_AGENCIES = frozenset({"csc", "marac", "idva", "health"})
+
+
+def agency_view(
+    incident: dict[str, Any], agency: str, flag_subjects: Iterable[str]
+) -> dict[str, Any]:
+    """The minimised copy of a stored incident that ``agency`` may receive."""
+    view = AGENCY_VIEWS[agency]
+    subjects = set(flag_subjects)
+    rel = incident.get("relationship", {})
+    victim, perpetrator = rel.get("victim"), rel.get("perpetrator")
+    rule = view["persons"]
+
+    def keep(person: dict[str, Any]) -> bool:
+        ref, role = person.get("ref"), person.get("role")
+        if rule == "all":
+            return True
+        if ref in subjects:
+            return True
+        if rule == "flag_subjects_and_victim":
+            return bool(ref == victim)
+        if rule == "victim_and_children":
+            return bool(ref == victim or role == "child")
+        if rule == "perpetrator_and_flag_subjects":
+            return bool(ref == perpetrator)
+        return False
+
+    persons = []
+    for person in incident.get("persons", []):
+        if not keep(person):
+            continue
+        p = {k: v for k, v in person.items() if k != "ethnicity"}  # fairness reporting only
+        child = p.get("child")
+        if child and agency not in CHILD_ACCOUNT_AGENCIES:
+            p["child"] = {k: v for k, v in child.items() if k != "account"}
+        persons.append(p)
+    out: dict[str, Any] = {"persons": persons}
+    for section in view["sections"]:
+        if section in incident:
+            out[section] = incident[section]
+    return out
