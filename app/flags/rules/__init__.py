@@ -1,0 +1,1 @@
+"""Flag rules files, one per version: ``{id}@{version}.yaml``. Data, not code."""
