@@ -4,30 +4,26 @@ A rule's ``when`` is one condition. Each condition is a mapping with one *primar
 that names it; the engine (:mod:`app.flags.engine`) interprets it over the assessment and
 the incident and answers either "no" or "yes, because of these pointers".
 
-==========================================  ==============================================
-``{"victim_level_in": [levels]}``            the victim's assessed level is one of these
-``{"marac_refer": bool}``                    ``victim.marac.refer`` equals this
-``{"victim_trigger": "red_flag"}``           a victim trigger with this rule name fired
-``{"child_level_in": [levels]}``             (child) this child's assessed level is one of
-``{"child": {field: value | [values]}}``     (child) this child's recorded details match;
-                                             fields are the boolean and coded fields of
-                                             ``persons[].child``, plus ``unborn`` and the
-                                             derived ``has_school`` (a school with a URN or
-                                             a name); ``null`` matches "not recorded"
-``{"child_age_between": {...}}``             (child) age in whole years at the incident's
-                                             local date within ``min_years``..``max_years``
-                                             inclusive; ``include_unknown_age`` decides a
-                                             born child without a date of birth; an unborn
-                                             child never matches
-``{"answer": id, "is": a}`` / ``"in": [..]`` victim checklist answer (missing = not_asked)
-``{"incident": path, "is": v}`` / ``"in"``   a boolean, coded or count field of the
-``{"incident": path, "non_empty": bool}``    incident by dotted path (lists: non_empty)
-``{"perpetrator_serial": bool}``             ``perpetrator.serial`` equals this
-``{"classifier_elevated": bool}``            a classifier ran and said elevated (or not)
-``{"any": [conditions]}``                    at least one holds (every holding one is cited)
-``{"all": [conditions]}``                    every one holds
-``{"any_child": condition}``                 the child condition holds for some child
-==========================================  ==============================================
+- ``{"victim_level_in": [levels]}``: the victim's assessed level is one of these.
+- ``{"marac_refer": bool}``: ``victim.marac.refer`` equals this.
+- ``{"victim_trigger": "red_flag"}``: a victim trigger with this rule name fired.
+- ``{"child_level_in": [levels]}`` (child): this child's assessed level is one of these.
+- ``{"child": {field: value | [values]}}`` (child): this child's recorded details match.
+  Fields are the boolean and coded fields of ``persons[].child``, plus ``unborn`` and the
+  derived ``has_school`` (a school with a URN or a name); ``null`` matches "not recorded".
+- ``{"child_age_between": {"min_years", "max_years", "include_unknown_age"}}`` (child):
+  age in whole years on the incident's local date, inclusive, from the date of birth (else
+  the assessment's ``age_years``); ``include_unknown_age`` decides for a born child of
+  unknown age; an unborn child never matches.
+- ``{"answer": item_id, "is": answer}`` or ``"in": [answers]``: the victim checklist
+  answer (an item left out is ``not_asked``).
+- ``{"incident": dotted.path, "is": value}`` or ``"in": [values]``: a boolean, coded or
+  count field of the incident; ``{"incident": path, "non_empty": bool}`` for a list.
+- ``{"perpetrator_serial": bool}``: ``perpetrator.serial`` equals this.
+- ``{"classifier_elevated": bool}``: a classifier ran and said elevated (or not).
+- ``{"any": [conditions]}``: at least one holds (every one that holds is cited).
+- ``{"all": [conditions]}``: every one holds.
+- ``{"any_child": condition}``: the child condition holds for some child.
 
 Conditions marked (child) need a child: they are allowed only in rules whose subject is
 ``each_child`` or inside ``any_child``. Incident paths may only end in booleans, codes

@@ -120,12 +120,12 @@ class AssessmentView(_Read):
 # -- pointers into the explanation ----------------------------------------------------
 
 
-def _say(value: Scalar) -> str:
+def _say(name: str, value: Scalar) -> str:
     if value is None:
-        return "not recorded"
+        return f"{name} not recorded"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        return f"{name} = {'yes' if value else 'no'}"
+    return f"{name} = {value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class Pointer:
             case "child_level":
                 return f"child {f['person_ref']} assessed {f['level']}"
             case "child_field":
-                return f"child {f['person_ref']}: {f['field']} {_say(f['value'])}"
+                return f"child {f['person_ref']}: " + _say(str(f["field"]), f["value"])
             case "child_age":
                 if f["age_years"] is None:
                     return f"child {f['person_ref']}: age not recorded"
@@ -168,7 +168,7 @@ class Pointer:
             case "incident_field":
                 if "non_empty" in f:
                     return f"{f['path']} " + ("recorded" if f["non_empty"] else "none recorded")
-                return f"{f['path']} {_say(f['value'])}"
+                return _say(str(f["path"]), f["value"])
             case "perpetrator_serial":
                 serial = "linked to two or more victims" if f["serial"] else "not serial"
                 return f"perpetrator {f['person_ref']} {serial}"

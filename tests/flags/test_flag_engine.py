@@ -202,6 +202,29 @@ def test_configured_holidays_move_the_example_due_times(
     assert due["marac_referral:v1"] == MONDAY_COB  # Monday is still a working day
 
 
+@pytest.mark.parametrize(
+    ("reported_at", "school_day", "working_day", "same_day"),
+    [
+        # Friday 23:00 GMT → Monday.
+        ("2026-11-20T23:00:00Z", "2026-11-23T08:30Z", "2026-11-23T17:00Z", "2026-11-20T23:59Z"),
+        # Saturday 24 Oct 2026 23:30 BST, clocks go back on Sunday → Monday in GMT.
+        ("2026-10-24T22:30:00Z", "2026-10-26T08:30Z", "2026-10-26T17:00Z", "2026-10-24T22:59Z"),
+        # Friday 27 Mar 2026 21:00 GMT, clocks go forward on Sunday → Monday in BST.
+        ("2026-03-27T21:00:00Z", "2026-03-30T07:30Z", "2026-03-30T16:00Z", "2026-03-27T23:59Z"),
+    ],
+)
+def test_weekend_and_clock_change_incidents_are_due_on_monday(
+    case, default_rules, reported_at, school_day, working_day, same_day
+):
+    case.set("occurred_at", reported_at).set("reported_at", reported_at)
+    case.victim("high", marac=["visible_high_risk"])
+    case.child("c1", level="severe", school={"urn": "100123"})
+    due = {f.dedupe_key: f.due_at for f in case.flags(default_rules)}
+    assert due["operation_encompass:c1"] == utc(school_day)
+    assert due["marac_referral:v1"] == utc(working_day)
+    assert due["children_social_care_referral:c1:level=severe"] == utc(same_day)
+
+
 # -- revisions and dedupe ---------------------------------------------------------------
 
 

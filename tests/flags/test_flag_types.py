@@ -162,7 +162,7 @@ def test_child_not_spoken_to_raised_when_recorded_not_spoken_to(case, default_ru
     case.child("c1", present=True, spoken_to_by_officer=False)
     flags = case.raised(default_rules, "child_not_spoken_to")
     assert summary(flags) == [("police", "c1", "child", 2, NEXT_WORKING_DAY)]
-    assert "c1: spoken_to_by_officer no" in flags[0].reason
+    assert "c1: spoken_to_by_officer = no" in flags[0].reason
 
 
 def test_child_not_spoken_to_raised_when_not_recorded_either_way(case, default_rules):
