@@ -36,7 +36,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, insert, select
 from sqlalchemy.orm import Session
 
 import app.canonical
@@ -203,13 +203,15 @@ def head(session: Session | Connection) -> tuple[int, str]:
 
 
 def append(session: Session, entry: AuditEntry) -> AuditEvent:
-    """Append ``entry`` to the chain in the session's transaction, flush, and return the event.
+    """Append ``entry`` to the chain in the session's transaction and return the event.
 
     Never commits: the caller's unit of work does, so the event lands with the change it
     logs or not at all. The chain lock is held until that commit or rollback, so call this
-    as late in the transaction as possible (after the other writes).
+    as late in the transaction as possible (after the other writes). The caller's pending
+    writes are flushed before the lock is taken, so they are not written while holding it.
     """
     values = _validated(entry)
+    session.flush()
     _lock_chain(session)
     return _append_locked(session, values)
 
@@ -232,19 +234,23 @@ def _lock_chain(session: Session) -> None:
 
 
 def _append_locked(session: Session, values: dict[str, Any]) -> AuditEvent:
-    """Read the head and insert the next event. Callers must hold the chain lock."""
+    """Read the head and insert the next event. Callers must hold the chain lock.
+
+    Plain INSERT statements rather than a unit-of-work flush keep the Python work done while
+    holding the lock (which serialises every request) small.
+    """
     head_seq, head_hash = head(session)
     values["seq"] = head_seq + 1
     values["prev_hash"] = head_hash
     values["hash"] = compute_hash(values)
-    index_entries = [
-        AuditEventRecord(kind=kind, record_id=record_id)
+    event = session.scalars(insert(AuditEvent).returning(AuditEvent), [values]).one()
+    index_rows = [
+        {"event_seq": event.seq, "kind": kind, "record_id": record_id}
         for kind, ids in (("record", values["record_ids"]), ("person", values["person_ids"]))
         for record_id in dict.fromkeys(ids)  # unique, in order
     ]
-    event = AuditEvent(**values, index_entries=index_entries)
-    session.add(event)
-    session.flush()
+    if index_rows:
+        session.execute(insert(AuditEventRecord), index_rows)
     return event
 
 

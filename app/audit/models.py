@@ -26,7 +26,7 @@ from sqlalchemy import (
     String,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, PortableJSON, UTCDateTime
 
@@ -82,10 +82,6 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
     hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
 
-    index_entries: Mapped[list[AuditEventRecord]] = relationship(
-        back_populates="event", lazy="raise", passive_deletes="all"
-    )
-
 
 class AuditEventRecord(Base):
     """Index row: event ``event_seq`` names record (or person) ``record_id``."""
@@ -101,5 +97,3 @@ class AuditEventRecord(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(RECORD_ID_MAX_LENGTH), primary_key=True)
-
-    event: Mapped[AuditEvent] = relationship(back_populates="index_entries", lazy="raise")
