@@ -22,6 +22,9 @@ behind PgBouncer transaction pooling); on SQLite the engine from ``app.db.create
 already opens every transaction with ``BEGIN IMMEDIATE``, which holds the write lock. As a
 second line of defence ``seq`` is the primary key and always head + 1, so two appenders that
 somehow read the same head collide on ``seq`` (one transaction fails) rather than fork.
+PostgreSQL sessions must use READ COMMITTED (the default): under REPEATABLE READ a request
+that read anything before appending keeps its older snapshot, sees a stale head and fails
+on ``seq``.
 """
 
 from __future__ import annotations

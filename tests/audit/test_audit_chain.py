@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, text, update
 
 from app.audit import AuditEvent, AuditEventRecord, append, digest_of, head, verify
@@ -436,3 +438,32 @@ def test_digest_of_is_sha256_of_canonical_json() -> None:
     assert digest_of({"t": when}) == digest_of({"t": "2026-01-01T12:00:00.000000Z"})
     ident = uuid.uuid4()
     assert digest_of([ident]) == digest_of([str(ident)])
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+_DETAIL_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | _TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXT, children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    detail=st.dictionaries(_TEXT, _DETAIL_VALUES, max_size=4),
+    ids=st.lists(_TEXT.filter(bool), max_size=3),
+)
+def test_any_accepted_entry_still_verifies_after_a_round_trip_through_the_database(
+    db: Database, make_entry: Callable[..., Any], detail: dict[str, Any], ids: list[str]
+) -> None:
+    """Unicode keys (JCS sorts by UTF-16, JSONB by length), nesting, the integer range: once
+    ``append`` accepts an entry, the stored event must hash identically when read back."""
+    with db.session() as session:
+        event = append(session, make_entry(1, detail=detail, record_ids=ids, recipients=ids))
+        session.commit()
+    with db.session() as session:
+        result = verify(session)
+    assert result.ok, result
+    assert result.head_seq == event.seq
