@@ -1,0 +1,826 @@
+"""The scoring engine: incident, history and definitions in; assessment (= explanation) out.
+
+Pure: no database, no clock, no globals that change, no randomness. The same inputs give
+the same assessment, which is what lets an auditor reproduce a past score exactly
+(api.md "Explanations"). Dates for windows and ages are the incident's date in England and
+Wales (``Europe/London``), taken from ``incident.occurred_at``.
+
+The rules are those of api.md "Scoring defaults", with thresholds, windows, rule switches
+and the child ladder read from the checklist definitions (``app.scoring.registry``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from itertools import product
+from operator import getitem
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
+from zoneinfo import ZoneInfo
+
+from app.scoring.conditions import ChildContext, ChildDetailsLike, NoChildDetails
+from app.scoring.history import History
+from app.scoring.judgement import Judgement
+from app.scoring.results import (
+    CHILD_LEVELS,
+    VICTIM_LEVELS,
+    VICTIM_RANK,
+    Assessment,
+    AssessmentInputs,
+    ChildAssessment,
+    ChildItem,
+    Evidence,
+    Figure,
+    MaracDecision,
+    Marker,
+    PerpetratorProfile,
+    Trigger,
+    VictimAssessment,
+    VictimItem,
+    VictimLevel,
+)
+from app.scoring.summary import summarise
+
+if TYPE_CHECKING:
+    from app.incidents.schemas import Incident, Person
+    from app.scoring.registry import (
+        ChildRiskDefinition,
+        CompiledChildRule,
+        DefinitionSet,
+        RedFlagConfig,
+        VictimChecklistDefinition,
+    )
+
+# Incidents are in England and Wales; a date (for a birthday or a 12-month window) is the
+# date there, not in UTC (23:30 UTC on 30 June is already 1 July in London).
+INCIDENT_TIMEZONE = ZoneInfo("Europe/London")
+# victim_history.prior_da_incidents_12m counts a 12-month window by definition.
+REPORTED_WINDOW_MONTHS = 12
+
+_NO_DETAILS = NoChildDetails()
+# Triggers whose wording never varies, built once.
+_NO_JUDGEMENT = Trigger(
+    "professional_judgement", "none", "no professional judgement recorded", False, "judgement"
+)
+_NO_JUDGEMENT_OF_HIGH = Trigger(
+    "professional_judgement", "none", "no judgement of high", False, "marac"
+)
+_NO_REFERRAL = {
+    False: Trigger("repeat_marac", "none", "no earlier MARAC referral reported", False, "marac"),
+    True: Trigger(
+        "repeat_marac", "none", "no earlier MARAC referral reported or stored", False, "marac"
+    ),
+}
+
+
+def assess(
+    incident: Incident,
+    history: History,
+    definitions: DefinitionSet,
+    judgements: Sequence[Judgement] = (),
+) -> Assessment:
+    """Assess the adult victim, every child and the perpetrator of one incident.
+
+    Victim (api.md "Scoring defaults"; research.md §1.5-1.6): score = number of ``yes``;
+    ``unknown`` and ``not_asked`` (items left out count as ``not_asked``) are counted in
+    ``unknown_count``; the band comes from the checklist's thresholds; then, each recorded
+    as a trigger whether it fired or not: red flags, professional judgement (the
+    incident's, then ``judgements`` in time order; raises, never lowers) and the four MARAC
+    criteria (any one refers and makes the level high).
+
+    Children (api.md; research.md §5.1): every child, present or not, unborn included, by
+    the child-risk rules against the victim's *final* level, then the vulnerability step.
+
+    Perpetrator (api.md; research.md §3, §6): markers from history and answers, and
+    whether the perpetrator is serial.
+
+    ``history`` must describe this incident's people (``History.reported(incident)``,
+    optionally ``.with_stored(...)``).
+    """
+    if history.victim.person_ref != incident.relationship.victim:
+        raise ValueError("history is for a different victim than the incident names")
+    checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
+    child_risk = definitions.child_risk
+    local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
+    answers = incident.victim_checklist.answers
+
+    officer = Judgement.from_officer_assessment(incident)
+    ordered = sorted(judgements, key=_judged_at) if len(judgements) > 1 else list(judgements)
+    all_judgements = (officer, *ordered) if officer is not None else tuple(ordered)
+
+    figures: list[Figure] = []
+    victim = _assess_victim(incident, history, checklist, all_judgements, local, figures)
+    children = _assess_children(
+        incident, history, child_risk, victim.level, answers, local.date(), figures
+    )
+    perpetrator = _perpetrator_profile(incident, history, answers, figures)
+    summary = summarise(victim, children, perpetrator, checklist.red_flag.key_items)
+    return Assessment(
+        victim=victim,
+        children=children,
+        perpetrator=perpetrator,
+        history=tuple(figures),
+        child_risk=child_risk.ref,
+        judgements_considered=len(all_judgements),
+        summary=summary,
+        inputs=AssessmentInputs(incident, history, tuple(judgements)),
+    )
+
+
+def _judged_at(judgement: Judgement) -> dt.datetime:
+    return judgement.at
+
+
+# --- Victim ----------------------------------------------------------------------------
+
+
+def _assess_victim(
+    incident: Incident,
+    history: History,
+    checklist: VictimChecklistDefinition,
+    judgements: tuple[Judgement, ...],
+    local: dt.datetime,
+    figures: list[Figure],
+) -> VictimAssessment:
+    answers = incident.victim_checklist.answers
+    # An item left out of the answers was not asked (api.md); only yes scores, and unknown
+    # plus not_asked are counted so that "don't know" never passes for "no" (brief.md).
+    get = answers.get
+    values = [get(item_id, "not_asked") for item_id in checklist.item_ids]
+    score = values.count("yes")
+    unknown = len(values) - score - values.count("no")
+    items: tuple[VictimItem, ...] = tuple(map(getitem, checklist.item_tables, values))
+
+    score_level = checklist.band_levels[score]
+    rank = VICTIM_RANK[score_level]
+    triggers = [checklist.band_triggers[score]]
+
+    red_flag, red_flag_rank = _red_flag(checklist.red_flag, answers, checklist.ref.key)
+    triggers.append(red_flag)
+    rank = max(rank, red_flag_rank)
+
+    if not judgements:
+        triggers.append(_NO_JUDGEMENT)
+    for judgement in judgements:
+        trigger, rank = _judgement_trigger(judgement, rank)
+        triggers.append(trigger)
+
+    marac = checklist.marac
+    criteria: list[str] = []
+    visible = checklist.visible_high_risk_triggers[score]
+    triggers.append(visible)
+    if visible.fired:
+        criteria.append("visible_high_risk")
+    judged = _marac_judgement(marac.professional_judgement, judgements, checklist.ref.key)
+    triggers.append(judged)
+    if judged.fired:
+        criteria.append("professional_judgement")
+    escalation = _potential_escalation(checklist, history, incident, local, figures)
+    triggers.append(escalation)
+    if escalation.fired:
+        criteria.append("potential_escalation")
+    repeat = _repeat_marac(checklist, history, local.date(), figures)
+    triggers.append(repeat)
+    if repeat.fired:
+        criteria.append("repeat_marac")
+    if criteria:
+        # Any MARAC criterion makes the victim high (api.md "Scoring defaults" item 3).
+        rank = VICTIM_RANK["high"]
+
+    return VictimAssessment(
+        person_ref=incident.relationship.victim,
+        level=VICTIM_LEVELS[rank],
+        score_level=score_level,
+        score=score,
+        max_score=len(checklist.item_ids),
+        unknown_count=unknown,
+        checklist=checklist.ref,
+        items=items,
+        triggers=tuple(triggers),
+        marac=MaracDecision(refer=bool(criteria), criteria=tuple(criteria)),
+    )
+
+
+def _red_flag(
+    rule: RedFlagConfig, answers: Mapping[str, str], definition_key: str
+) -> tuple[Trigger, int]:
+    """Red flags: one critical item gives at least ``critical_level`` (medium); a critical
+    item plus ``aggravating_needed`` aggravating items, or ``criticals_needed`` critical
+    items, give ``escalated_level`` (high).
+
+    api.md "Scoring defaults" item 1; evidence in research.md §6 (strangulation about 7
+    times the odds of homicide, separation, stalking, pregnancy, suicidality, child contact) and
+    the Lethality Screen's any-critical-or-k-others pattern (research.md §4).
+    """
+    if not rule.enabled:
+        return Trigger("red_flag", "none", f"disabled in {definition_key}", False, "red_flag"), 0
+    critical = [item for item in rule.critical_items if answers.get(item) == "yes"]
+    if not critical:
+        detail = f"none of {', '.join(rule.critical_items)} = yes"
+        return Trigger("red_flag", "none", detail, False, "red_flag"), 0
+    aggravating = [item for item in rule.aggravating_items if answers.get(item) == "yes"]
+    named = " and ".join(critical) + " = yes"
+    if len(critical) >= rule.criticals_needed:
+        level = rule.escalated_level
+        detail = f"{named}: {len(critical)} critical items → {level}"
+    elif len(aggravating) >= rule.aggravating_needed:
+        level = rule.escalated_level
+        detail = f"{named} with {len(aggravating)} aggravating ({', '.join(aggravating)}) → {level}"
+    else:
+        level = rule.critical_level
+        found = f" ({', '.join(aggravating)})" if aggravating else ""
+        detail = (
+            f"{named} → at least {level}; {len(aggravating)} aggravating{found}, "
+            f"{rule.aggravating_needed} needed for {rule.escalated_level}"
+        )
+    return Trigger("red_flag", level, detail, True, "red_flag"), VICTIM_RANK[level]
+
+
+def _judgement_trigger(judgement: Judgement, rank: int) -> tuple[Trigger, int]:
+    """Professional judgement raises the level, never lowers it (research.md §1.5, [S1.22]).
+
+    A judgement below the level already reached is still recorded, as not fired, so that
+    the explanation shows it was considered and why it had no effect.
+    """
+    judged_rank = VICTIM_RANK[judgement.level]
+    current = VICTIM_LEVELS[rank]
+    who = f"judged {judgement.level} by {judgement.by} at {judgement.at.isoformat()}"
+    if judgement.source != "judgement":
+        who += f" ({judgement.source})"
+    if judged_rank > rank:
+        detail = f"{who}: raises {current} to {judgement.level}"
+        return Trigger("professional_judgement", judgement.level, detail, True, "judgement"), (
+            judged_rank
+        )
+    if judged_rank == rank:
+        detail = f"{who}: confirms {current}"
+        return Trigger("professional_judgement", judgement.level, detail, True, "judgement"), rank
+    detail = f"{who}: ignored, below the current level {current}; judgement cannot lower the level"
+    return Trigger("professional_judgement", "none", detail, False, "judgement"), rank
+
+
+def _marac_judgement(
+    enabled: bool, judgements: tuple[Judgement, ...], definition_key: str
+) -> Trigger:
+    """MARAC route 2: professional judgement of high risk (research.md §1.6)."""
+    if not enabled:
+        return Trigger(
+            "professional_judgement", "none", f"disabled in {definition_key}", False, "marac"
+        )
+    for judgement in judgements:
+        if judgement.level == "high":
+            detail = f"judged high by {judgement.by} at {judgement.at.isoformat()}"
+            return Trigger("professional_judgement", "high", detail, True, "marac")
+    return _NO_JUDGEMENT_OF_HIGH
+
+
+def _potential_escalation(
+    checklist: VictimChecklistDefinition,
+    history: History,
+    incident: Incident,
+    local: dt.datetime,
+    figures: list[Figure],
+) -> Trigger:
+    """MARAC route 3: this incident plus the victim's DA incidents in the window before it
+    reach N (default 3 in 12 months), taking the larger of the stored and reported counts
+    (api.md "Scoring defaults" item 3; research.md §1.6).
+
+    Stored incidents count when ``window start ≤ occurred_at < this incident``. The
+    reported count covers 12 months, so it is used only when the window is at least that
+    long (then it is a lower bound); for a shorter window it would overstate the count.
+    """
+    config = checklist.marac
+    window = config.escalation_window_months
+    victim = history.victim
+    ref = victim.person_ref
+    stored_ids: tuple[str, ...] = ()
+    if victim.stored_prior_incidents:
+        start = _months_before_datetime(local, window)
+        occurred_at = incident.occurred_at
+        stored_ids = tuple(
+            stored.incident_id
+            for stored in victim.stored_prior_incidents
+            if start <= stored.occurred_at < occurred_at
+        )
+    reported = victim.reported_prior_incidents_12m
+    reported_usable = reported is not None and window >= REPORTED_WINDOW_MONTHS
+    parts = []
+    if reported is not None:
+        figures.append(Figure(ref, "prior_da_incidents_12m", "reported", reported))
+        parts.append(
+            f"reported {reported}"
+            if reported_usable
+            else f"reported {reported} not used: it covers 12 months, the window is {window}"
+        )
+    else:
+        parts.append("none reported")
+    if history.stored_consulted:
+        figures.append(
+            Figure(ref, f"prior_da_incidents_{window}m", "stored", len(stored_ids), stored_ids)
+        )
+        parts.append(
+            f"stored {len(stored_ids)}" + (f" [{', '.join(stored_ids)}]" if stored_ids else "")
+        )
+    else:
+        parts.append("stored history not consulted")
+    if not config.potential_escalation:
+        return Trigger(
+            "potential_escalation", "none", f"disabled in {checklist.ref.key}", False, "marac"
+        )
+    prior = max(len(stored_ids), reported if reported_usable and reported is not None else 0)
+    total = 1 + prior
+    needed = config.escalation_incidents
+    fired = total >= needed
+    detail = (
+        f"this incident + {prior} earlier in {window} months = {total} "
+        f"{'≥' if fired else '<'} {needed} ({'; '.join(parts)})"
+    )
+    return Trigger("potential_escalation", "high" if fired else "none", detail, fired, "marac")
+
+
+def _repeat_marac(
+    checklist: VictimChecklistDefinition,
+    history: History,
+    incident_date: dt.date,
+    figures: list[Figure],
+) -> Trigger:
+    """MARAC route 4: a MARAC referral for this victim within the window (12 months) before
+    the incident, stored or reported (api.md item 3; research.md §1.6 "repeat Marac").
+
+    The window includes its first day and the incident's own date; a referral dated after
+    the incident is not "before" it and does not count.
+    """
+    config = checklist.marac
+    window = config.repeat_window_months
+    victim = history.victim
+    candidates: list[tuple[str, dt.date]] = []
+    if victim.reported_last_marac_referral is not None:
+        referred_on = victim.reported_last_marac_referral
+        figures.append(
+            Figure(victim.person_ref, "last_marac_referral", "reported", referred_on.isoformat())
+        )
+        candidates.append(("reported", referred_on))
+    stored = victim.stored_last_marac_referral
+    if stored is not None:
+        figures.append(
+            Figure(
+                victim.person_ref,
+                "last_marac_referral",
+                "stored",
+                stored.referred_on.isoformat(),
+                (stored.incident_id,),
+            )
+        )
+        candidates.append((f"stored, incident {stored.incident_id}", stored.referred_on))
+    if not config.repeat_marac:
+        return Trigger("repeat_marac", "none", f"disabled in {checklist.ref.key}", False, "marac")
+    if not candidates:
+        where = "reported or stored" if history.stored_consulted else "reported"
+        return Trigger("repeat_marac", "none", f"no earlier MARAC referral {where}", False, "marac")
+    start = _months_before_date(incident_date, window)
+    within = [(source, day) for source, day in candidates if start <= day <= incident_date]
+    if within:
+        source, day = max(within, key=lambda c: c[1])
+        detail = f"MARAC referral on {day.isoformat()} ({source}) is within {window} months before"
+        return Trigger("repeat_marac", "high", detail, True, "marac")
+    described = "; ".join(f"{day.isoformat()} ({source})" for source, day in candidates)
+    detail = (
+        f"no MARAC referral within {window} months before {incident_date.isoformat()}: {described}"
+    )
+    return Trigger("repeat_marac", "none", detail, False, "marac")
+
+
+# --- Children --------------------------------------------------------------------------
+
+
+def _assess_children(
+    incident: Incident,
+    history: History,
+    definition: ChildRiskDefinition,
+    victim_level: VictimLevel,
+    answers: Mapping[str, str],
+    incident_date: dt.date,
+    figures: list[Figure],
+) -> tuple[ChildAssessment, ...]:
+    """Every child's level by the child-risk rules, then the vulnerability step.
+
+    api.md "Scoring defaults" (children: every child, present or not, unborn included);
+    Barnardo's matrix and its age/vulnerability modifier (research.md §5.1). Rules see the
+    victim's final level.
+    """
+    children = [person for person in incident.persons if person.role == "child"]
+    if not children:
+        return ()
+    # Rules that read only the victim's level and answers give the same result for every
+    # child of the incident: evaluate them once. The per-child rules' slots are filled in
+    # for each child.
+    shared_context = ChildContext(_NO_DETAILS, False, None, victim_level, answers, 0)
+    shared: list[Trigger] = []
+    shared_rank = definition.start_rank
+    per_child: list[tuple[int, CompiledChildRule]] = []
+    for index, rule in enumerate(definition.rules):
+        if rule.reads_child:
+            per_child.append((index, rule))
+            shared.append(rule.not_fired)
+        elif rule.predicate(shared_context):
+            shared.append(rule.fired)
+            shared_rank = max(shared_rank, rule.rank)
+        else:
+            shared.append(rule.not_fired)
+    table = definition.item_table
+    shared_items: list[ChildItem] = []
+    if definition.uses_victim_level:
+        shared_items.append(table[("victim_level", victim_level)])
+    for item_id in definition.answers_used:
+        shared_items.append(table[(item_id, answers.get(item_id, "not_asked"))])
+    return tuple(
+        _assess_child(
+            person,
+            history,
+            definition,
+            victim_level,
+            answers,
+            incident_date,
+            figures,
+            _SharedRules(shared, shared_rank, per_child, shared_items),
+        )
+        for person in children
+    )
+
+
+class _SharedRules(NamedTuple):
+    triggers: list[Trigger]
+    rank: int
+    per_child: list[tuple[int, CompiledChildRule]]
+    items: list[ChildItem]
+
+
+def _assess_child(
+    person: Person,
+    history: History,
+    definition: ChildRiskDefinition,
+    victim_level: VictimLevel,
+    answers: Mapping[str, str],
+    incident_date: dt.date,
+    figures: list[Figure],
+    shared: _SharedRules,
+) -> ChildAssessment:
+    details: ChildDetailsLike = person.child if person.child is not None else _NO_DETAILS
+    unborn = person.unborn
+    age, age_note = _age(person, incident_date)
+    child_history = history.child(person.ref)
+    prior_ids = child_history.stored_prior_incident_ids if child_history is not None else ()
+    if history.stored_consulted:
+        figures.append(Figure(person.ref, "prior_incidents", "stored", len(prior_ids), prior_ids))
+
+    context = ChildContext(details, unborn, age, victim_level, answers, len(prior_ids))
+    rank = shared.rank
+    triggers = shared.triggers.copy()
+    for index, rule in shared.per_child:
+        if rule.predicate(context):
+            triggers[index] = rule.fired
+            if rule.rank > rank:
+                rank = rule.rank
+    rule_rank = rank
+
+    step = definition.step
+    if not step.enabled:
+        detail = f"disabled in {definition.ref.key}"
+        triggers.append(Trigger("vulnerability_step", "none", detail, False, "step"))
+    else:
+        reasons = []
+        if step.unborn and unborn:
+            reasons.append("unborn")
+        if step.under_age_years is not None and age is not None and age < step.under_age_years:
+            reasons.append(f"aged {age}, under {step.under_age_years}")
+        if step.disability_or_additional_needs and details.disability_or_additional_needs:
+            reasons.append("disability or additional needs")
+        if reasons:
+            # One step up at most to the top level (api.md: "never above severe").
+            rank = min(rank + step.levels_up, len(CHILD_LEVELS) - 1)
+            before, after = CHILD_LEVELS[rule_rank], CHILD_LEVELS[rank]
+            change = f"{before} to {after}" if rank > rule_rank else f"already {after}, the highest"
+            detail = f"{'; '.join(reasons)}: {change}"
+            triggers.append(Trigger("vulnerability_step", after, detail, True, "step"))
+        else:
+            detail = f"{age_note}; no step"
+            triggers.append(Trigger("vulnerability_step", "none", detail, False, "step"))
+
+    table = definition.item_table
+    items = [by_value[getattr(details, fact)] for fact, by_value in definition.fact_tables]
+    items.append(table[("unborn", unborn)])
+    items.append(table[("existing_plan", details.existing_plan)])
+    items.append(table[("relationship_to_perpetrator", details.relationship_to_perpetrator)])
+    items += shared.items
+    if definition.uses_prior_incidents:
+        items.append(
+            ChildItem("prior_incidents", len(prior_ids), "stored", prior_ids)
+            if history.stored_consulted
+            else ChildItem("prior_incidents", None, "stored")
+        )
+
+    return ChildAssessment(
+        person_ref=person.ref,
+        level=CHILD_LEVELS[rank],
+        rule_level=CHILD_LEVELS[rule_rank],
+        recommended_response=definition.responses[rank],
+        unborn=unborn,
+        age_years=age,
+        triggers=tuple(triggers),
+        items=tuple(items),
+    )
+
+
+def _age(person: Person, incident_date: dt.date) -> tuple[int | None, str]:
+    """Whole years on the incident date: exact birthday arithmetic.
+
+    Someone born on 29 February is a year older on 1 March in a non-leap year.
+    """
+    if person.unborn:
+        return None, "unborn"
+    born = person.date_of_birth
+    if born is None:
+        return None, "age unknown (no date of birth)"
+    if born > incident_date:
+        return None, "age unknown (date of birth after the incident date)"
+    years = incident_date.year - born.year
+    if (incident_date.month, incident_date.day) < (born.month, born.day):
+        years -= 1
+    return years, f"aged {years}"
+
+
+# --- Perpetrator -----------------------------------------------------------------------
+
+
+def _evidence_tables() -> tuple[
+    Mapping[tuple[str, str], Evidence], Mapping[tuple[str, bool], Evidence]
+]:
+    answer_items = (
+        "harmed_others",
+        "breach_of_bail_or_order",
+        "threat_to_kill",
+        "weapons_used",
+        "substance_or_mental_health",
+        "perpetrator_suicidal",
+    )
+    answers = {
+        (item, answer): Evidence("checklist", f"victim_checklist.{item}", answer)
+        for item in answer_items
+        for answer in ("yes", "no")
+    }
+    flags: dict[tuple[str, bool], Evidence] = {}
+    for field in ("prior_non_da_violence", "prior_custody", "breach_of_conditional_release"):
+        for value in (True, False):
+            flags[(field, value)] = Evidence("reported", f"perpetrator_history.{field}", value)
+    for field in ("weapon_used", "alcohol_involved", "drugs_involved"):
+        for value in (True, False):
+            flags[(field, value)] = Evidence("incident", f"circumstances.{field}", value)
+    return MappingProxyType(answers), MappingProxyType(flags)
+
+
+# Built once at import, never changed: the evidence objects for every finite value, so
+# that profiling a perpetrator mostly looks things up.
+_ANSWER_EVIDENCE, _FLAG_EVIDENCE = _evidence_tables()
+_WARNING_EVIDENCE = MappingProxyType(
+    {
+        name: Evidence("reported", "perpetrator_history.warning_markers", name)
+        for name in (
+            "weapons",
+            "firearms",
+            "drugs",
+            "alcohol",
+            "mental_health",
+            "self_harm",
+            "suicide",
+        )
+    }
+)
+
+
+_ANSWER_VALUES = ("yes", "no", "unknown", "not_asked", None)
+_FLAG_VALUES = (True, False, None)
+_PRESENT = (True, False)
+
+
+def _answer(item: str, value: str | None) -> list[Evidence]:
+    # Only yes and no are evidence; unknown and not-asked stay visible in the victim items.
+    return [_ANSWER_EVIDENCE[(item, value)]] if value == "yes" or value == "no" else []
+
+
+def _flag(field: str, value: bool | None) -> list[Evidence]:
+    return [] if value is None else [_FLAG_EVIDENCE[(field, value)]]
+
+
+def _warning(name: str, present: bool) -> list[Evidence]:
+    # A warning marker's absence from the list is not evidence of absence.
+    return [_WARNING_EVIDENCE[name]] if present else []
+
+
+def _marker_tables() -> dict[str, Mapping[tuple[object, ...], Marker]]:
+    """Every marker except prior_da, for every combination of its (finite) inputs.
+
+    This is where the sources of each marker are defined; the engine looks the marker up
+    by the raw values, in the same order as the arguments here.
+    """
+    tables: dict[str, Mapping[tuple[object, ...], Marker]] = {
+        "prior_non_da_violence": {
+            (reported, harmed): _marker(
+                "prior_non_da_violence",
+                _flag("prior_non_da_violence", reported) + _answer("harmed_others", harmed),
+            )
+            for reported, harmed in product(_FLAG_VALUES, _ANSWER_VALUES)
+        },
+        "prior_custody": {
+            (reported,): _marker("prior_custody", _flag("prior_custody", reported))
+            for reported in _FLAG_VALUES
+        },
+        "breach_of_bail_or_orders": {
+            (reported, breach): _marker(
+                "breach_of_bail_or_orders",
+                _flag("breach_of_conditional_release", reported)
+                + _answer("breach_of_bail_or_order", breach),
+            )
+            for reported, breach in product(_FLAG_VALUES, _ANSWER_VALUES)
+        },
+        "threats_to_kill": {
+            (threat,): _marker("threats_to_kill", _answer("threat_to_kill", threat))
+            for threat in _ANSWER_VALUES
+        },
+        "weapons": {
+            (used, weapon_used, weapons, firearms): _marker(
+                "weapons",
+                _answer("weapons_used", used)
+                + _flag("weapon_used", weapon_used)
+                + _warning("weapons", weapons)
+                + _warning("firearms", firearms),
+            )
+            for used, weapon_used, weapons, firearms in product(
+                _ANSWER_VALUES, _FLAG_VALUES, _PRESENT, _PRESENT
+            )
+        },
+        "substance_or_mental_health": {
+            (answer, alcohol, drugs, drugs_w, alcohol_w, mental_w): _marker(
+                "substance_or_mental_health",
+                _answer("substance_or_mental_health", answer)
+                + _flag("alcohol_involved", alcohol)
+                + _flag("drugs_involved", drugs)
+                + _warning("drugs", drugs_w)
+                + _warning("alcohol", alcohol_w)
+                + _warning("mental_health", mental_w),
+            )
+            for answer, alcohol, drugs, drugs_w, alcohol_w, mental_w in product(
+                _ANSWER_VALUES, _FLAG_VALUES, _FLAG_VALUES, _PRESENT, _PRESENT, _PRESENT
+            )
+        },
+        "suicidality": {
+            (answer, self_harm, suicide): _marker(
+                "suicidality",
+                _answer("perpetrator_suicidal", answer)
+                + _warning("self_harm", self_harm)
+                + _warning("suicide", suicide),
+            )
+            for answer, self_harm, suicide in product(_ANSWER_VALUES, _PRESENT, _PRESENT)
+        },
+    }
+    return {marker_id: MappingProxyType(dict(table)) for marker_id, table in tables.items()}
+
+
+def _perpetrator_profile(
+    incident: Incident,
+    history: History,
+    answers: Mapping[str, str],
+    figures: list[Figure],
+) -> PerpetratorProfile:
+    """Perpetrator markers and serial status (api.md "Scoring defaults", perpetrator).
+
+    Markers follow the ODARA history items (research.md §3) and the perpetrator red flags
+    of research.md §6. A marker is present when any source says so, absent when a source
+    says no and none says yes, and unknown (None) when no source says either way.
+    """
+    p = history.perpetrator
+    c = incident.circumstances
+    w = p.reported_warning_markers
+    a = answers.get
+    prior_da: list[Evidence] = []
+    if p.reported_prior_da_incidents_total is not None:
+        total = p.reported_prior_da_incidents_total
+        prior_da.append(Evidence("reported", "perpetrator_history.prior_da_incidents_total", total))
+        figures.append(Figure(p.person_ref, "prior_da_incidents", "reported", total))
+    if p.reported_prior_da_victims is not None:
+        victims = p.reported_prior_da_victims
+        prior_da.append(Evidence("reported", "perpetrator_history.prior_da_victims", victims))
+        figures.append(Figure(p.person_ref, "prior_da_victims", "reported", victims))
+    if history.stored_consulted:
+        counted = p.stored_incident_ids
+        prior_da.append(Evidence("stored", "prior_da_incidents", len(counted), counted))
+        figures.append(Figure(p.person_ref, "prior_da_incidents", "stored", len(counted), counted))
+
+    t = _MARKER_TABLES
+    markers = (
+        _marker("prior_da", prior_da),
+        t["prior_non_da_violence"][(p.reported_prior_non_da_violence, a("harmed_others"))],
+        t["prior_custody"][(p.reported_prior_custody,)],
+        t["breach_of_bail_or_orders"][
+            (p.reported_breach_of_conditional_release, a("breach_of_bail_or_order"))
+        ],
+        t["threats_to_kill"][(a("threat_to_kill"),)],
+        t["weapons"][(a("weapons_used"), c.weapon_used, "weapons" in w, "firearms" in w)],
+        t["substance_or_mental_health"][
+            (
+                a("substance_or_mental_health"),
+                c.alcohol_involved,
+                c.drugs_involved,
+                "drugs" in w,
+                "alcohol" in w,
+                "mental_health" in w,
+            )
+        ],
+        t["suicidality"][(a("perpetrator_suicidal"), "self_harm" in w, "suicide" in w)],
+    )
+    serial, reason = _serial(history, figures)
+    return PerpetratorProfile(p.person_ref, markers, serial, reason)
+
+
+def _marker(marker_id: str, evidence: list[Evidence]) -> Marker:
+    present: bool | None = None
+    for item in evidence:
+        if _is_positive(item.value):
+            present = True
+            break
+        present = False
+    return Marker(marker_id, present, tuple(evidence))
+
+
+def _is_positive(value: bool | int | str | None) -> bool:
+    # "yes", a warning-marker name, True and a count above zero say the marker is present.
+    if value is True or value is False:
+        return value
+    if isinstance(value, int):
+        return value > 0
+    return value is not None and value != "no"
+
+
+_MARKER_TABLES = _marker_tables()
+
+
+def _serial(history: History, figures: list[Figure]) -> tuple[bool, str]:
+    """Serial when linked to two or more distinct victims in stored records, or when the
+    submitting system reports ``prior_da_victims`` ≥ 1 (api.md; serial = abuse of two or
+    more unconnected victims, research.md §6 [S6.20]).
+
+    The stored count includes this incident's victim when the persistence layer has
+    resolved the victim to a person id.
+    """
+    p = history.perpetrator
+    reasons: list[str] = []
+    serial = False
+    reported = p.reported_prior_da_victims
+    if reported is not None:
+        if reported >= 1:
+            serial = True
+            reasons.append(f"reported prior_da_victims {reported} ≥ 1")
+        else:
+            reasons.append("reported prior_da_victims 0")
+    else:
+        reasons.append("prior_da_victims not reported")
+    if history.stored_consulted:
+        distinct = {victim.person_id for victim in p.stored_victims}
+        incident_ids = sorted({i for victim in p.stored_victims for i in victim.incident_ids})
+        if history.victim.person_id is not None:
+            distinct.add(history.victim.person_id)
+        figures.append(
+            Figure(p.person_ref, "distinct_victims", "stored", len(distinct), tuple(incident_ids))
+        )
+        counted = f" [{', '.join(incident_ids)}]" if incident_ids else ""
+        if len(distinct) >= 2:
+            serial = True
+            reasons.append(f"linked to {len(distinct)} distinct victims (stored{counted}) ≥ 2")
+        else:
+            reasons.append(f"linked to {len(distinct)} distinct victim(s) (stored{counted})")
+    else:
+        reasons.append("stored history not consulted")
+    return serial, ("serial: " if serial else "not serial: ") + "; ".join(reasons)
+
+
+# --- Dates -----------------------------------------------------------------------------
+
+
+def _months_before_date(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier, clamped to the month's last day."""
+    month_index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    last_day = _days_in_month(year, month)
+    return dt.date(year, month, min(day.day, last_day))
+
+
+def _months_before_datetime(moment: dt.datetime, months: int) -> dt.datetime:
+    earlier = _months_before_date(moment.date(), months)
+    return moment.replace(year=earlier.year, month=earlier.month, day=earlier.day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (dt.date(year, month + 1, 1) - dt.timedelta(days=1)).day
