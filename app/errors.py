@@ -109,6 +109,10 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class Gone(ProblemError):
+    status, slug, title = 410, "gone", "Erased"
+
+
 class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "Precondition failed"
 
@@ -168,9 +172,12 @@ _STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
     404: NotFound,
     405: MethodNotAllowed,
     409: Conflict,
+    410: Gone,
+    412: PreconditionFailed,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
     422: Unprocessable,
+    428: PreconditionRequired,
     429: TooManyRequests,
     503: ServiceUnavailable,
 }

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.admin.router import router as admin_router
+from app.assessments.context import ScoringContext
+from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
 from app.auth.ratelimit import RateLimiter
@@ -59,12 +61,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metric_refreshers = []
     app.state.migration_heads = head_revisions()
     app.state.jwt_verifier = JwtVerifier.from_settings(settings)
+    # Loads and validates every checklist and rules file: a bad one stops start-up here.
+    app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
     app.state.rate_limiter = RateLimiter(settings.write_rate_per_minute)
 
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(incidents_router)
+    app.include_router(assessments_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
 

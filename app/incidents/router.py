@@ -14,11 +14,14 @@ from app.auth.policy import agency_flag_subjects, agency_view, authorize, incide
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
 from app.db import SessionDep
-from app.deps import REQUIRE_PURPOSE, RawBody, SettingsDep
-from app.errors import COMMON_PROBLEMS, NotFound, problem_responses
+from app.deps import REQUIRE_PURPOSE, RawBody
+from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
+from app.idempotency import service as idempotency
 from app.idempotency.service import parse_key
-from app.incidents import repository, service
-from app.incidents.schemas import Incident, IncidentRecord, IntakeResponse, StoredPerson
+from app.incidents import models, repository, service
+from app.incidents.responses import IntakeResponse
+from app.incidents.schemas import Incident, IncidentRecord, IncidentRevision, StoredPerson
+from app.scoring.schemas import JudgementIn
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
@@ -50,7 +53,6 @@ def create_incident(
     raw: RawBody,
     response: Response,
     session: SessionDep,
-    settings: SettingsDep,
     principal: Annotated[Principal, Depends(authorize("incident.create"))],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, object]:
@@ -63,15 +65,15 @@ def create_incident(
         "raw_body": raw,
         "fingerprint": fingerprint,
         "idempotency_key": key,
-        "settings": settings,
+        "context": request.app.state.scoring,
     }
     try:
         with session.begin_nested():
-            result = service.intake(session, **kwargs)  # type: ignore[arg-type]
+            result = service.intake(session, **kwargs)
     except IntegrityError:
         # A concurrent identical submission won the race for the unique source
         # reference (or key); what it stored is now visible: answer as a replay.
-        result = service.intake(session, **kwargs)  # type: ignore[arg-type]
+        result = service.intake(session, **kwargs)
     record(
         request,
         session,
@@ -143,3 +145,131 @@ def get_incident(
         principal=principal,
     )
     return out
+
+
+def _incident_in_scope_or_404(
+    session: SessionDep, principal: Principal, incident_id: uuid.UUID
+) -> models.Incident:
+    row = repository.get(session, incident_id)
+    if row is None or not incident_in_scope(
+        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
+    ):
+        raise NotFound("No incident with this id is visible to you.")
+    if row.erased_at is not None:
+        raise Gone("This incident's personal data was erased.")
+    return row
+
+
+@router.post(
+    "/incidents/{incident_id}/revisions",
+    status_code=201,
+    response_model=IntakeResponse,
+    operation_id="revise_incident",
+    summary="Submit amended or completed data; re-scored as a new assessment version",
+    responses={
+        200: {
+            "description": "Identical to the latest revision: its result",
+            "model": IntakeResponse,
+        },
+        **problem_responses(410, *COMMON_PROBLEMS),
+    },
+)
+def revise_incident(
+    request: Request,
+    incident_id: uuid.UUID,
+    incident: IncidentRevision,
+    raw: RawBody,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("incident.revise"))],
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, object]:
+    row = _incident_in_scope_or_404(session, principal, incident_id)
+    key = parse_key(idempotency_key)
+    fingerprint = sha256_hex(json.loads(raw))
+    route = f"POST /v1/incidents/{incident_id}/revisions"
+    replay = (
+        idempotency.lookup(
+            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+        )
+        if key
+        else None
+    )
+    if replay is not None and replay.body is not None:
+        result = service.IntakeResult(200, replay.body, replay.location or "", row.id, True)
+    else:
+        result = service.revise(
+            session,
+            principal=principal,
+            row=row,
+            incident=incident,
+            raw_body=raw,
+            fingerprint=fingerprint,
+            context=request.app.state.scoring,
+        )
+        if key and not result.replayed:
+            idempotency.remember(
+                session,
+                principal_id=principal.id,
+                key=key,
+                route=route,
+                fingerprint=fingerprint,
+                status_code=result.status_code,
+                body=result.body,
+                location=result.location,
+                retention_days=request.app.state.settings.idempotency_retention_days,
+            )
+    record(
+        request,
+        session,
+        operation="consult" if result.replayed else "alter",
+        record_type="incident",
+        record_ids=[row.id],
+        person_ids=service.person_ids(session, row.id),
+        payload=result.body,
+        detail={"revision": row.version, "replayed": int(result.replayed)},
+        principal=principal,
+    )
+    response.status_code = result.status_code
+    response.headers["Location"] = result.location
+    return result.body
+
+
+@router.post(
+    "/incidents/{incident_id}/judgements",
+    status_code=201,
+    response_model=IntakeResponse,
+    operation_id="record_judgement",
+    summary="Record a professional judgement (raises, never lowers); a new assessment version",
+    responses=problem_responses(410, *COMMON_PROBLEMS),
+)
+def record_judgement(
+    request: Request,
+    incident_id: uuid.UUID,
+    judgement: JudgementIn,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("judgement.create"))],
+) -> dict[str, object]:
+    row = _incident_in_scope_or_404(session, principal, incident_id)
+    result = service.judge(
+        session,
+        principal=principal,
+        row=row,
+        level=judgement.level,
+        rationale=judgement.rationale,
+        context=request.app.state.scoring,
+    )
+    record(
+        request,
+        session,
+        operation="alter",
+        record_type="incident",
+        record_ids=[row.id],
+        person_ids=service.person_ids(session, row.id),
+        payload=result.body,
+        detail={"judgement": judgement.level},
+        principal=principal,
+    )
+    response.headers["Location"] = result.location
+    return result.body

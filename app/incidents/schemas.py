@@ -316,15 +316,3 @@ class IncidentRecord(BaseModel):
     incident: dict[str, Any] | None = Field(
         default=None, description="The incident as last submitted (absent after erasure)."
     )
-
-
-class IntakeResponse(BaseModel):
-    """Body of the 201 (and of an identical replay's 200). Names per the contract."""
-
-    incident_id: str
-    version: int = Field(description="Revision of the incident this result belongs to.")
-    received_at: AwareDatetime
-    assessment: dict[str, Any] | None = Field(
-        default=None, description="The assessment of this version (see `Assessment`)."
-    )
-    flags: list[dict[str, Any]] = []

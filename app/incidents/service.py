@@ -13,15 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.assessments.context import ScoringContext
+from app.assessments.models import Assessment
+from app.assessments.models import Judgement as JudgementRow
+from app.assessments.schemas import AssessmentOut
+from app.assessments.service import assess_and_store, flags_of_assessment
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, Forbidden
+from app.errors import Conflict, Forbidden, Gone, Unprocessable
+from app.flags.schemas import FlagOut
 from app.idempotency import service as idempotency
 from app.incidents import models, repository
-from app.incidents.schemas import Incident, IntakeResponse
+from app.incidents.responses import IntakeResponse
+from app.incidents.schemas import Incident
+from app.scoring.judgement import Judgement
 
 INTAKE_ROUTE = "POST /v1/incidents"
 
@@ -52,10 +61,11 @@ def intake(
     raw_body: bytes,
     fingerprint: str,
     idempotency_key: str | None,
-    settings: Settings,
+    context: ScoringContext,
     now: datetime | None = None,
 ) -> IntakeResult:
     now = now or utcnow()
+    settings = context.settings
     check_source_system(principal, incident)
 
     if idempotency_key is not None:
@@ -86,7 +96,7 @@ def intake(
         incident=incident,
         raw_body=raw_body,
         fingerprint=fingerprint,
-        settings=settings,
+        context=context,
         now=now,
     )
     if idempotency_key is not None:
@@ -128,9 +138,10 @@ def _create(
     incident: Incident,
     raw_body: bytes,
     fingerprint: str,
-    settings: Settings,
+    context: ScoringContext,
     now: datetime,
 ) -> IntakeResult:
+    settings = context.settings
     row = models.Incident(
         source_system=incident.source.system,
         source_reference=incident.source.reference,
@@ -159,13 +170,195 @@ def _create(
     session.add(submission)
     link_persons(session, row, incident)
     session.flush()
+    session.refresh(row, ["persons"])
 
-    body = IntakeResponse(
-        incident_id=str(row.id), version=1, received_at=now, assessment=None, flags=[]
-    ).model_dump(mode="json")
+    assessment, _ = assess_and_store(
+        session,
+        context,
+        row=row,
+        incident=incident,
+        submission_revision=1,
+        trigger="intake",
+        principal_id=principal.id,
+        now=now,
+    )
+    _set_review_date(row, assessment.risk_rank, settings)
+    body = result_body(session, row, assessment, now)
     submission.response_body = body
     session.flush()
     return IntakeResult(201, body, incident_location(row.id), row.id, replayed=False)
+
+
+def result_body(
+    session: Session, row: models.Incident, assessment: Assessment, now: datetime
+) -> dict[str, Any]:
+    """The contract's intake body for one assessment version of an incident."""
+    return IntakeResponse(
+        incident_id=str(row.id),
+        version=row.version,
+        received_at=row.received_at,
+        assessment=assessment_out(assessment),
+        flags=[FlagOut.of(f, now) for f in flags_of_assessment(session, assessment)],
+    ).model_dump(mode="json")
+
+
+def assessment_out(assessment: Assessment) -> AssessmentOut:
+    if assessment.result is None:
+        raise Gone("This assessment's content was erased.")
+    return AssessmentOut.model_validate(
+        {
+            **assessment.result,
+            "id": str(assessment.id),
+            "version": assessment.version,
+            "created_at": assessment.created_at,
+        }
+    )
+
+
+def _set_review_date(row: models.Incident, risk_rank: int, settings: Settings) -> None:
+    # Retention review (DPA 2018 s.39): longer for cases that were high risk for anyone.
+    years = settings.review_years_high if risk_rank >= 2 else settings.review_years_standard
+    row.review_due_at = _add_years(row.received_at, years)
+
+
+def revise(
+    session: Session,
+    *,
+    principal: Principal,
+    row: models.Incident,
+    incident: Incident,
+    raw_body: bytes,
+    fingerprint: str,
+    context: ScoringContext,
+    now: datetime | None = None,
+) -> IntakeResult:
+    """A new submission of an existing incident: stored verbatim, re-scored as a new version."""
+    now = now or utcnow()
+    check_source_system(principal, incident)
+    if (incident.source.system, incident.source.reference) != (
+        row.source_system,
+        row.source_reference,
+    ):
+        raise Unprocessable(
+            "A revision must keep the incident's source system and reference.",
+            errors=[{"loc": ["body", "source"], "msg": "differs from the stored incident"}],
+        )
+    latest = repository.latest_submission(session, row.id)
+    if latest is not None and latest.body_sha256 == fingerprint and latest.response_body:
+        return IntakeResult(200, latest.response_body, incident_location(row.id), row.id, True)
+    revision = row.version + 1
+    submission = models.IncidentSubmission(
+        incident_id=row.id,
+        revision=revision,
+        kind="revision",
+        received_at=now,
+        principal_id=principal.id,
+        body_sha256=fingerprint,
+        body_raw=raw_body.decode("utf-8"),
+        body=incident.model_dump(mode="json"),
+    )
+    session.add(submission)
+    row.version = revision
+    row.updated_at = now
+    row.area = incident.area
+    row.occurred_at = incident.occurred_at
+    row.reported_at = incident.reported_at
+    for old in list(row.persons):
+        session.delete(old)
+    session.flush()
+    link_persons(session, row, incident)
+    session.flush()
+    session.refresh(row, ["persons"])
+    assessment, _ = assess_and_store(
+        session,
+        context,
+        row=row,
+        incident=incident,
+        submission_revision=revision,
+        trigger="revision",
+        principal_id=principal.id,
+        judgements=stored_judgements(session, row.id),
+        now=now,
+        flag_base_time=now,
+    )
+    _set_review_date(
+        row, max(assessment.risk_rank, current_max_rank(session, row.id)), context.settings
+    )
+    body = result_body(session, row, assessment, now)
+    submission.response_body = body
+    session.flush()
+    return IntakeResult(201, body, incident_location(row.id), row.id, replayed=False)
+
+
+def judge(
+    session: Session,
+    *,
+    principal: Principal,
+    row: models.Incident,
+    level: str,
+    rationale: str,
+    context: ScoringContext,
+    now: datetime | None = None,
+) -> IntakeResult:
+    """Record a professional judgement and produce a new assessment version."""
+    now = now or utcnow()
+    latest = repository.latest_submission(session, row.id)
+    if latest is None or latest.body is None:
+        raise Gone("This incident's content was erased.")
+    incident = Incident.model_validate(latest.body)
+    judgement = Judgement(level=level, rationale=rationale, by=principal.id, at=now)  # type: ignore[arg-type]
+    judgements = [*stored_judgements(session, row.id), judgement]
+    assessment, _ = assess_and_store(
+        session,
+        context,
+        row=row,
+        incident=incident,
+        submission_revision=latest.revision,
+        trigger="judgement",
+        principal_id=principal.id,
+        judgements=judgements,
+        now=now,
+        flag_base_time=now,
+    )
+    session.add(
+        JudgementRow(
+            incident_id=row.id,
+            assessment_id=assessment.id,
+            level=level,
+            rationale=rationale,
+            by=principal.id,
+            at=now,
+        )
+    )
+    row.updated_at = now
+    _set_review_date(
+        row, max(assessment.risk_rank, current_max_rank(session, row.id)), context.settings
+    )
+    session.flush()
+    return IntakeResult(
+        201, result_body(session, row, assessment, now), incident_location(row.id), row.id, False
+    )
+
+
+def stored_judgements(session: Session, incident_id: uuid.UUID) -> list[Judgement]:
+    rows = session.scalars(
+        select(JudgementRow)
+        .where(JudgementRow.incident_id == incident_id)
+        .order_by(JudgementRow.at)
+    )
+    return [
+        Judgement(level=j.level, rationale=j.rationale or "", by=j.by, at=j.at)  # type: ignore[arg-type]
+        for j in rows
+    ]
+
+
+def current_max_rank(session: Session, incident_id: uuid.UUID) -> int:
+    return int(
+        session.scalar(
+            select(func.max(Assessment.risk_rank)).where(Assessment.incident_id == incident_id)
+        )
+        or 0
+    )
 
 
 def link_persons(session: Session, row: models.Incident, incident: Incident) -> None:

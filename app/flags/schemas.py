@@ -1,0 +1,65 @@
+"""Response and request shapes for flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.flags.models import Flag
+
+
+class FlagOut(BaseModel):
+    id: str
+    incident_id: str
+    type: str
+    agency: str
+    subject_ref: str
+    subject_kind: str
+    priority: int = Field(description="1 is the most urgent.")
+    due_at: AwareDatetime
+    overdue: bool
+    status: str
+    status_reason: str | None = None
+    assignee: str | None = None
+    needs_review: bool = Field(
+        description="A later assessment no longer meets the condition: a person decides."
+    )
+    reason: str
+    because: list[dict[str, Any]] = Field(description="Pointers into the explanation.")
+    action: str
+    rule_id: str
+    rules_version: str
+    etag: str = Field(description="Send as If-Match to change the flag.")
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @classmethod
+    def of(cls, flag: Flag, now: Any) -> FlagOut:
+        return cls(
+            id=str(flag.id),
+            incident_id=str(flag.incident_id),
+            type=flag.type,
+            agency=flag.agency,
+            subject_ref=flag.subject_ref,
+            subject_kind=flag.subject_kind,
+            priority=flag.priority,
+            due_at=flag.due_at,
+            overdue=flag.status in ("open", "acknowledged", "in_progress") and flag.due_at < now,
+            status=flag.status,
+            status_reason=flag.status_reason,
+            assignee=flag.assignee,
+            needs_review=flag.needs_review,
+            reason=flag.reason,
+            because=list(flag.because or []),
+            action=flag.action,
+            rule_id=flag.rule_id,
+            rules_version=flag.rules_version,
+            etag=etag(flag),
+            created_at=flag.created_at,
+            updated_at=flag.updated_at,
+        )
+
+
+def etag(flag: Flag) -> str:
+    return f'"{flag.id}.{flag.version}"'

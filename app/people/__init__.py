@@ -1,0 +1,1 @@
+"""People across incidents: linking, stored history, chronology, merges."""
