@@ -139,6 +139,7 @@ class ClassifierResult:
     model_name: str
     model_version: str
     model_sha256: str
+    manifest_sha256: str
     model_kind: str
     probability: float
     band: str
@@ -173,6 +174,7 @@ class ClassifierResult:
             "name": self.model_name,
             "version": self.model_version,
             "sha256": self.model_sha256,
+            "manifest_sha256": self.manifest_sha256,
             "kind": self.model_kind,
             "probability": round(self.probability, 6),
             "band": self.band,
@@ -184,7 +186,7 @@ class ClassifierResult:
                 "method": self.explanation_method,
                 "units": "log-odds",
                 "reference": "an incident with nothing known to raise risk: every checklist "
-                "answer no, no earlier incidents or markers, no children, ages unknown",
+                "answer no, no earlier incidents or markers, no children, median ages",
                 "reference_log_odds": round(self.reference_log_odds, 6),
                 "log_odds": round(self.log_odds, 6),
                 "contributions": [f.to_dict() for f in self.contributions],
@@ -204,6 +206,7 @@ class LoadedModel:
     manifest: dict[str, Any]
     model: Any
     scorecard: dict[str, Any]
+    manifest_sha256: str = ""
 
     @property
     def name(self) -> str:
@@ -233,6 +236,11 @@ class LoadedModel:
     def additive(self) -> bool:
         return bool(self.manifest["model"]["additive"])
 
+    @property
+    def reference_ages(self) -> tuple[float | None, float | None]:
+        ref = self.manifest.get("explanation_reference", {})
+        return ref.get("victim_age"), ref.get("perpetrator_age")
+
     def predict_proba(self, x: FloatArray) -> FloatArray:
         return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
@@ -256,7 +264,7 @@ class LoadedModel:
         hist = history if history is not None else ClassifierHistory.from_incident(incident)
         row = incident_features(incident, hist)
         x = row_vector(row)
-        ref = row_vector(reference_row())
+        ref = row_vector(reference_row(*self.reference_ages))
         groups = [
             (rid, cols)
             for rid, cols in reason_columns().items()
@@ -288,6 +296,7 @@ class LoadedModel:
             model_name=self.name,
             model_version=self.version,
             model_sha256=self.sha256,
+            manifest_sha256=self.manifest_sha256,
             model_kind=self.kind,
             probability=probability,
             band=self.band(probability),
@@ -334,11 +343,18 @@ def _describe(reason_id: str, row: Mapping[str, float], hist: ClassifierHistory)
             if d is not None
         ]
         return "none known" if not known else f"{math.floor(min(known))} days"
+    if reason_id in ("CLF-AGE-VICTIM", "CLF-AGE-PERPETRATOR"):
+        age = row["victim_age" if reason_id == "CLF-AGE-VICTIM" else "perp_age"]
+        return "unknown" if math.isnan(age) else f"{math.floor(age)} years"
     active = [
         name
         for name in FEATURE_NAMES
         if SPEC_BY_NAME[name].reason_id == reason_id and row[name] == 1.0
     ]
+    if active and all(n.endswith("_true") for n in active):
+        return "yes"
+    if active and all(n.endswith("_unknown") for n in active):
+        return "unknown"
     if reason_id.startswith("CLF-DASH-") and reason_id not in (
         "CLF-DASH-UNANSWERED",
         "CLF-DASH-ANSWERED-BY",
@@ -423,7 +439,36 @@ def load_artifact(path: str | Path) -> LoadedModel:
     unknown = [f["feature"] for f in scorecard["features"] if f["feature"] not in FEATURE_INDEX]
     if unknown:
         raise ArtifactError("scorecard names features this pipeline does not produce")
-    return LoadedModel(path=p, manifest=manifest, model=model, scorecard=scorecard)
+    return LoadedModel(
+        path=p,
+        manifest=manifest,
+        model=model,
+        scorecard=scorecard,
+        manifest_sha256=sha256_bytes((p / MANIFEST_FILE).read_bytes()),
+    )
+
+
+def result_differences(stored: Any, fresh: Any, path: str = "classifier") -> list[str]:
+    """Paths at which a stored ``ClassifierResult.to_dict()`` differs from a fresh one.
+
+    For ``POST /v1/assessments/{id}/reproduce``: an empty list means identical.
+    """
+    if isinstance(stored, dict) and isinstance(fresh, dict):
+        diffs: list[str] = []
+        for key in sorted(set(stored) | set(fresh), key=str):
+            if key not in stored or key not in fresh:
+                diffs.append(f"{path}.{key}")
+            else:
+                diffs.extend(result_differences(stored[key], fresh[key], f"{path}.{key}"))
+        return diffs
+    if isinstance(stored, list) and isinstance(fresh, list):
+        if len(stored) != len(fresh):
+            return [f"{path} (length {len(stored)} != {len(fresh)})"]
+        diffs = []
+        for i, (a, b) in enumerate(zip(stored, fresh, strict=True)):
+            diffs.extend(result_differences(a, b, f"{path}[{i}]"))
+        return diffs
+    return [] if stored == fresh else [path]
 
 
 def library_versions() -> dict[str, str]:

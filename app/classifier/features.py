@@ -735,22 +735,29 @@ def feature_matrix(
     return np.vstack(rows)
 
 
-def reference_row() -> dict[str, float]:
+def reference_row(
+    victim_age: float | None = None, perpetrator_age: float | None = None
+) -> dict[str, float]:
     """The documented reference for explanations: "nothing known to raise risk".
 
     Every checklist answer "no", no earlier incident, no markers, no children, nothing in the
-    circumstances, an intimate partner not separated, ages unknown (so that age contributes
-    relative to the training median). A factor's contribution is the change in log-odds when
-    its columns move from this reference to the incident's values.
+    circumstances, an intimate partner not separated, and the given ages (the training
+    medians, stored in the manifest; unknown when not given). A reason's contribution is the
+    change in log-odds when its columns move from this reference to the incident's values.
     """
     row = dict.fromkeys(FEATURE_NAMES, 0.0)
     for prefix in ("victim_prior_da_12m", "perp_prior_da", "perp_prior_victims"):
         row[f"{prefix}_log"] = 0.0
-    for who in ("victim", "perp"):
+    for who, age in (("victim", victim_age), ("perp", perpetrator_age)):
         row[f"{who}_days_since_last_log"] = math.nan
         row[f"{who}_no_last_incident"] = 1.0
-        row[f"{who}_age"] = math.nan
-        row[f"{who}_age_unknown"] = 1.0
+        if age is None:
+            row[f"{who}_age"] = math.nan
+            row[f"{who}_age_unknown"] = 1.0
+        else:
+            row[f"{who}_age"] = float(age)
+            for a in AGE_BANDS:
+                row[f"{who}_age_under_{a}"] = 1.0 if age < a else 0.0
     return row
 
 

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import rfc8785
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import expit, log1p
 from tqdm import tqdm
 
@@ -85,6 +84,7 @@ class _Problem:
         self.upper = upper
         self.ridge = ridge
         self._cache: dict[tuple[int, ...], _Compressed] = {}
+        self._last_scale: tuple[float, float] | None = None
 
     def compress(self, support: tuple[int, ...]) -> _Compressed:
         cached = self._cache.get(support)
@@ -107,31 +107,48 @@ class _Problem:
         return comp
 
     def fit(self, support: tuple[int, ...], b0: float, w0: FloatArray) -> _Fit:
+        """Box-constrained ridge logistic fit on the support by projected Newton steps."""
         comp = self.compress(support)
-        k = len(support)
-        n, ridge = self.n, self.ridge
+        cols = list(support)
+        design = np.hstack([np.ones((comp.patterns.shape[0], 1)), comp.patterns])
+        lo = np.concatenate([[-np.inf], self.lower[cols]])
+        hi = np.concatenate([[np.inf], self.upper[cols]])
+        penalty = np.concatenate([[0.0], np.full(len(cols), self.ridge)])
+        theta = np.clip(np.concatenate([[b0], w0]), lo, hi)
+        n = self.n
 
-        def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-            b, w = theta[0], theta[1:]
-            m = b + comp.patterns @ w
-            loss = float(np.sum(comp.tot * _log1pexp(m) - comp.pos * m)) / n
-            loss += 0.5 * ridge * float(w @ w)
-            r = comp.tot * expit(m) - comp.pos
-            grad = np.empty(k + 1)
-            grad[0] = r.sum() / n
-            grad[1:] = comp.patterns.T @ r / n + ridge * w
-            return loss, grad
+        def loss_of(t: FloatArray) -> float:
+            m = design @ t
+            value = float(np.sum(comp.tot * _log1pexp(m) - comp.pos * m)) / n
+            return value + 0.5 * float(np.sum(penalty * t * t))
 
-        bounds = [(None, None)] + [
-            (None if math.isinf(lo) else lo, None if math.isinf(hi) else hi)
-            for lo, hi in zip(self.lower[list(support)], self.upper[list(support)], strict=True)
-        ]
-        theta0 = np.concatenate(
-            [[b0], np.clip(w0, self.lower[list(support)], self.upper[list(support)])]
-        )
-        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-        theta = np.asarray(res.x, dtype=np.float64)
-        return _Fit(support, float(theta[0]), theta[1:], float(res.fun))
+        current = loss_of(theta)
+        for _ in range(100):
+            m = design @ theta
+            p = expit(m)
+            grad = design.T @ (comp.tot * p - comp.pos) / n + penalty * theta
+            hess = (design.T * (comp.tot * p * (1 - p))) @ design / n + np.diag(penalty)
+            hess += np.eye(theta.size) * 1e-10
+            blocked = ((theta <= lo) & (grad > 0)) | ((theta >= hi) & (grad < 0))
+            free = ~blocked
+            if not free.any() or float(np.max(np.abs(grad[free]))) < 1e-9:
+                break
+            step = np.zeros_like(theta)
+            step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+            size = 1.0
+            while True:
+                trial = np.clip(theta - size * step, lo, hi)
+                value = loss_of(trial)
+                if value <= current - 1e-4 * float(grad @ (theta - trial)) or size < 1e-8:
+                    break
+                size /= 2
+            improvement = current - value
+            if improvement < 0:
+                break
+            theta, current = trial, value
+            if improvement < 1e-12:
+                break
+        return _Fit(support, float(theta[0]), theta[1:], current)
 
     def screen(self, parent: _Fit, child_size: int) -> list[int]:
         """The most promising conditions to add: largest one-step Newton loss decrease."""
@@ -160,15 +177,21 @@ class _Problem:
         uniq, inv = np.unique(totals, return_inverse=True)
         pos = np.bincount(inv, weights=comp.pos, minlength=uniq.size).astype(np.float64)
         tot = np.bincount(inv, weights=comp.tot, minlength=uniq.size).astype(np.float64)
-        return _fit_scale(uniq, pos, tot, self.n)
+        loss, a, c = _fit_scale(uniq, pos, tot, self.n, self._last_scale)
+        self._last_scale = (a, c)
+        return loss, a, c
 
 
 def _fit_scale(
-    t: FloatArray, pos: FloatArray, tot: FloatArray, n: float
+    t: FloatArray,
+    pos: FloatArray,
+    tot: FloatArray,
+    n: float,
+    start: tuple[float, float] | None = None,
 ) -> tuple[float, float, float]:
     """Newton's method for the 2-parameter logistic model on grouped totals -> (loss, a, c)."""
     base = float(pos.sum() / tot.sum())
-    a, c = 0.0, math.log(base / (1 - base))
+    a, c = (0.0, math.log(base / (1 - base))) if start is None else start
 
     def loss_of(a_: float, c_: float) -> float:
         m = a_ * t + c_
@@ -176,7 +199,9 @@ def _fit_scale(
 
     current = loss_of(a, c)
     if t.size < 2:
-        return current, a, c
+        a = 0.0
+        c = math.log(base / (1 - base))
+        return loss_of(a, c), a, c
     for _ in range(50):
         m = a * t + c
         p = expit(m)
@@ -223,7 +248,7 @@ def learn_scorecards(
     beam_width: int = 6,
     child_size: int = 6,
     pool_size: int = 3,
-    n_rays: int = 12,
+    n_rays: int = 8,
     ridge: float = 1e-4,
     progress: bool = False,
 ) -> dict[int, IntegerModel]:
@@ -237,7 +262,8 @@ def learn_scorecards(
     hi_pts = np.asarray(upper, dtype=np.float64)
     lo = np.where(lo_pts >= 0, 0.0, -np.inf)
     hi = np.where(hi_pts <= 0, 0.0, np.inf)
-    problem = _Problem(x, y, lo, hi, ridge)
+    # A ridge of at least one observation's weight keeps rare, separable conditions finite.
+    problem = _Problem(x, y, lo, hi, max(ridge, 1.0 / max(1, x.shape[0])))
     base = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     beam = [problem.fit((), math.log(base / (1 - base)), np.zeros(0))]
     models: dict[int, IntegerModel] = {}
@@ -329,7 +355,7 @@ def _local_search(
     hi: FloatArray,
 ) -> tuple[NDArray[np.int64], float]:
     current = problem.integer_loss(support, q)[0]
-    for _ in range(6):
+    for _ in range(4):
         improved = False
         for j in range(q.size):
             for delta in (-1, 1):

@@ -166,6 +166,11 @@ def scorecard_candidates() -> list[str]:
     ]
 
 
+def _median(values: FloatArray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return None if finite.size == 0 else round(float(np.median(finite)), 1)
+
+
 def _probabilities(model: Any, x: FloatArray) -> FloatArray:
     return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
 
@@ -389,6 +394,11 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
             ),
         },
         "bands": bands,
+        "explanation_reference": {
+            "description": "every answer no, no history, no children, training median ages",
+            "victim_age": _median(x[idx_train, FEATURE_INDEX["victim_age"]]),
+            "perpetrator_age": _median(x[idx_train, FEATURE_INDEX["perp_age"]]),
+        },
         "baselines": rate_tables,
         "fairness": {"group_by": group_by, "trade_off": FAIRNESS_TRADE_OFF},
         "metrics": {"split": "test", **report},
