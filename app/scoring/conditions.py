@@ -309,7 +309,7 @@ def _choice(value: Any, allowed: Sequence[str], where: str, what: str) -> str:
 def _choices(value: Any, allowed: Sequence[str], where: str, what: str) -> tuple[str, ...]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
-        raise ConditionError(f"{where}: expected a {what} or a non-empty list of them")
+        raise ConditionError(f"{where}: expected one {what} or a non-empty list of them")
     return tuple(_choice(v, allowed, f"{where}[{i}]", what) for i, v in enumerate(values))
 
 

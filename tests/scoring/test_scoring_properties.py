@@ -1,0 +1,198 @@
+"""Properties over generated incidents (all generated data is invented)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.incidents.schemas import Incident
+from app.scoring import (
+    DefinitionRegistry,
+    DefinitionSet,
+    History,
+    Judgement,
+    assess,
+    load_registry,
+    reproduce,
+)
+from app.scoring.items import INSTRUMENT_ITEMS
+from app.scoring.results import CHILD_RANK, VICTIM_RANK
+from tests.scoring.factories import incident_dict
+
+# Loaded once for the module: hypothesis runs many examples per test and must not share
+# pytest's function-scoped fixtures.
+REGISTRY: DefinitionRegistry = load_registry()
+DEFINITION_SETS: tuple[DefinitionSet, ...] = (
+    REGISTRY.default_set(),
+    REGISTRY.definition_set(("dash-ric@local-example", "dash-police@1")),
+)
+INCIDENT_DATE = dt.date(2026, 11, 20)
+
+maybe_bool = st.sampled_from([True, False, None])
+
+
+@st.composite
+def child_strategy(draw: st.DrawFn, ref: str) -> dict[str, Any]:
+    person: dict[str, Any] = {"ref": ref, "role": "child"}
+    kind = draw(st.sampled_from(["born", "unborn", "unknown_age"]))
+    if kind == "unborn":
+        person |= {"unborn": True, "expected_date": "2027-03-01"}
+    elif kind == "born":
+        born = draw(st.dates(min_value=dt.date(2008, 1, 1), max_value=INCIDENT_DATE))
+        person["date_of_birth"] = born.isoformat()
+    facts = {
+        name: draw(maybe_bool)
+        for name in (
+            "present",
+            "witnessed",
+            "injured",
+            "intervened",
+            "spoken_to_by_officer",
+            "disability_or_additional_needs",
+        )
+    }
+    facts["existing_plan"] = draw(
+        st.sampled_from([None, "none", "child_in_need", "child_protection", "looked_after"])
+    )
+    person["child"] = {k: v for k, v in facts.items() if v is not None}
+    return person
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[Incident, tuple[Judgement, ...], DefinitionSet]:
+    instrument = draw(st.sampled_from(sorted(INSTRUMENT_ITEMS)))
+    answer_map = {
+        item: answer
+        for item in INSTRUMENT_ITEMS[instrument]
+        if (answer := draw(st.sampled_from(["yes", "no", "no", "unknown", "not_asked", None])))
+        is not None
+    }
+    count = draw(st.integers(min_value=0, max_value=3))
+    children = [draw(child_strategy(f"c{i + 1}")) for i in range(count)]
+    referral = draw(
+        st.none() | st.dates(min_value=dt.date(2024, 6, 1), max_value=dt.date(2027, 1, 1))
+    )
+    victim_history = {
+        "prior_da_incidents_12m": draw(st.none() | st.integers(min_value=0, max_value=5)),
+        "last_marac_referral": None if referral is None else referral.isoformat(),
+    }
+    perpetrator_history = {
+        "prior_da_victims": draw(st.none() | st.integers(min_value=0, max_value=2)),
+        "prior_custody": draw(maybe_bool),
+        "warning_markers": draw(
+            st.lists(st.sampled_from(["weapons", "suicide", "drugs"]), unique=True)
+        ),
+    }
+    officer_level = draw(st.sampled_from([None, "standard", "medium", "high"]))
+    officer = (
+        {"professional_judgement": officer_level, "rationale": "Reasons given."}
+        if officer_level
+        else {}
+    )
+    raw = incident_dict(
+        instrument=instrument,
+        answer_map=answer_map,
+        children=children,
+        victim_history=victim_history,
+        perpetrator_history=perpetrator_history,
+        officer=officer,
+    )
+    later = tuple(
+        Judgement(
+            level=draw(st.sampled_from(["standard", "medium", "high"])),
+            rationale="Reviewed.",
+            by=f"triage-{i}",
+            at=dt.datetime(2026, 11, 21 + i, 9, tzinfo=dt.UTC),
+        )
+        for i in range(draw(st.integers(min_value=0, max_value=2)))
+    )
+    definitions = draw(st.sampled_from(DEFINITION_SETS))
+    return Incident.model_validate(raw), later, definitions
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def with_answer(incident: Incident, item: str, answer: str) -> Incident:
+    raw = incident.model_dump(mode="json")
+    raw["victim_checklist"]["answers"][item] = answer
+    return Incident.model_validate(raw)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), data=st.data())
+def test_turning_a_no_into_yes_never_lowers_the_victim_or_any_child(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], data: st.DataObject
+) -> None:
+    incident, judgements, definitions = case
+    noes = sorted(i for i, a in incident.victim_checklist.answers.items() if a == "no")
+    if not noes:
+        return
+    item = data.draw(st.sampled_from(noes))
+    before = assess(incident, History.reported(incident), definitions, judgements)
+    changed = with_answer(incident, item, "yes")
+    after = assess(changed, History.reported(changed), definitions, judgements)
+    assert after.victim.score == before.victim.score + 1
+    assert VICTIM_RANK[after.victim.level] >= VICTIM_RANK[before.victim.level]
+    for old, new in zip(before.children, after.children, strict=True):
+        assert CHILD_RANK[new.level] >= CHILD_RANK[old.level], (item, old.person_ref)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario())
+def test_the_same_inputs_always_give_the_identical_dict(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet],
+) -> None:
+    incident, judgements, definitions = case
+    first = assess(incident, History.reported(incident), definitions, judgements).to_dict()
+    reparsed = Incident.model_validate(incident.model_dump(mode="json"))
+    second = assess(reparsed, History.reported(reparsed), definitions, judgements).to_dict()
+    assert first == second
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario())
+def test_reproducing_stored_json_inputs_is_identical(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet],
+) -> None:
+    incident, judgements, definitions = case
+    history = History.reported(incident)
+    stored = json.loads(json.dumps(assess(incident, history, definitions, judgements).to_dict()))
+    result = reproduce(
+        stored,
+        json.loads(json.dumps(incident.model_dump(mode="json"))),
+        json.loads(json.dumps(history.to_dict())),
+        [json.loads(json.dumps(j.to_dict())) for j in judgements],
+        REGISTRY,
+    )
+    assert result.identical, result.differences
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario())
+def test_counts_and_levels_are_consistent(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet],
+) -> None:
+    incident, judgements, definitions = case
+    result = assess(incident, History.reported(incident), definitions, judgements)
+    victim = result.victim
+    answers = [item.answer for item in victim.items]
+    assert victim.score == answers.count("yes")
+    assert victim.unknown_count == answers.count("unknown") + answers.count("not_asked")
+    assert victim.score + victim.unknown_count + answers.count("no") == victim.max_score
+    # The final level is never below the score's band, and a referral always means high.
+    assert VICTIM_RANK[victim.level] >= VICTIM_RANK[victim.score_level]
+    assert victim.marac.refer == bool(victim.marac.criteria)
+    if victim.marac.refer:
+        assert victim.level == "high"
+    assert len(result.children) == len(incident.children)
+    for assessed in result.children:
+        assert CHILD_RANK[assessed.level] - CHILD_RANK[assessed.rule_level] in (0, 1)
+        assert sum(t.stage == "step" for t in assessed.triggers) == 1
