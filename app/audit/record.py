@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from app.audit.chain import AuditEntry, append, digest_of
+from app.audit.chain import AuditEntry, AuditOperation, append, digest_of
 from app.auth.principal import Principal
 from app.logging import route_template
 
@@ -24,7 +24,7 @@ def record(
     request: Request,
     session: Session,
     *,
-    operation: str,
+    operation: AuditOperation,
     record_type: str,
     record_ids: Sequence[str | uuid.UUID],
     person_ids: Sequence[str | uuid.UUID] = (),
@@ -49,7 +49,7 @@ def record(
     }
     append(
         session,
-        AuditEntry(operation=operation, recipients=list(recipients), **common),  # type: ignore[arg-type]
+        AuditEntry(operation=operation, recipients=list(recipients), **common),
     )
     if principal.role == "agency" and operation == "consult":
         append(

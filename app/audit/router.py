@@ -203,6 +203,10 @@ def verify_audit_chain(
     if anchor is not None:
         seq, digest = anchor.split(":")
         anchor_pair = (int(seq), digest)
+    # End the request's transaction first: on SQLite it holds the write lock (BEGIN
+    # IMMEDIATE), which must not stay held while a million events are walked. The audit
+    # event below opens a new transaction.
+    session.commit()
     with read_snapshot(get_database(request).engine) as conn:
         result = verify(conn, anchor=anchor_pair)
     out = VerifyOut(**result.__dict__)
