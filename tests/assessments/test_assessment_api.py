@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -175,8 +176,9 @@ def test_reproduce_reports_an_altered_stored_result(
     session: Session,
 ) -> None:
     created = post(client, submitter, incident)
-    row = session.get(Assessment, __import__("uuid").UUID(created["assessment"]["id"]))
-    assert row is not None and row.result is not None
+    row = session.get(Assessment, uuid.UUID(created["assessment"]["id"]))
+    assert row is not None
+    assert row.result is not None
     tampered = copy.deepcopy(row.result)
     tampered["victim"]["score"] = 3
     row.result = tampered
