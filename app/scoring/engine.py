@@ -40,7 +40,6 @@ from app.scoring.results import (
     VictimItem,
     VictimLevel,
 )
-from app.scoring.summary import summarise
 
 if TYPE_CHECKING:
     from app.incidents.schemas import Incident, Person
@@ -115,16 +114,15 @@ def assess(
         incident, history, child_risk, victim.level, answers, local.date(), figures
     )
     perpetrator = _perpetrator_profile(incident, history, answers, figures)
-    summary = summarise(victim, children, perpetrator, checklist.red_flag.key_items)
     return Assessment(
-        victim=victim,
-        children=children,
-        perpetrator=perpetrator,
-        history=tuple(figures),
-        child_risk=child_risk.ref,
-        judgements_considered=len(all_judgements),
-        summary=summary,
-        inputs=AssessmentInputs(incident, history, tuple(judgements)),
+        victim,
+        children,
+        perpetrator,
+        tuple(figures),
+        child_risk.ref,
+        len(all_judgements),
+        checklist.red_flag.key_items,
+        AssessmentInputs(incident, history, tuple(judgements)),
     )
 
 
@@ -189,16 +187,16 @@ def _assess_victim(
         rank = VICTIM_RANK["high"]
 
     return VictimAssessment(
-        person_ref=incident.relationship.victim,
-        level=VICTIM_LEVELS[rank],
-        score_level=score_level,
-        score=score,
-        max_score=len(checklist.item_ids),
-        unknown_count=unknown,
-        checklist=checklist.ref,
-        items=items,
-        triggers=tuple(triggers),
-        marac=MaracDecision(refer=bool(criteria), criteria=tuple(criteria)),
+        incident.relationship.victim,
+        VICTIM_LEVELS[rank],
+        score_level,
+        score,
+        len(checklist.item_ids),
+        unknown,
+        checklist.ref,
+        items,
+        tuple(triggers),
+        MaracDecision(bool(criteria), tuple(criteria)),
     )
 
 
@@ -521,14 +519,14 @@ def _assess_child(
         )
 
     return ChildAssessment(
-        person_ref=person.ref,
-        level=CHILD_LEVELS[rank],
-        rule_level=CHILD_LEVELS[rule_rank],
-        recommended_response=definition.responses[rank],
-        unborn=unborn,
-        age_years=age,
-        triggers=tuple(triggers),
-        items=tuple(items),
+        person.ref,
+        CHILD_LEVELS[rank],
+        CHILD_LEVELS[rule_rank],
+        definition.responses[rank],
+        unborn,
+        age,
+        tuple(triggers),
+        tuple(items),
     )
 
 

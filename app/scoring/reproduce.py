@@ -8,11 +8,12 @@ file or the engine changed since the assessment was made; the paths say where.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.canonical import sha256_hex
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -59,14 +60,27 @@ class Reproduction:
 
 
 def inputs_digest(incident: Incident, history: History, judgements: Sequence[Judgement]) -> str:
-    """sha256 of the canonical JSON (RFC 8785) of everything the engine was given."""
-    return sha256_hex(
-        {
-            "incident": incident.model_dump(mode="json"),
-            "history": history.to_dict(),
-            "judgements": [judgement.to_dict() for judgement in judgements],
-        }
-    )
+    """sha256 of the canonical JSON of everything the engine was given.
+
+    The inputs hold only strings, whole numbers, booleans and nulls, with ASCII keys, and
+    for such documents sorted keys, no whitespace and UTF-8 are exactly RFC 8785 (JCS);
+    the tests check the two agree. The standard library's encoder is used because the
+    pure-Python RFC 8785 encoder costs ~0.3 ms per incident, more than scoring it.
+    """
+    return hashlib.sha256(canonical_inputs(incident, history, judgements)).hexdigest()
+
+
+def canonical_inputs(
+    incident: Incident, history: History, judgements: Sequence[Judgement]
+) -> bytes:
+    document = {
+        "incident": incident.model_dump(mode="json"),
+        "history": history.to_dict(),
+        "judgements": [judgement.to_dict() for judgement in judgements],
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def compare(

@@ -279,8 +279,20 @@ class Assessment:
     history: tuple[Figure, ...]
     child_risk: DefinitionRef
     judgements_considered: int
-    summary: str
+    # The checklist's red-flag items (critical first): the factors the summary names first.
+    red_flag_items: tuple[str, ...]
     inputs: AssessmentInputs
+
+    @property
+    def summary(self) -> str:
+        """The plain-language paragraph, written from this assessment's own fields.
+
+        A pure function of the fields above, so it cannot disagree with them; computed
+        when asked for (``to_dict`` asks) rather than on every ``assess``.
+        """
+        from app.scoring.summary import summarise  # summary imports this module
+
+        return summarise(self.victim, self.children, self.perpetrator, self.red_flag_items)
 
     def child(self, person_ref: str) -> ChildAssessment:
         return next(c for c in self.children if c.person_ref == person_ref)

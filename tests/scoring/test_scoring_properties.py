@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from app.scoring import (
     reproduce,
 )
 from app.scoring.items import INSTRUMENT_ITEMS
+from app.scoring.reproduce import canonical_inputs
 from app.scoring.results import CHILD_RANK, VICTIM_RANK
 from tests.scoring.factories import incident_dict
 
@@ -196,3 +198,25 @@ def test_counts_and_levels_are_consistent(
     for assessed in result.children:
         assert CHILD_RANK[assessed.level] - CHILD_RANK[assessed.rule_level] in (0, 1)
         assert sum(t.stage == "step" for t in assessed.triggers) == 1
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), comment=st.text(max_size=40))
+def test_inputs_digest_uses_exactly_the_rfc_8785_canonical_form(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], comment: str
+) -> None:
+    incident, judgements, _ = case
+    # Free text with any characters (controls, quotes, non-ASCII) goes into the digest too.
+    raw = incident.model_dump(mode="json")
+    raw["victim_checklist"]["comments"] = {"isolated": comment}
+    try:
+        incident = Incident.model_validate(raw)
+    except ValueError:
+        return
+    history = History.reported(incident)
+    document = {
+        "incident": incident.model_dump(mode="json"),
+        "history": history.to_dict(),
+        "judgements": [j.to_dict() for j in judgements],
+    }
+    assert canonical_inputs(incident, history, judgements) == rfc8785.dumps(document)
