@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments import models
 from app.assessments.context import ScoringContext
+from app.db import new_id
 from app.flags.engine import FlagProposal, evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.incidents import models as incident_models
@@ -188,6 +189,7 @@ def reconcile_flags(
                 _history(session, flag, principal_id, "review_cleared", "true", "false", now)
             continue
         flag = Flag(
+            id=new_id(),  # known now, so that its history row needs no flush in between
             incident_id=row.id,
             assessment_id=assessment.id,
             area=row.area,
@@ -211,7 +213,6 @@ def reconcile_flags(
             updated_at=now,
         )
         session.add(flag)
-        session.flush()
         _history(session, flag, principal_id, "created", None, "open", now)
         added.append(flag)
     for key, flag in existing.items():
