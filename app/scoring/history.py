@@ -32,6 +32,11 @@ class StoredIncident:
     incident_id: str
     occurred_at: dt.datetime
 
+    def __post_init__(self) -> None:
+        # Windows compare instants; a time without an offset cannot be placed in one.
+        if self.occurred_at.utcoffset() is None:
+            raise ValueError("a stored incident's occurred_at needs an offset")
+
 
 @dataclass(frozen=True, slots=True)
 class StoredMaracReferral:

@@ -159,8 +159,3 @@ class JudgementIn(_Out):
     rationale: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
     ] = Field(description="Required: a judgement without reasons is refused (422).")
-
-
-class ReproductionOut(_Out):
-    identical: bool
-    differences: list[dict[str, Any]]

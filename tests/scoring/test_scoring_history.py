@@ -288,3 +288,8 @@ def test_history_for_another_victim_is_refused(definitions: DefinitionSet) -> No
     )
     with pytest.raises(ValueError, match="different victim"):
         assess(built, wrong, definitions)
+
+
+def test_a_stored_incident_time_without_an_offset_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs an offset"):
+        StoredIncident("inc-1", at("2026-01-01T10:00:00"))
