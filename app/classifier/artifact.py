@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ def dump_model(model: object, path: Path) -> tuple[str, list[str]]:
 
     Refuses to write a model that needs a type outside ``ALLOWED_TYPES``.
     """
-    data = sio.dumps(model)
+    data = sio.dumps(model, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     untrusted = sorted(sio.get_untrusted_types(data=data))
     refused = sorted(set(untrusted) - ALLOWED_TYPES)
     if refused:
@@ -477,3 +478,15 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "skops": skops.__version__,
     }
+
+
+def load_configured(path: str | Path | None) -> LoadedModel | None:
+    """The model the service is configured with (``TRIAGE_CLASSIFIER_PATH``), or None.
+
+    No path: the service runs without a classifier (``assessment.classifier`` is null). A
+    path whose artifact fails verification raises ``ArtifactError``: the service must refuse
+    to start rather than silently serve without the model it was told to use.
+    """
+    if path is None or str(path).strip() == "":
+        return None
+    return load_artifact(path)

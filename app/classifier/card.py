@@ -112,6 +112,7 @@ def write_card(
     groups: Sequence[str],  # noqa: ARG001 - the report already holds the per-group figures
 ) -> None:
     report = manifest["metrics"]
+    intercept = float(scorecard["intercept"])
     _plots(out, y, p_model, p_scorecard, dash_counts, report)
     synthetic = bool(manifest["training_data"]["synthetic"])
     m = report["models"]
@@ -252,7 +253,7 @@ def write_card(
         lines.append(f"| {f['label']} | {f['points']:+d} |")
     lines += [
         "",
-        f"Probability = 1 / (1 + exp(-(total + {scorecard['intercept']}) / "
+        f"Probability = 1 / (1 + exp(-(total {'-' if intercept < 0 else '+'} {abs(intercept)}) / "
         f"{scorecard['multiplier']})); "
         "the full total-to-probability table is in `scorecard.json`.",
         "",

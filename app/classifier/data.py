@@ -13,7 +13,10 @@ writes ``outcome.true_probability`` (the generator's own probability, for the or
 force's records never have it. Other outcome keys are ignored.
 
 For convenience the loader also accepts the incident's fields at the top level of the line
-(beside ``outcome`` / ``synthetic`` / ``protected_group``). Lines without an ``outcome`` are
+(beside ``outcome`` / ``synthetic`` / ``protected_group``). Other top-level keys are line
+metadata and are ignored (never stored, never model inputs); ``group`` and
+``protected_attribute`` are read as aliases of ``protected_group``, and
+``oracle_probability`` as an alias of ``outcome.true_probability``. Lines without an ``outcome`` are
 accepted where outcomes are not needed (``triage monitor``). Every incident is validated with
 the API's own ``Incident`` model: a line that the API would reject is rejected here too, with
 its line number and the locations of the problems (never the values).
@@ -33,7 +36,9 @@ from tqdm import tqdm
 
 from app.incidents.schemas import Incident
 
-LINE_KEYS = frozenset({"outcome", "synthetic", "protected_group"})
+GROUP_KEYS = ("protected_group", "group", "protected_attribute")
+PROBABILITY_KEYS = ("true_probability", "oracle_probability")
+INCIDENT_FIELDS = frozenset(Incident.model_fields)
 SYNTHETIC_SYSTEM = "synthetic-generator"
 
 
@@ -90,7 +95,7 @@ def _parse_outcome(raw: Any, where: str) -> Outcome:
     harm = raw.get("serious_harm_12m")
     if harm is not None and not isinstance(harm, bool):
         raise DataFormatError(f"{where}: outcome.serious_harm_12m must be true, false or null")
-    prob = raw.get("true_probability")
+    prob = next((raw[k] for k in PROBABILITY_KEYS if raw.get(k) is not None), None)
     if prob is not None and not (isinstance(prob, int | float) and 0.0 <= prob <= 1.0):
         raise DataFormatError(f"{where}: outcome.true_probability must be in [0, 1]")
     return Outcome(
@@ -109,12 +114,9 @@ def parse_line(text: str, line_no: int, *, require_outcome: bool = True) -> Labe
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: each line must be a JSON object")
     if "incident" in obj:
-        extra = sorted(set(obj) - LINE_KEYS - {"incident"})
-        if extra:
-            raise DataFormatError(f"{where}: unknown top-level keys: {', '.join(extra[:5])}")
         raw_incident = obj["incident"]
     else:
-        raw_incident = {k: v for k, v in obj.items() if k not in LINE_KEYS}
+        raw_incident = {k: v for k, v in obj.items() if k in INCIDENT_FIELDS}
     try:
         incident = Incident.model_validate(raw_incident)
     except ValidationError as exc:
@@ -127,12 +129,14 @@ def parse_line(text: str, line_no: int, *, require_outcome: bool = True) -> Labe
         outcome = _parse_outcome(obj["outcome"], where)
     elif require_outcome:
         raise DataFormatError(f"{where}: missing outcome")
-    synthetic = obj.get("synthetic", False)
-    if not isinstance(synthetic, bool):
-        raise DataFormatError(f"{where}: synthetic must be true or false")
-    group = obj.get("protected_group")
+    # Any truthy marker (true, or a description of the generator) means synthetic.
+    synthetic = bool(obj.get("synthetic", False))
+    group = next((obj[k] for k in GROUP_KEYS if obj.get(k) is not None), None)
     if group is not None and not isinstance(group, str):
-        raise DataFormatError(f"{where}: protected_group must be a string")
+        if isinstance(group, bool | int):
+            group = str(group)
+        else:
+            raise DataFormatError(f"{where}: protected_group must be a string")
     synthetic = synthetic or incident.source.system == SYNTHETIC_SYSTEM
     return LabelledIncident(incident, outcome, synthetic, group)
 

@@ -58,6 +58,8 @@ CIRCUMSTANCES: tuple[str, ...] = (
     "arrest_made",
     "crime_recorded",
 )
+# Police actions, not risk factors: their sign is left to the data (arrest may deter).
+CIRCUMSTANCES_NOT_RISK = frozenset({"arrest_made", "crime_recorded"})
 WARNING_MARKERS: tuple[str, ...] = (
     "violence",
     "weapons",
@@ -364,7 +366,12 @@ def _build_specs() -> tuple[tuple[FeatureSpec, ...], dict[str, Reason]]:
         rid = "CLF-CIRC-" + name.upper().replace("_", "-")
         add(
             FeatureSpec(
-                f"circ_{name}_true", "binary", rid, f"Circumstances: {words}", 1, "circumstances"
+                f"circ_{name}_true",
+                "binary",
+                rid,
+                f"Circumstances: {words}",
+                0 if name in CIRCUMSTANCES_NOT_RISK else 1,
+                "circumstances",
             ),
             f"Circumstances: {words}",
         )

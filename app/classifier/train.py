@@ -23,7 +23,9 @@ Choices (and why):
   checklist's "high" level on the training data (same workload, so "repeat cases not flagged"
   compares like with like), unless ``flag_rate`` is given.
 - **Scorecard**: learned on the train split (``scorecard.learn_scorecards``); the sparsest
-  size (6..14 conditions) whose calibration-split AUC is within 0.02 of the classifier's.
+  size (6..20 conditions) whose calibration-split AUC is within 0.012 of the classifier's
+  (a margin under the 0.03 the issue asks for on held-out data; 20 yes/no conditions of 1-5
+  points stay hand-scorable, like the 24-item checklist).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ from app.classifier.scorecard import build_definition, learn_scorecards, score_p
 FloatArray = NDArray[np.float64]
 LR_C_GRID = (0.03, 0.3)
 HGB_PREFERENCE_MARGIN = 0.005
-SCORECARD_TOLERANCE = 0.02
+SCORECARD_TOLERANCE = 0.012
 FAIRNESS_TRADE_OFF = (
     "When base rates differ between groups, calibration within groups and equal error rates "
     "cannot all hold at once (Kleinberg et al. 2017; Chouldechova 2017). This model is "
@@ -99,7 +101,7 @@ class TrainConfig:
     flag_rate: float | None = None
     group_by: str = "auto"
     scorecard_k_min: int = 6
-    scorecard_k_max: int = 14
+    scorecard_k_max: int = 20
     max_points: int = 5
     progress: bool = False
     plots: bool = True

@@ -175,3 +175,35 @@ def test_policy_never_lowers_and_raises_only_when_configured(
     body, _ = assessment_classifier("standard", result)
     assert body["policy"]["never_lowers_level"] is True
     assert body["policy"]["threshold_source"] == "model manifest"
+
+
+def test_boosted_model_explains_approximately(
+    trained: tuple[Path, dict[str, Any]],
+    dataset_small: Any,
+    example_incident: dict[str, Any],
+) -> None:
+    import copy as copy_module
+
+    import numpy as np
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from app.classifier.artifact import LoadedModel
+    from app.classifier.features import feature_matrix
+    from app.classifier.train import fit_boosting
+
+    x = feature_matrix((r.incident, None) for r in dataset_small.records)
+    y = np.array([r.outcome.repeat_incident_12m for r in dataset_small.records], dtype=int)
+    hgb = fit_boosting(x[:3500], y[:3500], seed=1)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(hgb), method="sigmoid").fit(
+        x[3500:], y[3500:]
+    )
+    base = load_artifact(trained[0])
+    manifest = copy_module.deepcopy(base.manifest)
+    manifest["model"]["kind"] = "gradient-boosting"
+    manifest["model"]["additive"] = False
+    model = LoadedModel(base.path, manifest, calibrated, base.scorecard, base.manifest_sha256)
+    result = model.explain(Incident.model_validate(example_incident))
+    assert result.explanation_method == "approximate"
+    assert any("approximate" in n for n in result.notices)
+    assert 0.0 < result.probability < 1.0
