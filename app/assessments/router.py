@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -30,6 +31,7 @@ from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
 from app.incidents import repository
 from app.incidents.service import assessment_out, person_ids
+from app.scoring.registry import DefinitionRegistry, definition_from_document
 from app.scoring.reproduce import reproduce
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
@@ -225,6 +227,22 @@ def explain_assessment(
     return out
 
 
+def _registry_as_used(session: SessionDep, assessment: models.Assessment) -> DefinitionRegistry:
+    """The definitions exactly as this assessment used them, from their stored snapshots.
+
+    A past score therefore reproduces even after a newer version became active, or after
+    the file it came from was changed or removed.
+    """
+    definitions = {}
+    for sha in (assessment.victim_checklist_sha256, assessment.child_checklist_sha256):
+        snapshot = session.get(models.DefinitionSnapshot, sha)
+        if snapshot is None:
+            continue
+        definition = definition_from_document(snapshot.body, f"snapshot {sha[:12]}")
+        definitions[(definition.ref.id, definition.ref.version)] = definition
+    return DefinitionRegistry(definitions, Path("stored-snapshots"))
+
+
 @router.post(
     "/assessments/{assessment_id}/reproduce",
     response_model=Reproduction,
@@ -250,7 +268,7 @@ def reproduce_assessment(
         inputs["incident"],
         inputs["history"],
         inputs.get("judgements", []),
-        request.app.state.scoring.definitions,
+        _registry_as_used(session, assessment),
     )
     out = Reproduction(
         assessment_id=str(assessment.id),

@@ -419,6 +419,16 @@ def load_definition_file(file: Path) -> Definition:
         raise DefinitionError(name, f"is not valid {file.suffix[1:].upper()}: {exc}") from None
     if not isinstance(raw, dict):
         raise DefinitionError(name, "must contain a mapping at the top level")
+    return definition_from_document(raw, name, file)
+
+
+def definition_from_document(
+    raw: dict[str, Any], name: str, file: Path | None = None
+) -> Definition:
+    """Validate and compile a definition document (a file's content, or a stored snapshot).
+
+    ``file``, when given, must be named after the definition's id and version.
+    """
     try:
         canonical = canonical_json(raw)
     except Exception:  # rfc8785 refuses dates, NaN, non-string keys
@@ -430,11 +440,13 @@ def load_definition_file(file: Path) -> Definition:
     try:
         if kind == "victim_checklist":
             victim_file = VictimChecklistFile.model_validate(raw)
-            _check_file_name(file, victim_file.id, victim_file.version)
+            if file is not None:
+                _check_file_name(file, victim_file.id, victim_file.version)
             return _compile_victim_checklist(victim_file, sha256, canonical)
         if kind == "child_risk":
             child_file = ChildRiskFile.model_validate(raw)
-            _check_file_name(file, child_file.id, child_file.version)
+            if file is not None:
+                _check_file_name(file, child_file.id, child_file.version)
             return _compile_child_risk(child_file, sha256, canonical)
     except ValidationError as exc:
         raise DefinitionError(name, _describe(exc)) from None

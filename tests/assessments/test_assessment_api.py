@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.assessments.models import Assessment, DefinitionSnapshot
 from app.config import Settings
 from app.db import Database
+from app.scoring.registry import DefinitionRegistry
 from tests.conftest import KeyMaker, build_app
 
 ALL_NO = {
@@ -215,6 +217,20 @@ def test_area_version_changes_new_scores_and_old_ones_stay_reproducible(
     with fresh_database.session() as s:
         versions = {snap.version for snap in s.scalars(select(DefinitionSnapshot))}
     assert {"1", "local-example"} <= versions
+    # Even with the area file gone from the running service, the old score reproduces
+    # from the definition snapshot stored with it.
+    app = build_app(base, fresh_database, None)
+    registry = app.state.scoring.definitions
+    app.state.scoring = replace(
+        app.state.scoring,
+        definitions=DefinitionRegistry(
+            {(d.ref.id, d.ref.version): d for d in registry if d.ref.version != "local-example"},
+            registry.directory,
+        ),
+    )
+    with TestClient(app) as c:
+        r = c.post(f"/v1/assessments/{new['assessment']['id']}/reproduce", headers=auditor)
+        assert r.json()["identical"] is True, r.text
 
 
 def test_checklists_are_published_with_their_hashes(client: TestClient, make_key: KeyMaker) -> None:
