@@ -31,7 +31,7 @@ from app.classifier.features import (
     NUMERIC_FEATURES,
     SPEC_BY_NAME,
 )
-from app.scoring.items import DASH_POLICE_ITEMS
+from app.scoring.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 
 FloatArray = NDArray[np.float64]
 PSI_WATCH = 0.10
@@ -138,9 +138,16 @@ def drift_report(
         )
     train_answers = answer_profile(profile["binary"])
     recent_answers = answer_profile(recent_binary)
-    unknown_train = float(np.mean([v["unknown"] + v["not_asked"] for v in train_answers.values()]))
+    # Over the 24 items every instrument asks (the police-only items are not asked on dash-ric).
+    unknown_train = float(
+        np.mean(
+            [train_answers[i]["unknown"] + train_answers[i]["not_asked"] for i in DASH_RIC_ITEMS]
+        )
+    )
     unknown_recent = float(
-        np.mean([v["unknown"] + v["not_asked"] for v in recent_answers.values()])
+        np.mean(
+            [recent_answers[i]["unknown"] + recent_answers[i]["not_asked"] for i in DASH_RIC_ITEMS]
+        )
     )
     report: dict[str, Any] = {
         "n_training": int(n_train),
@@ -174,8 +181,9 @@ def drift_report(
 def format_drift(report: Mapping[str, Any], limit: int = 25) -> str:
     lines = [
         f"training rows: {report['n_training']}   recent incidents: {report['n_recent']}",
-        f"checklist unknown or not-asked rate: {100 * report['unknown_rate']['training']:.1f}% "
-        f"in training, {100 * report['unknown_rate']['recent']:.1f}% recently",
+        "checklist unknown or not-asked rate (24 items): "
+        f"{100 * report['unknown_rate']['training']:.1f}% in training, "
+        f"{100 * report['unknown_rate']['recent']:.1f}% recently",
     ]
     if "score_psi" in report:
         lines.append(f"PSI of the model's probabilities: {report['score_psi']:.3f}")
