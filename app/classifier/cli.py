@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--group-by", default="auto", help="protected_group | victim_ethnicity | victim_sex | auto"
     )
+    p.add_argument(
+        "--scorecard-max-conditions",
+        type=int,
+        default=20,
+        help="most conditions the learned scorecard may use (default 20)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the model card plots")
     p.set_defaults(func=train_command)
 
@@ -119,6 +125,8 @@ def train_command(args: argparse.Namespace) -> int:
                 group_by=args.group_by,
                 progress=_progress(),
                 plots=not args.no_plots,
+                scorecard_k_max=args.scorecard_max_conditions,
+                scorecard_k_min=min(6, args.scorecard_max_conditions),
             ),
         )
     except (DataFormatError, ValueError) as exc:

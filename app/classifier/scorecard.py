@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,40 +190,44 @@ def _fit_scale(
     start: tuple[float, float] | None = None,
 ) -> tuple[float, float, float]:
     """Newton's method for the 2-parameter logistic model on grouped totals -> (loss, a, c)."""
-    base = float(pos.sum() / tot.sum())
+    total_pos, total_n = float(pos.sum()), float(tot.sum())
+    base = total_pos / total_n
     a, c = (0.0, math.log(base / (1 - base))) if start is None else start
 
     def loss_of(a_: float, c_: float) -> float:
         m = a_ * t + c_
-        return float(np.sum(tot * _log1pexp(m) - pos * m)) / n
+        return (float(tot @ _log1pexp(m)) - a_ * float(pos @ t) - c_ * total_pos) / n
 
-    current = loss_of(a, c)
     if t.size < 2:
-        a = 0.0
-        c = math.log(base / (1 - base))
+        a, c = 0.0, math.log(base / (1 - base))
         return loss_of(a, c), a, c
+    current = loss_of(a, c)
     for _ in range(50):
-        m = a * t + c
-        p = expit(m)
+        p = expit(a * t + c)
         r = tot * p - pos
         wgt = tot * p * (1 - p)
-        g = np.array([np.sum(r * t), np.sum(r)]) / n
-        h = np.array([[np.sum(wgt * t * t), np.sum(wgt * t)], [np.sum(wgt * t), np.sum(wgt)]]) / n
-        h += np.eye(2) * 1e-12
-        step = np.linalg.solve(h, g)
+        wt = wgt @ t
+        g0, g1 = float(r @ t), float(r.sum())
+        h00, h01, h11 = float(wgt @ (t * t)) + 1e-12, float(wt), float(wgt.sum()) + 1e-12
+        det = h00 * h11 - h01 * h01
+        if det <= 0:
+            break
+        # Newton step for the 2x2 system (the 1/n factors cancel).
+        d0 = (h11 * g0 - h01 * g1) / det
+        d1 = (h00 * g1 - h01 * g0) / det
         s = 1.0
         while s > 1e-6:
-            na, nc = a - s * float(step[0]), c - s * float(step[1])
+            na, nc = a - s * d0, c - s * d1
             new = loss_of(na, nc)
             if new <= current + 1e-15:
                 break
             s /= 2
         else:
             break
-        if current - new < 1e-13:
-            a, c, current = na, nc, new
-            break
+        improvement = current - new
         a, c, current = na, nc, new
+        if improvement < 1e-13:
+            break
     return current, a, c
 
 
@@ -251,12 +255,14 @@ def learn_scorecards(
     n_rays: int = 8,
     ridge: float = 1e-4,
     progress: bool = False,
+    good_enough: Callable[[IntegerModel], bool] | None = None,
 ) -> dict[int, IntegerModel]:
     """Learn the best integer points model of each size ``k_min..k_max`` in one beam search.
 
     ``lower``/``upper`` bound each condition's points (e.g. 0..5 for a condition that must
     never lower risk, -5..5 otherwise); the continuous search uses their signs. The beam of
-    each size is a pool of diverse supports; its ``pool_size`` best are rounded.
+    each size is a pool of diverse supports; its ``pool_size`` best are rounded. The search
+    stops early at the first size whose model ``good_enough`` accepts.
     """
     lo_pts = np.asarray(lower, dtype=np.float64)
     hi_pts = np.asarray(upper, dtype=np.float64)
@@ -300,6 +306,8 @@ def learn_scorecards(
                 best.offset,
                 best.loss,
             )
+            if good_enough is not None and good_enough(models[step]):
+                break
     if not models:
         raise ScorecardError("no condition improves on the base rate; nothing to learn")
     return models
@@ -355,7 +363,7 @@ def _local_search(
     hi: FloatArray,
 ) -> tuple[NDArray[np.int64], float]:
     current = problem.integer_loss(support, q)[0]
-    for _ in range(4):
+    for _ in range(3):
         improved = False
         for j in range(q.size):
             for delta in (-1, 1):

@@ -75,7 +75,12 @@ from app.classifier.features import (
 )
 from app.classifier.metrics import auc, threshold_for_flag_rate
 from app.classifier.monitor import training_profile
-from app.classifier.scorecard import build_definition, learn_scorecards, score_points_matrix
+from app.classifier.scorecard import (
+    IntegerModel,
+    build_definition,
+    learn_scorecards,
+    score_points_matrix,
+)
 
 FloatArray = NDArray[np.float64]
 LR_C_GRID = (0.03, 0.3)
@@ -258,6 +263,16 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
     cand_idx = [FEATURE_INDEX[n] for n in cand]
     lower = [0 if SPEC_BY_NAME[n].monotone > 0 else -config.max_points for n in cand]
     upper = [config.max_points if SPEC_BY_NAME[n].monotone >= 0 else 0 for n in cand]
+    cal_auc_model = auc(y_cal, p_cal) or 0.0
+    sc_cal_auc: dict[int, float] = {}
+
+    def scorecard_cal_auc(im: IntegerModel) -> float:
+        totals = (x_cal[:, [cand_idx[j] for j in im.support]] == 1.0) @ im.points
+        return auc(y_cal, totals) or 0.0
+
+    def good_enough(im: IntegerModel) -> bool:
+        return scorecard_cal_auc(im) >= cal_auc_model - SCORECARD_TOLERANCE
+
     models = learn_scorecards(
         x_tr[:, cand_idx] == 1.0,
         y_tr,
@@ -267,18 +282,13 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
         upper=upper,
         max_points=config.max_points,
         progress=config.progress,
+        good_enough=good_enough,
     )
-    cal_auc_model = auc(y_cal, p_cal) or 0.0
-    chosen_k, sc_cal_auc = None, {}
     for k_size, im in sorted(models.items()):
-        totals = (x_cal[:, [cand_idx[j] for j in im.support]] == 1.0) @ im.points
-        sc_cal_auc[k_size] = auc(y_cal, totals) or 0.0
-    for k_size in sorted(sc_cal_auc):
-        if sc_cal_auc[k_size] >= cal_auc_model - SCORECARD_TOLERANCE:
-            chosen_k = k_size
-            break
-    if chosen_k is None:
-        chosen_k = max(sc_cal_auc, key=lambda k_: sc_cal_auc[k_])
+        sc_cal_auc[k_size] = scorecard_cal_auc(im)
+    # The sparsest size within tolerance (the search stops there), else the best found.
+    passing = [k_ for k_, v in sc_cal_auc.items() if v >= cal_auc_model - SCORECARD_TOLERANCE]
+    chosen_k = min(passing) if passing else max(sc_cal_auc, key=lambda k_: sc_cal_auc[k_])
     labels = {n: SPEC_BY_NAME[n].label for n in cand}
     reason_ids = {n: SPEC_BY_NAME[n].reason_id for n in cand}
     scorecard = build_definition(

@@ -35,7 +35,9 @@ def trained(
     tmp_path_factory: pytest.TempPathFactory, dataset_small: Dataset
 ) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("models") / "test-model" / "1"
-    manifest = train(dataset_small, out, TrainConfig(name="test-model", version="1", seed=3))
+    manifest = train(
+        dataset_small, out, TrainConfig(name="test-model", version="1", seed=3, scorecard_k_max=12)
+    )
     return out, manifest
 
 

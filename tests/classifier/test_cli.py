@@ -17,7 +17,8 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     model = tmp_path / "models" / "tiny" / "1"
     assert main(["synth", "--n", "800", "--seed", "3", "--out", str(data)]) == 0
     assert "oracle AUC" in capsys.readouterr().out
-    assert main(["train", "--data", str(data), "--out", str(model), "--no-plots"]) == 0
+    train_args = ["--data", str(data), "--out", str(model), "--scorecard-max-conditions", "8"]
+    assert main(["train", *train_args, "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "NOT FOR OPERATIONAL USE" in out
     report = tmp_path / "report.json"
