@@ -63,7 +63,8 @@ class Settings(BaseSettings):
 
     # Optional trained classifier: directory `models/NAME/VERSION`.
     classifier_path: str | None = None
-    classifier_threshold: float = 0.5
+    # None: the model's own operating threshold (from its manifest).
+    classifier_threshold: float | None = Field(default=None, gt=0, lt=1)
     classifier_may_raise_level: bool = False
 
     # Docs are served in development; in production only if asked.

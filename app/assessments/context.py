@@ -7,15 +7,23 @@ start-up with a message naming the file (``DefinitionError`` / ``FlagRulesError`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from app.assessments.pipeline import ClassifierPolicy
+from app.classifier.artifact import LoadedModel, load_configured
 from app.config import Settings
 from app.flags.calendar import Calendar
 from app.flags.ruleset import FlagRuleRegistry, FlagRuleSet
 from app.scoring.registry import DefinitionRegistry, DefinitionSet, load_registry
 
 # Keys of an area's entry in TRIAGE_AREA_OVERRIDES.
-AREA_KEYS = ("dash-ric", "dash-police", "child-risk", "flags")
+AREA_KEYS = (
+    "dash-ric",
+    "dash-police",
+    "child-risk",
+    "flags",
+    "classifier_threshold",
+    "classifier_may_raise_level",
+)
 
 
 class ConfigurationError(ValueError):
@@ -28,16 +36,18 @@ class ScoringContext:
     definitions: DefinitionRegistry
     flag_rules: FlagRuleRegistry
     calendar: Calendar
-    classifier: Any | None = None  # app.classifier's LoadedModel, when configured
+    classifier: LoadedModel | None = None
 
     @classmethod
-    def load(cls, settings: Settings, classifier: Any | None = None) -> ScoringContext:
+    def load(cls, settings: Settings) -> ScoringContext:
         context = cls(
             settings=settings,
             definitions=load_registry(),
             flag_rules=FlagRuleRegistry.from_directory(),
             calendar=Calendar.from_iso_dates(settings.non_school_days, settings.non_working_days),
-            classifier=classifier,
+            # Refuses to start on a tampered or mismatched artifact (ArtifactError);
+            # no path configured means no classifier.
+            classifier=load_configured(settings.classifier_path),
         )
         context.check()
         return context
@@ -72,6 +82,16 @@ class ScoringContext:
                 self._choice(area, "dash-police", s.police_checklist),
             ),
             child_risk=self._choice(area, "child-risk", s.child_checklist),
+        )
+
+    def classifier_policy(self, area: str | None) -> ClassifierPolicy:
+        s = self.settings
+        threshold = self._choice(area, "classifier_threshold", "")
+        may_raise = self._choice(area, "classifier_may_raise_level", "")
+        return ClassifierPolicy(
+            model=self.classifier,
+            threshold=float(threshold) if threshold else s.classifier_threshold,
+            may_raise_level=(may_raise == "true") if may_raise else s.classifier_may_raise_level,
         )
 
     def rules(self, area: str | None) -> FlagRuleSet:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.assessments import models
+from app.assessments.pipeline import COMBINATION_POLICY, ClassifierPolicy, evaluate
 from app.assessments.schemas import (
     AssessmentList,
     AssessmentOut,
@@ -21,18 +22,22 @@ from app.assessments.schemas import (
     Reproduction,
     SubmissionFact,
 )
-from app.assessments.service import COMBINATION_POLICY
 from app.audit.record import record
 from app.auth.policy import authorize, incident_in_scope
 from app.auth.principal import Principal
+from app.classifier.artifact import LoadedModel
 from app.db import SessionDep
 from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
 from app.incidents import repository
+from app.incidents.schemas import Incident
 from app.incidents.service import assessment_out, person_ids
-from app.scoring.registry import DefinitionRegistry, definition_from_document
-from app.scoring.reproduce import reproduce
+from app.scoring.history import History
+from app.scoring.judgement import Judgement
+from app.scoring.registry import DefinitionRegistry, DefinitionSet, definition_from_document
+from app.scoring.reproduce import Difference as ScoringDifference
+from app.scoring.reproduce import compare
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
 
@@ -227,6 +232,59 @@ def explain_assessment(
     return out
 
 
+def reproduce_differences(
+    session: SessionDep, assessment: models.Assessment, model: LoadedModel | None
+) -> list[ScoringDifference]:
+    """Re-run the stored inputs through the stored definitions and the stored policy."""
+    inputs = assessment.inputs or {}
+    stored = dict(assessment.result or {})
+    stored.pop("flag_rules", None)  # recorded beside the evaluation, not part of it
+    registry = _registry_as_used(session, assessment)
+    try:
+        definitions = DefinitionSet(
+            victim_checklists={
+                assessment.victim_checklist_id: registry.victim_checklist(
+                    f"{assessment.victim_checklist_id}@{assessment.victim_checklist_version}"
+                )
+            },
+            child_risk=registry.child_risk(
+                f"{assessment.child_checklist_id}@{assessment.child_checklist_version}"
+            ),
+        )
+    except LookupError as exc:
+        return [ScoringDifference("/definitions", None, f"cannot re-run: {exc}")]
+    stored_classifier = stored.get("classifier") or {}
+    policy = stored_classifier.get("policy") or {}
+    use_model = (
+        model if model is not None and model.sha256 == assessment.classifier_sha256 else None
+    )
+    recomputed = evaluate(
+        Incident.model_validate(inputs["incident"]),
+        History.from_dict(inputs["history"]),
+        definitions,
+        [Judgement.from_dict(j) for j in inputs.get("judgements", [])],
+        ClassifierPolicy(
+            model=use_model,
+            threshold=(
+                policy.get("threshold")
+                if policy.get("threshold_source") == "area configuration"
+                else None
+            ),
+            may_raise_level=bool(policy.get("may_raise_level", False)),
+        ),
+    )
+    differences = compare(stored, recomputed)
+    if assessment.classifier_sha256 and use_model is None:
+        differences.append(
+            ScoringDifference(
+                "/classifier/model_sha256",
+                assessment.classifier_sha256,
+                "that model is not loaded in this service; its output cannot be re-run",
+            )
+        )
+    return differences
+
+
 def _registry_as_used(session: SessionDep, assessment: models.Assessment) -> DefinitionRegistry:
     """The definitions exactly as this assessment used them, from their stored snapshots.
 
@@ -258,22 +316,11 @@ def reproduce_assessment(
     principal: Annotated[Principal, Depends(authorize("assessment.reproduce"))],
 ) -> Reproduction:
     assessment, row = _visible_assessment(session, principal, assessment_id)
-    inputs = assessment.inputs or {}
-    stored = dict(assessment.result or {})
-    # Keys added by the persistence layer around the engine's output.
-    for key in ("combination_policy", "flag_rules"):
-        stored.pop(key, None)
-    result = reproduce(
-        stored,
-        inputs["incident"],
-        inputs["history"],
-        inputs.get("judgements", []),
-        _registry_as_used(session, assessment),
-    )
+    differences = reproduce_differences(session, assessment, request.app.state.scoring.classifier)
     out = Reproduction(
         assessment_id=str(assessment.id),
-        identical=result.identical,
-        differences=[Difference(**d.to_dict()) for d in result.differences],
+        identical=not differences,
+        differences=[Difference(**d.to_dict()) for d in differences],
     )
     record(
         request,

@@ -18,22 +18,18 @@ from sqlalchemy.orm import Session
 
 from app.assessments import models
 from app.assessments.context import ScoringContext
+from app.assessments.pipeline import evaluate
 from app.db import new_id
 from app.flags.engine import FlagProposal, evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.incidents import models as incident_models
 from app.incidents.schemas import Incident
-from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.results import CHILD_LEVELS, VICTIM_RANK
 
 # Queue ranking: the highest of the victim's level and every child's level.
 CHILD_RANK = {level: i for i, level in enumerate(CHILD_LEVELS)}
-COMBINATION_POLICY = (
-    "checklist levels are authoritative; a classifier, when configured, never lowers a level "
-    "and raises only a `classifier_elevated` flag for triage review"
-)
 
 
 def risk_rank(result: dict[str, Any]) -> int:
@@ -65,9 +61,8 @@ def assess_and_store(
     definitions = context.definition_set(row.area)
     rules = context.rules(row.area)
     history = build_history(session, row, incident)
-    assessment = assess(incident, history, definitions, judgements)
-    result = assessment.to_dict()
-    result["combination_policy"] = COMBINATION_POLICY
+    classifier = context.classifier_policy(row.area)
+    result = evaluate(incident, history, definitions, judgements, classifier)
     result["flag_rules"] = {"id": rules.id, "version": rules.version, "sha256": rules.sha256}
 
     checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
@@ -114,7 +109,7 @@ def assess_and_store(
         child_checklist_version=child_risk.ref.version,
         child_checklist_sha256=child_risk.ref.sha256,
         flag_rules_sha256=rules.sha256,
-        classifier_sha256=None,
+        classifier_sha256=classifier.model.sha256 if classifier.model is not None else None,
     )
     session.add(stored)
     session.flush()
