@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from app.admin.service import erase_incident
 from app.audit.record import record
 from app.auth.keys import KeySpecError, create_key, list_keys, revoke_key
+from app.auth.models import ApiKey
 from app.auth.policy import authorize
 from app.auth.principal import Agency, Principal, Role
 from app.db import SessionDep, utcnow
@@ -141,13 +144,7 @@ def reviews_due(
         models.Incident.erased_at.is_(None), models.Incident.review_due_at <= cutoff
     )
     if after:
-        try:
-            when_text, id_text = after.split("|", 1)
-            from datetime import datetime
-
-            when, last_id = datetime.fromisoformat(when_text), uuid.UUID(id_text)
-        except ValueError as exc:
-            raise Unprocessable("Invalid cursor.") from exc
+        when, last_id = _parse_cursor(after)
         query = query.where(
             (models.Incident.review_due_at > when)
             | ((models.Incident.review_due_at == when) & (models.Incident.id > last_id))
@@ -170,8 +167,27 @@ def reviews_due(
     if len(rows) > limit:
         last = rows[limit - 1]
         if last.review_due_at is not None:  # always set: the query filters on it
-            cursor = f"{last.review_due_at.isoformat()}|{last.id}"
+            cursor = _cursor(last.review_due_at, last.id)
     return ReviewsDuePage(items=items, next_cursor=cursor)
+
+
+# The cursor is the last item's (review_due_at, id) in characters that need no escaping
+# in a query string (an ISO offset's "+" would arrive as a space if pasted unencoded).
+_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)_([0-9a-f-]{36})$")
+
+
+def _cursor(when: datetime, last_id: uuid.UUID) -> str:
+    return f"{when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}_{last_id}"
+
+
+def _parse_cursor(text: str) -> tuple[datetime, uuid.UUID]:
+    match = _CURSOR.match(text)
+    if match is None:
+        raise Unprocessable("Invalid cursor.")
+    try:
+        return datetime.fromisoformat(match.group(1)), uuid.UUID(match.group(2))
+    except ValueError as exc:
+        raise Unprocessable("Invalid cursor.") from exc
 
 
 def _key_out(row: object) -> KeyOut:
@@ -218,7 +234,9 @@ def post_key(
         )
     except KeySpecError as exc:
         raise Unprocessable(str(exc)) from exc
-    row = next(k for k in list_keys(session) if k.id == issued.id)
+    row = session.get(ApiKey, issued.id)
+    if row is None:  # pragma: no cover - flushed just above
+        raise NotFound("No such key.")
     record(
         request,
         session,

@@ -4,7 +4,8 @@ What stays: the incident's id, source reference, area and dates, the assessment 
 (no inputs, no explanation), flag statuses, every digest, and the audit events (which hold
 digests and ids only, so the hash chain still verifies). What goes: every submitted body,
 names and dates of birth, stored responses, assessment inputs and explanations, judgement
-rationales, identifiers of persons who appear in no other live incident.
+rationales, agencies' free-text notes and status reasons on the flags, identifiers of persons
+who appear in no other live incident.
 """
 
 from __future__ import annotations
@@ -51,30 +52,32 @@ def erase_incident(
         .where(IdempotencyKey.location == f"/v1/incidents/{incident.id}")
         .values(response_body=None)
     )
-    for flag in session.scalars(
-        select(Flag).where(Flag.incident_id == incident.id, Flag.status.in_(OPEN_STATUSES))
-    ):
-        session.add(
-            FlagEvent(
-                flag_id=flag.id,
-                at=now,
-                principal_id=by,
-                role="admin",
-                change="status",
-                from_value=flag.status,
-                to_value="not_required",
-                note="incident erased",
-            )
-        )
-        flag.status = "not_required"
-        flag.status_reason = "incident erased"
-        flag.version += 1
-        flag.updated_at = now
+    # Notes on flag changes and the reasons agencies gave for a status are free text that
+    # may name people: cleared on every flag, closed ones included. Done first, so that the
+    # closing events added below keep their (non-personal) note.
     session.execute(
         update(FlagEvent)
         .where(FlagEvent.flag_id.in_(select(Flag.id).where(Flag.incident_id == incident.id)))
         .values(note=None)
     )
+    for flag in session.scalars(select(Flag).where(Flag.incident_id == incident.id)):
+        if flag.status in OPEN_STATUSES:
+            session.add(
+                FlagEvent(
+                    flag_id=flag.id,
+                    at=now,
+                    principal_id=by,
+                    role="admin",
+                    change="status",
+                    from_value=flag.status,
+                    to_value="not_required",
+                    note="incident erased",
+                )
+            )
+            flag.status = "not_required"
+        flag.status_reason = "incident erased"
+        flag.version += 1
+        flag.updated_at = now
     return _erase_orphaned_persons(session, incident, now)
 
 

@@ -16,6 +16,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from app.audit.chain import AuditEntry, AuditOperation, append, digest_of
+from app.audit.models import PURPOSE_MAX_LENGTH
 from app.auth.principal import Principal
 from app.logging import route_template
 
@@ -41,7 +42,7 @@ def record(
         "record_type": record_type,
         "record_ids": [str(r) for r in record_ids],
         "person_ids": sorted({str(p) for p in person_ids}),
-        "purpose": getattr(request.state, "purpose", None),
+        "purpose": _purpose(request),
         "request_id": request.scope.get("state", {}).get("request_id"),
         "route": f"{request.method} {route_template(request.scope)}",
         "digest": digest_of(payload),
@@ -51,7 +52,8 @@ def record(
         session,
         AuditEntry(operation=operation, recipients=list(recipients), **common),
     )
-    if principal.role == "agency" and operation == "consult":
+    if principal.role == "agency":
+        # Whatever the operation, what an agency gets back has been disclosed to it.
         append(
             session,
             AuditEntry(
@@ -60,3 +62,13 @@ def record(
                 **common,
             ),
         )
+
+
+def _purpose(request: Request) -> str | None:
+    """The purpose the caller stated: required (and already checked) on reads of personal
+    data; on other operations the ``X-Purpose`` header is kept too when it is sent."""
+    checked: str | None = getattr(request.state, "purpose", None)
+    if checked is not None:
+        return checked
+    stated = request.headers.get("x-purpose", "").replace("\x00", "").strip()
+    return stated[:PURPOSE_MAX_LENGTH] or None

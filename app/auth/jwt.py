@@ -2,8 +2,11 @@
 
 Only asymmetric algorithms are accepted and only those configured; ``alg: none`` and HMAC
 tokens are refused before any signature check (RFC 8725 §3.1-3.2), so a token signed with
-the public key as an HMAC secret can never pass. ``exp``, ``iss``, ``aud`` and ``sub`` are
-required. The role, agency and areas come from the ``triage_role``, ``triage_agency``,
+the public key as an HMAC secret can never pass. The token's ``alg`` must also fit the key
+it names (the key's own ``alg`` when the JWKS declares one, else its key type), so a token
+can never make the verifier use a key with an algorithm it was not published for; keys
+published for encryption (``use: enc``) are never used. ``exp``, ``iss``, ``aud`` and
+``sub`` are required. The role, agency and areas come from the ``triage_role``, ``triage_agency``,
 ``triage_areas`` and ``triage_source_system`` claims.
 """
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from jwt import PyJWKSet
+from jwt import PyJWK
 
 from app.auth.principal import AGENCIES, ROLES, Principal
 from app.config import Settings
@@ -22,10 +25,43 @@ from app.config import Settings
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+# The algorithms each JWK key type can verify (RFC 7518 §6, RFC 8037).
+ALGORITHMS_BY_KEY_TYPE: dict[str, frozenset[str]] = {
+    "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
+    "EC": frozenset({"ES256", "ES384", "ES512"}),
+    "OKP": frozenset({"EdDSA"}),
+}
 
 
 class TokenError(Exception):
     """The token is not acceptable; the message names the reason, never the token."""
+
+
+class _SigningKey:
+    """One verification key from the JWKS and the algorithms it may be used with."""
+
+    def __init__(self, jwk: dict[str, Any]) -> None:
+        self.key_id: str | None = jwk.get("kid")
+        declared = jwk.get("alg")
+        family = ALGORITHMS_BY_KEY_TYPE.get(str(jwk.get("kty")), frozenset())
+        self.algorithms = family & {declared} if declared is not None else family
+        self.key = PyJWK(jwk, declared if declared in family else None).key
+
+
+def _signing_keys(jwks: dict[str, Any]) -> dict[str | None, _SigningKey]:
+    keys: dict[str | None, _SigningKey] = {}
+    for jwk in jwks.get("keys", []):
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+            continue
+        if str(jwk.get("kty")) not in ALGORITHMS_BY_KEY_TYPE:
+            continue  # symmetric ("oct") and unknown key types are never used
+        key = _SigningKey(jwk)
+        if key.key_id in keys:
+            raise ValueError("the JWKS names two signing keys with the same kid")
+        keys[key.key_id] = key
+    if not keys:
+        raise ValueError("the JWKS holds no asymmetric signing key")
+    return keys
 
 
 class JwtVerifier:
@@ -47,7 +83,7 @@ class JwtVerifier:
         self.audience = audience
         self.algorithms = list(algorithms)
         self.leeway = leeway_seconds
-        self.keys = {k.key_id: k for k in PyJWKSet.from_dict(jwks).keys}
+        self.keys = _signing_keys(jwks)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JwtVerifier | None:
@@ -76,16 +112,20 @@ class JwtVerifier:
         if alg not in self.algorithms:
             raise TokenError("algorithm not allowed")
         kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise TokenError("malformed token")
         key = self.keys.get(kid) if kid is not None else None
         if key is None and len(self.keys) == 1 and kid is None:
             key = next(iter(self.keys.values()))
         if key is None:
             raise TokenError("unknown signing key")
+        if alg not in key.algorithms:
+            raise TokenError("algorithm does not fit the signing key")
         try:
             claims = jwt.decode(
                 token,
                 key.key,
-                algorithms=self.algorithms,
+                algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
@@ -97,7 +137,8 @@ class JwtVerifier:
             raise TokenError("wrong audience") from exc
         except jwt.InvalidIssuerError as exc:
             raise TokenError("wrong issuer") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            # PyJWT raises TypeError/ValueError for keys that do not fit the algorithm.
             raise TokenError("invalid token") from exc
         return principal_from_claims(claims)
 

@@ -1,0 +1,113 @@
+"""The authorisation test world: one principal per column of the matrix, incidents in two areas.
+
+Incident A comes from ``force-a-records`` in area A, incident B from ``force-b-records`` in
+area B. The school in area A has a flag about child ``c1`` on incident A; children's social
+care (CSC) in area B has one on incident B; CSC in area A has none anywhere. All invented.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment
+from app.auth.keys import create_key
+from tests.auth.scenario import (
+    AREA_A,
+    AREA_B,
+    SYSTEM_A,
+    SYSTEM_B,
+    incident_body,
+    post_incident,
+    set_flags,
+)
+from tests.conftest import KeyMaker
+
+PURPOSE = {"X-Purpose": "test: authorisation matrix"}
+
+
+@dataclass(frozen=True)
+class World:
+    headers: dict[str, dict[str, str]]  # principal name → request headers
+    incident_a: str
+    incident_b: str
+    assessment_a: str  # incident A's latest assessment
+    body_a: dict[str, Any]  # incident A as submitted
+    spare_key: str  # an active key that only an admin may revoke
+    unknown: str  # an id that names no record
+    checklist_id: str = "dash-ric"  # a published checklist definition
+    checklist_version: str = "1"
+
+    def revision_of_a(self) -> dict[str, Any]:
+        """Incident A with one answer changed: a genuine revision."""
+        body = copy.deepcopy(self.body_a)
+        body["victim_checklist"]["answers"]["isolated"] = "yes"
+        return body
+
+
+# The matrix's columns, in the order requests are made (admin last: its writes succeed).
+PRINCIPALS = (
+    "none",
+    "submitter_a",
+    "submitter_b",
+    "triage_a",
+    "triage_b",
+    "school_a",
+    "csc_b",
+    "csc_a",
+    "auditor",
+    "admin",
+)
+
+
+@pytest.fixture
+def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
+    headers = {
+        "none": dict(PURPOSE),
+        "submitter_a": make_key("submitter", source_system=SYSTEM_A),
+        "submitter_b": make_key("submitter", source_system=SYSTEM_B),
+        "triage_a": make_key("triage", areas=[AREA_A]),
+        "triage_b": make_key("triage", areas=[AREA_B]),
+        "school_a": make_key("agency", agency="school", areas=[AREA_A]),
+        "csc_b": make_key("agency", agency="csc", areas=[AREA_B]),
+        "csc_a": make_key("agency", agency="csc", areas=[AREA_A]),
+        "auditor": make_key("auditor"),
+        "admin": make_key("admin"),
+    }
+    body_a = incident_body(system=SYSTEM_A, area=AREA_A)
+    incident_a = post_incident(client, headers["submitter_a"], body_a)
+    incident_b = post_incident(
+        client, headers["submitter_b"], incident_body(system=SYSTEM_B, area=AREA_B)
+    )
+    spare = create_key(session, role="auditor", label="spare")
+    session.commit()
+    assessment_a = session.scalar(
+        select(Assessment.id)
+        .where(Assessment.incident_id == uuid.UUID(incident_a))
+        .order_by(Assessment.version.desc())
+        .limit(1)
+    )
+    world = World(
+        headers=headers,
+        incident_a=incident_a,
+        incident_b=incident_b,
+        assessment_a=str(assessment_a),
+        body_a=body_a,
+        spare_key=str(spare.id),
+        unknown=str(uuid.uuid4()),
+    )
+    pin_flags(session, world)
+    return world
+
+
+def pin_flags(session: Session, world: World) -> None:
+    """Exactly the matrix's flags, whatever intake or a later assessment raised."""
+    set_flags(session, world.incident_a, ("school", "c1"), area=AREA_A)
+    set_flags(session, world.incident_b, ("csc", "c1"), area=AREA_B)

@@ -1,0 +1,142 @@
+"""Building blocks shared by the authorisation, audit, admin and hardening tests.
+
+Plain functions (not fixtures) so that tests in other directories can import them:
+posting an incident, and giving an agency visibility of one through a flag. Flags do not
+come from intake yet, and once they do the rules decide which agencies get one; tests that
+are about the *policy* pin the flags themselves with ``set_flags``.
+
+All data is invented test data (see tests/data/README.md): no real person or incident.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment
+from app.db import utcnow
+from app.flags.models import Flag, FlagEvent
+from tests.conftest import example_incident
+
+# Two local-authority areas (ONS codes used only as labels here).
+AREA_A = "E09000018"
+AREA_B = "E09000019"
+SYSTEM_A = "force-a-records"
+SYSTEM_B = "force-b-records"
+PROBLEM = "application/problem+json"
+
+
+def incident_body(
+    *, system: str = SYSTEM_A, area: str = AREA_A, reference: str | None = None
+) -> dict[str, Any]:
+    """The contract's example incident, from ``system`` in ``area``, with a fresh reference."""
+    body = example_incident()
+    body["source"]["system"] = system
+    body["source"]["reference"] = reference or f"PPN-T-{uuid.uuid4().hex[:12]}"
+    body["area"] = area
+    return body
+
+
+def post_incident(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> str:
+    """Submit ``body``; returns the new incident's id."""
+    r = client.post("/v1/incidents", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["incident_id"])
+
+
+def _assessment_for(session: Session, incident_id: uuid.UUID) -> Assessment:
+    """The incident's latest assessment, or a minimal one when intake made none."""
+    latest = session.scalar(
+        select(Assessment)
+        .where(Assessment.incident_id == incident_id)
+        .order_by(Assessment.version.desc())
+        .limit(1)
+    )
+    if latest is not None:
+        return latest
+    row = Assessment(
+        incident_id=incident_id,
+        version=1,
+        trigger="intake",
+        created_by="test",
+        submission_revision=1,
+        inputs=None,
+        result=None,
+        victim_level="high",
+        risk_rank=3,
+        marac_refer=True,
+        victim_checklist_id="dash-ric",
+        victim_checklist_version="1",
+        victim_checklist_sha256="0" * 64,
+        child_checklist_id="child-risk",
+        child_checklist_version="1",
+        child_checklist_sha256="0" * 64,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def clear_flags(session: Session, incident_id: str | uuid.UUID) -> None:
+    """Remove whatever flags intake raised, so a test decides exactly who has one."""
+    iid = uuid.UUID(str(incident_id))
+    flag_ids = select(Flag.id).where(Flag.incident_id == iid)
+    session.execute(delete(FlagEvent).where(FlagEvent.flag_id.in_(flag_ids)))
+    session.execute(delete(Flag).where(Flag.incident_id == iid))
+    session.flush()
+
+
+def give_flag(
+    session: Session,
+    incident_id: str | uuid.UUID,
+    *,
+    agency: str,
+    subject_ref: str = "c1",
+    subject_kind: str = "child",
+    area: str = AREA_A,
+    due_in: timedelta = timedelta(hours=10),
+) -> Flag:
+    """Insert an open flag for ``agency`` about ``subject_ref`` on the incident."""
+    iid = uuid.UUID(str(incident_id))
+    assessment = _assessment_for(session, iid)
+    now = utcnow()
+    flag = Flag(
+        incident_id=iid,
+        assessment_id=assessment.id,
+        area=area,
+        type="test_flag",
+        agency=agency,
+        subject_kind=subject_kind,
+        subject_ref=subject_ref,
+        priority=1,
+        due_at=now + due_in,
+        status="open",
+        rule_id="test-rule",
+        rules_id="test-rules",
+        rules_version="1",
+        rules_sha256="0" * 64,
+        reason="test flag",
+        because=[],
+        action="test action",
+        dedupe_key=f"test:{agency}:{subject_ref}:{uuid.uuid4().hex}",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(flag)
+    session.commit()  # releases the test's savepoint: visible to the app's sessions
+    return flag
+
+
+def set_flags(
+    session: Session, incident_id: str | uuid.UUID, *flags: tuple[str, str], area: str = AREA_A
+) -> None:
+    """Exactly these ``(agency, subject_ref)`` flags on the incident, no others."""
+    clear_flags(session, incident_id)
+    for agency, ref in flags:
+        give_flag(session, incident_id, agency=agency, subject_ref=ref, area=area)
+    session.commit()

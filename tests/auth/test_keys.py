@@ -1,0 +1,256 @@
+"""API keys: revocation, expiry, the `triage keys` commands, and failed-authentication logs.
+
+Keys are made in the test's own database; secrets are random and never real.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
+
+import app.cli as app_cli
+from app.auth.keys import KEY_PREFIX, create_key, hash_key, principal_for_key, revoke_key
+from app.auth.models import ApiKey
+from app.cli import main as triage
+from app.config import get_settings
+from app.db import Database, utcnow
+from app.ops.migrations import upgrade_to_head
+
+PURPOSE = {"X-Purpose": "test: keys"}
+VERIFY = "/v1/audit/verify"
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}", **PURPOSE}
+
+
+def test_a_key_is_stored_only_as_its_sha256(session: Session) -> None:
+    issued = create_key(session, role="auditor", label="test")
+    row = session.get(ApiKey, issued.id)
+    assert row is not None
+    assert row.key_hash == hash_key(issued.secret) != issued.secret
+    assert issued.secret.startswith(row.prefix + "_")
+    assert issued.secret not in {str(v) for v in vars(row).values()}
+
+
+def test_a_revoked_key_is_401(client: TestClient, session: Session) -> None:
+    issued = create_key(session, role="auditor")
+    session.commit()
+    assert client.get(VERIFY, headers=bearer(issued.secret)).status_code == 200
+    assert revoke_key(session, issued.id)
+    session.commit()
+    r = client.get(VERIFY, headers=bearer(issued.secret))
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert not revoke_key(session, issued.id)  # revoking twice reports nothing to revoke
+
+
+def test_an_expired_key_is_401(client: TestClient, session: Session) -> None:
+    long_ago = utcnow() - timedelta(days=3)
+    expired = create_key(session, role="auditor", expires_in_days=1, now=long_ago)
+    current = create_key(session, role="auditor", expires_in_days=1)
+    session.commit()
+    assert client.get(VERIFY, headers=bearer(expired.secret)).status_code == 401
+    assert client.get(VERIFY, headers=bearer(current.secret)).status_code == 200
+
+
+def test_a_key_expires_at_its_expiry_time_exactly(session: Session) -> None:
+    now = utcnow()
+    issued = create_key(session, role="auditor", expires_in_days=1, now=now)
+    assert principal_for_key(session, issued.secret, now=now + timedelta(days=1, seconds=-1))
+    assert principal_for_key(session, issued.secret, now=now + timedelta(days=1)) is None
+
+
+def test_unknown_or_malformed_keys_have_no_principal(session: Session) -> None:
+    for secret in (
+        "tri_deadbeef_" + "A" * 43,  # well-formed but unknown
+        "tri_" + "x" * 300,  # absurdly long
+        "",
+        "tri_",
+    ):
+        assert principal_for_key(session, secret) is None, secret
+
+
+def test_the_principal_carries_the_keys_role_agency_areas_and_source_system(
+    session: Session,
+) -> None:
+    agency = create_key(session, role="agency", agency="school", areas=["E09000018", "E09000019"])
+    submitter = create_key(session, role="submitter", source_system="force-a-records")
+    a = principal_for_key(session, agency.secret)
+    s = principal_for_key(session, submitter.secret)
+    assert a is not None
+    assert s is not None
+    assert (a.role, a.agency, a.areas, a.id) == (
+        "agency",
+        "school",
+        frozenset({"E09000018", "E09000019"}),
+        f"key:{agency.id}",
+    )
+    assert (s.role, s.source_system, s.kind) == ("submitter", "force-a-records", "api_key")
+
+
+# --------------------------------------------------------------------------- failed authentication
+
+
+def _secret_like(marker: str) -> str:
+    return f"{KEY_PREFIX}0badc0de_{marker}"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer " + _secret_like("SecretMarkerQx7Zp9"),
+        "Bearer eyJhbGciOiJSUzI1NiJ9.SecretMarkerQx7Zp9.sig",
+        "Basic U2VjcmV0TWFya2VyUXg3WnA5",
+        "Bearer SecretMarkerQx7Zp9",
+    ],
+    ids=["unknown-api-key", "jwt-without-idp", "basic-auth", "opaque-token"],
+)
+def test_failed_authentication_is_logged_without_the_presented_secret(
+    client: TestClient, caplog: pytest.LogCaptureFixture, authorization: str
+) -> None:
+    with capture_logs() as events, caplog.at_level(logging.DEBUG):
+        r = client.get(VERIFY, headers={"Authorization": authorization, **PURPOSE})
+    assert r.status_code == 401
+    failures = [e for e in events if e.get("event") == "authentication_failed"]
+    assert len(failures) == 1
+    assert failures[0].get("reason")
+    secret = authorization.split(" ", 1)[1]
+    for event in events:
+        assert "SecretMarkerQx7Zp9" not in repr(event)
+        assert secret not in repr(event)
+    assert "SecretMarkerQx7Zp9" not in caplog.text
+    assert "U2VjcmV0TWFya2VyUXg3WnA5" not in caplog.text
+    assert "SecretMarkerQx7Zp9" not in r.text
+
+
+def test_missing_credentials_are_logged_as_such(client: TestClient) -> None:
+    with capture_logs() as events:
+        assert client.get(VERIFY, headers=PURPOSE).status_code == 401
+    assert {"event": "authentication_failed", "reason": "missing_credentials"}.items() <= next(
+        e for e in events if e.get("event") == "authentication_failed"
+    ).items()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A migrated SQLite file that `triage` commands use through TRIAGE_DATABASE_URL."""
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade_to_head(url)
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
+    # `triage` itself, with only the keys commands registered (the others import the
+    # classifier stack, which takes seconds and is not under test here).
+    monkeypatch.setattr(app_cli, "COMMAND_MODULES", ("app.auth.cli",))
+    get_settings.cache_clear()
+    database = Database(url)
+    yield database
+    database.dispose()
+    get_settings.cache_clear()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = triage(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_keys_create_list_revoke_round_trip(
+    cli_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(
+        capsys,
+        "keys",
+        "create",
+        "--role",
+        "agency",
+        "--agency",
+        "school",
+        "--area",
+        "E09000018",
+        "--label",
+        "test school lead",
+        "--expires-in-days",
+        "30",
+    )
+    assert code == 0, out
+    key_id = re.search(r"key id: (\S+)", out)
+    secret = re.search(r"secret: (\S+)", out)
+    assert key_id
+    assert secret
+    with cli_database.session() as s:
+        principal = principal_for_key(s, secret.group(1))
+        assert principal is not None
+        assert (principal.role, principal.agency) == ("agency", "school")
+        row = s.get(ApiKey, uuid.UUID(key_id.group(1)))
+        assert row is not None
+        assert row.expires_at is not None
+
+    code, listing = _run(capsys, "keys", "list")
+    assert code == 0
+    assert key_id.group(1) in listing
+    assert "active" in listing
+    assert secret.group(1) not in listing  # the secret is shown once, at creation
+
+    code, out = _run(capsys, "keys", "revoke", key_id.group(1))
+    assert (code, out.strip()) == (0, "revoked")
+    code, out = _run(capsys, "keys", "revoke", key_id.group(1))
+    assert code == 1
+    code, listing = _run(capsys, "keys", "list")
+    assert "revoked" in listing
+    with cli_database.session() as s:
+        assert principal_for_key(s, secret.group(1)) is None
+
+
+def test_keys_create_refuses_an_inconsistent_key_and_stores_nothing(
+    cli_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (
+        ["--role", "agency", "--area", "E09000018"],  # agency key without --agency
+        ["--role", "triage"],  # triage key without an area
+        ["--role", "submitter"],  # submitter without --source-system
+        ["--role", "auditor", "--agency", "school"],  # agency on a non-agency key
+        ["--role", "triage", "--area", "E09000018", "--source-system", "x"],
+    ):
+        code, out = _run(capsys, "keys", "create", *argv)
+        assert code == 2, argv
+        assert out.startswith("error:")
+    with cli_database.session() as s:
+        assert s.scalars(select(ApiKey)).all() == []
+
+
+def test_demo_keys_are_refused_outside_development(
+    cli_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(capsys, "keys", "demo")
+    assert code == 2
+    assert "development" in out
+
+
+def test_demo_keys_replace_the_previous_demo_keys(
+    cli_database: Database, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    assert _run(capsys, "keys", "demo")[0] == 0
+    code, out = _run(capsys, "keys", "demo")
+    assert code == 0
+    secrets_now = re.findall(r"(tri_\S+)", out)
+    assert len(secrets_now) == 6
+    with cli_database.session() as s:
+        active = [k for k in s.scalars(select(ApiKey)) if k.revoked_at is None]
+        assert len(active) == 6
+        assert all(principal_for_key(s, secret) for secret in secrets_now)
