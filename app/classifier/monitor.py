@@ -29,7 +29,6 @@ from app.classifier.features import (
     BINARY_FEATURES,
     FEATURE_INDEX,
     NUMERIC_FEATURES,
-    SPEC_BY_NAME,
 )
 from app.scoring.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 
@@ -211,7 +210,3 @@ def format_drift(report: Mapping[str, Any], limit: int = 25) -> str:
     if not moved:
         lines.append("no feature moved beyond the thresholds")
     return "\n".join(lines)
-
-
-def label_of(name: str) -> str:
-    return SPEC_BY_NAME[name].label

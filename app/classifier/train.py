@@ -73,7 +73,7 @@ from app.classifier.features import (
     monotone_constraints,
     preprocessor_columns,
 )
-from app.classifier.metrics import auc, threshold_for_flag_rate
+from app.classifier.metrics import auc, score_summary, threshold_for_flag_rate
 from app.classifier.monitor import training_profile
 from app.classifier.scorecard import (
     IntegerModel,
@@ -330,8 +330,6 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
     candidates: dict[str, Any] = {}
     for name, est in calibrated.items():
         p_te = _probabilities(est, x_te)
-        from app.classifier.metrics import score_summary
-
         candidates[name] = {
             "calibration_split_auc": val_auc[name],
             "test": score_summary(y_te, p_te, p_te >= threshold, p_te),
