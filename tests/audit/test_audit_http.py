@@ -22,8 +22,13 @@ from app.audit.chain import GENESIS_HASH, compute_hash
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database
+from tests.auth import scenario
 from tests.auth.scenario import AREA_A, PROBLEM, incident_body, post_incident, set_flags
 from tests.conftest import KeyMaker, build_app
+
+# One application for this module instead of one per test (see tests/auth/scenario.py).
+client = scenario.client
+module_app = scenario.module_app
 
 PURPOSE = "test: MASH strategy discussion"
 # Strings of the example incident that must never reach the log (invented data).

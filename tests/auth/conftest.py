@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.auth.keys import create_key
+from tests.auth import scenario
 from tests.auth.scenario import (
     AREA_A,
     AREA_B,
@@ -31,6 +32,10 @@ from tests.auth.scenario import (
 from tests.conftest import KeyMaker
 
 PURPOSE = {"X-Purpose": "test: authorisation matrix"}
+
+# One application per module instead of one per test (see tests/auth/scenario.py).
+client = scenario.client
+module_app = scenario.module_app
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """Building blocks shared by the authorisation, audit, admin and hardening tests.
 
-Plain functions (not fixtures) so that tests in other directories can import them:
-posting an incident, and giving an agency visibility of one through a flag. Flags do not
-come from intake yet, and once they do the rules decide which agencies get one; tests that
-are about the *policy* pin the flags themselves with ``set_flags``.
+Plain functions so that tests in other directories can import them: posting an incident,
+and giving an agency visibility of one through a flag (intake raises flags by the rules;
+tests that are about the *policy* pin the flags themselves with ``set_flags``).
+
+Also ``client``/``module_app``, imported by these tests' conftests (or modules): the same
+``client`` as tests/conftest.py, but on one application per module instead of one per
+test (building the app loads every checklist and rules file; the suite stays fast). Each
+test still gets its own rolled-back transaction.
 
 All data is invented test data (see tests/data/README.md): no real person or incident.
 """
@@ -11,16 +15,22 @@ All data is invented test data (see tests/data/README.md): no real person or inc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
-from app.db import utcnow
+from app.config import Settings
+from app.db import Database, get_session, utcnow
 from app.flags.models import Flag, FlagEvent
+from app.main import create_app
 from tests.conftest import example_incident
 
 # Two local-authority areas (ONS codes used only as labels here).
@@ -140,3 +150,39 @@ def set_flags(
     for agency, ref in flags:
         give_flag(session, incident_id, agency=agency, subject_ref=ref, area=area)
     session.commit()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def module_app(migrated_database: Database) -> FastAPI:
+    return create_app(
+        Settings(environment="test", database_url=migrated_database.url), migrated_database
+    )
+
+
+@pytest.fixture
+def client(module_app: FastAPI, connection: Connection) -> Iterator[TestClient]:
+    """The app's sessions join this test's transaction through savepoints (as in
+    tests/conftest.py ``build_app``)."""
+
+    def _test_session() -> Iterator[Session]:
+        s = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    module_app.dependency_overrides[get_session] = _test_session
+    try:
+        with TestClient(module_app, raise_server_exceptions=False) as c:
+            yield c
+    finally:
+        module_app.dependency_overrides.pop(get_session, None)

@@ -393,20 +393,15 @@ def test_the_table_agrees_with_the_policy_matrix(case: Case) -> None:
 # --------------------------------------------------------------------------- object level
 
 
-def test_out_of_scope_answers_the_same_404_as_a_record_that_does_not_exist(
-    client: TestClient, world: World
-) -> None:
+def test_no_answer_reveals_whether_an_incident_exists(client: TestClient, world: World) -> None:
+    # Out of scope: the same 404 as an id that names nothing.
     headers = world.headers["triage_b"]
     hidden = client.get(f"/v1/incidents/{world.incident_a}", headers=headers)
     absent = client.get(f"/v1/incidents/{world.unknown}", headers=headers)
     assert hidden.status_code == absent.status_code == 404
     assert hidden.json() == absent.json()
     assert world.incident_a not in hidden.text
-
-
-def test_admin_is_refused_case_data_with_403_whether_or_not_the_record_exists(
-    client: TestClient, world: World
-) -> None:
+    # Wrong role: the same 403 whether or not the record exists.
     headers = world.headers["admin"]
     existing = client.get(f"/v1/incidents/{world.incident_a}", headers=headers)
     absent = client.get(f"/v1/incidents/{world.unknown}", headers=headers)

@@ -16,8 +16,13 @@ from sqlalchemy.engine import Connection
 from app.auth.ratelimit import RateLimiter, retry_after_header
 from app.config import Settings
 from app.db import Database
+from tests.auth import scenario
 from tests.auth.scenario import PROBLEM, incident_body, post_incident
 from tests.conftest import KeyMaker, build_app
+
+# One application for this module instead of one per test (see tests/auth/scenario.py).
+client = scenario.client
+module_app = scenario.module_app
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
