@@ -7,6 +7,7 @@ errors list locations and messages, never the rejected values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://da-triage.example/problems/"
@@ -156,11 +158,26 @@ def problem_response(
     )
 
 
+# A client-chosen key is echoed only if it looks like one of our field names; anything
+# else (a key that is really someone's name, say) is replaced.
+_SAFE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+UNRECOGNISED_KEY = "<unrecognised key>"
+
+
+def safe_key(key: Any) -> str | int:
+    if isinstance(key, int):
+        return key
+    text = str(key)
+    return text if _SAFE_KEY.match(text) else UNRECOGNISED_KEY
+
+
 def _validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    # Never echo the input: the rejected value may be a name or a date of birth.
+    # Never echo the input: the rejected value may be a name or a date of birth, and a
+    # key the client chose may be one too.
     issues = []
     for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body" or len(err.get("loc", ())) == 1]
+        raw_loc = err.get("loc", ())
+        loc = [safe_key(p) for p in raw_loc if p != "body" or len(raw_loc) == 1]
         issues.append({"loc": loc, "msg": str(err.get("msg", "invalid"))})
     return issues
 
@@ -217,12 +234,45 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(err.status, err.to_problem(), {"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
-    @app.exception_handler(Exception)
-    async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
-        # The message of an arbitrary exception may quote data; log only its type.
-        log.error("unhandled_error", error_type=type(exc).__name__)
+    async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("database_error", error_type=type(exc).__name__)
         err = ProblemError("An unexpected error occurred; nothing was saved.")
         return problem_response(err.status, err.to_problem())
+
+
+class CatchAllMiddleware:
+    """Turn any unhandled exception into a 500 problem, logging only the exception's type.
+
+    Starlette's own handler for ``Exception`` re-raises after responding, and the server
+    then logs the traceback (message and local variables: the incident itself). This
+    middleware sits inside it and never re-raises.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled_error", error_type=type(exc).__name__)
+            if not started:
+                from app.rfc9457 import send_problem
+
+                await send_problem(
+                    send, ProblemError("An unexpected error occurred; nothing was saved.")
+                )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -21,9 +21,29 @@ REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+def exception_type_only(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Reduce any exception info to the exception's type.
+
+    An exception's message and traceback (with local variables, in development) may hold
+    the incident being processed; the type is all a log needs to point at the cause.
+    """
+    info = event_dict.pop("exc_info", None)
+    event_dict.pop("exception", None)
+    event_dict.pop("stack_info", None)
+    if info:
+        if info is True:
+            info = sys.exc_info()
+        if isinstance(info, BaseException):
+            event_dict["error_type"] = type(info).__name__
+        elif isinstance(info, tuple) and info[0] is not None:
+            event_dict["error_type"] = info[0].__name__
+    return event_dict
+
+
 def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     """Configure structlog and the standard library once, through ProcessorFormatter."""
     shared: list[Any] = [
+        exception_type_only,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

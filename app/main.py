@@ -15,7 +15,7 @@ from app.auth.jwt import JwtVerifier
 from app.auth.ratelimit import RateLimiter
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import install_error_handlers
+from app.errors import CatchAllMiddleware, install_error_handlers
 from app.incidents.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
 from app.ops.metrics import Metrics, MetricsMiddleware
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    # No redirects: a trailing-slash redirect would echo the caller's path in Location.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.database = database
     app.state.metrics = Metrics()
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(audit_router)
     app.include_router(admin_router)
 
-    # Outermost last: request id → metrics → security headers → body limit → app.
+    # Outermost last: request id → metrics → security headers → body limit → catch-all → app.
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -337,15 +337,9 @@ def test_no_personal_data_in_logs_metrics_or_problem_details(
         assert r.headers["content-type"] == "application/problem+json"
 
 
-# --------------------------------------------------------------------------- known leaks
+# --------------------------------------------------------------------------- leaks found and closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/incidents/schemas.py VictimChecklist._known_items quotes unknown item ids "
-    "(client-chosen dict keys) in the 422 message; app/errors.py echoes unknown field names "
-    "in `loc`. A name sent as a key is echoed back.",
-)
 def test_a_name_sent_as_a_key_is_not_echoed_in_the_problem(
     client: TestClient, submitter: dict[str, str]
 ) -> None:
@@ -356,24 +350,12 @@ def test_a_name_sent_as_a_key_is_not_echoed_in_the_problem(
     assert GIVEN not in r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/main.py keeps Starlette's redirect_slashes: a trailing slash answers 307 with "
-    "the caller's path (and anything in it) in Location; the API has no redirects to offer.",
-)
 def test_the_service_never_redirects(client: TestClient, submitter: dict[str, str]) -> None:
     r = client.get(f"/v1/incidents/{GIVEN}-{FAMILY}/", headers=submitter, follow_redirects=False)
     assert not 300 <= r.status_code < 400
     assert GIVEN not in r.headers.get("location", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Starlette's ServerErrorMiddleware re-raises after the 500 is sent and uvicorn "
-    "logs it on `uvicorn.error` with exc_info; app/logging.py renders the exception "
-    "(message, and in development a rich traceback with local variables, i.e. the whole "
-    "incident) into the log. Needs a processor that reduces exc_info to the exception type.",
-)
 def test_an_unhandled_error_logged_by_the_server_carries_no_personal_data(
     migrated_database: Database, connection: Connection, caplog: pytest.LogCaptureFixture
 ) -> None:

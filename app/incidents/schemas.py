@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.errors import safe_key
 from app.scoring.items import INSTRUMENT_ITEMS
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
@@ -162,9 +163,10 @@ class VictimChecklist(Strict):
         known = set(INSTRUMENT_ITEMS[self.instrument])
         unknown = sorted((set(self.answers) | set(self.comments)) - known)
         if unknown:
-            # Item ids are contract vocabulary, not personal data; safe to name.
+            # Keys are the client's: name them only if they look like item ids.
+            shown = sorted({str(safe_key(k)) for k in unknown})
             raise ValueError(
-                f"unknown checklist item id(s) for {self.instrument}: {', '.join(unknown[:5])}"
+                f"unknown checklist item id(s) for {self.instrument}: {', '.join(shown[:5])}"
             )
         return self
 
