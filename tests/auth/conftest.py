@@ -45,6 +45,8 @@ class World:
     incident_b: str
     assessment_a: str  # incident A's latest assessment
     body_a: dict[str, Any]  # incident A as submitted
+    flag_a: str  # the school's flag about child c1 on incident A
+    flag_b: str  # CSC's flag about child c1 on incident B
     spare_key: str  # an active key that only an admin may revoke
     unknown: str  # an id that names no record
     checklist_id: str = "dash-ric"  # a published checklist definition
@@ -99,20 +101,24 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         .order_by(Assessment.version.desc())
         .limit(1)
     )
+    flag_a = set_flags(session, incident_a, ("school", "c1"), area=AREA_A)[("school", "c1")]
+    flag_b = set_flags(session, incident_b, ("csc", "c1"), area=AREA_B)[("csc", "c1")]
     world = World(
         headers=headers,
         incident_a=incident_a,
         incident_b=incident_b,
         assessment_a=str(assessment_a),
         body_a=body_a,
+        flag_a=str(flag_a.id),
+        flag_b=str(flag_b.id),
         spare_key=str(spare.id),
         unknown=str(uuid.uuid4()),
     )
-    pin_flags(session, world)
     return world
 
 
 def pin_flags(session: Session, world: World) -> None:
-    """Exactly the matrix's flags, whatever intake or a later assessment raised."""
+    """Exactly the matrix's flags (``flag_a``, ``flag_b``, ids unchanged), whatever intake or
+    a later assessment raised."""
     set_flags(session, world.incident_a, ("school", "c1"), area=AREA_A)
     set_flags(session, world.incident_b, ("csc", "c1"), area=AREA_B)

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.config import Settings
 from app.db import Database, get_session, utcnow
-from app.flags.models import Flag, FlagEvent
+from app.flags.models import Flag
 from app.main import create_app
 from tests.conftest import example_incident
 
@@ -92,12 +92,16 @@ def _assessment_for(session: Session, incident_id: uuid.UUID) -> Assessment:
     return row
 
 
+# Flags a test does not want are given this agency rather than deleted: no principal can
+# hold it, and nothing that refers to a flag (its events, disclosures) has to go.
+HIDDEN_AGENCY = "test-hidden"
+TEST_FLAG_TYPE = "test_flag"
+
+
 def clear_flags(session: Session, incident_id: str | uuid.UUID) -> None:
-    """Remove whatever flags intake raised, so a test decides exactly who has one."""
+    """Hide whatever flags intake raised, so a test decides exactly who has one."""
     iid = uuid.UUID(str(incident_id))
-    flag_ids = select(Flag.id).where(Flag.incident_id == iid)
-    session.execute(delete(FlagEvent).where(FlagEvent.flag_id.in_(flag_ids)))
-    session.execute(delete(Flag).where(Flag.incident_id == iid))
+    session.execute(update(Flag).where(Flag.incident_id == iid).values(agency=HIDDEN_AGENCY))
     session.flush()
 
 
@@ -119,7 +123,7 @@ def give_flag(
         incident_id=iid,
         assessment_id=assessment.id,
         area=area,
-        type="test_flag",
+        type=TEST_FLAG_TYPE,
         agency=agency,
         subject_kind=subject_kind,
         subject_ref=subject_ref,
@@ -144,12 +148,25 @@ def give_flag(
 
 def set_flags(
     session: Session, incident_id: str | uuid.UUID, *flags: tuple[str, str], area: str = AREA_A
-) -> None:
-    """Exactly these ``(agency, subject_ref)`` flags on the incident, no others."""
-    clear_flags(session, incident_id)
-    for agency, ref in flags:
-        give_flag(session, incident_id, agency=agency, subject_ref=ref, area=area)
+) -> dict[tuple[str, str], Flag]:
+    """Exactly these ``(agency, subject_ref)`` flags on the incident, no others visible.
+
+    Idempotent: test flags already there are kept (their ids stay stable), every other
+    flag is hidden. Returns the flags by ``(agency, subject_ref)``."""
+    iid = uuid.UUID(str(incident_id))
+    wanted = set(flags)
+    kept: dict[tuple[str, str], Flag] = {}
+    for flag in session.scalars(select(Flag).where(Flag.incident_id == iid)):
+        key = (flag.agency, flag.subject_ref)
+        if key in wanted and key not in kept and flag.type == TEST_FLAG_TYPE:
+            kept[key] = flag
+        elif flag.agency != HIDDEN_AGENCY:
+            flag.agency = HIDDEN_AGENCY
+    session.flush()
+    for agency, ref in sorted(wanted - set(kept)):
+        kept[(agency, ref)] = give_flag(session, iid, agency=agency, subject_ref=ref, area=area)
     session.commit()
+    return kept
 
 
 # --------------------------------------------------------------------------- fixtures
