@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where alembic.ini, migrations/, models/ and var/ live: the checkout, or TRIAGE_HOME
@@ -89,6 +89,19 @@ class Settings(BaseSettings):
         if self.expose_docs is not None:
             return self.expose_docs
         return self.environment != "production"
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # RFC 8725 §3.1-3.2: never `none`, and no HMAC with an asymmetric key set.
+        allowed = {
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+            "EdDSA",
+        }  # fmt: skip
+        bad = sorted(set(value) - allowed)
+        if bad or not value:
+            raise ValueError("only asymmetric JWT algorithms may be configured: " + ", ".join(bad))
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from app.auth.deps import CurrentPrincipal
 from app.config import Settings
 from app.errors import PurposeRequired
 
@@ -28,6 +29,8 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 def require_purpose(
     request: Request,
+    # Authenticate first: a caller without credentials gets 401, not a hint about headers.
+    _principal: CurrentPrincipal,
     x_purpose: Annotated[
         str | None,
         Header(

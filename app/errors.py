@@ -89,10 +89,12 @@ class PurposeRequired(ProblemError):
 class Unauthorized(ProblemError):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
-        super().__init__(
-            detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, **extensions
-        )
+    def __init__(
+        self, detail: str | None = None, *, credential_sent: bool = True, **extensions: Any
+    ) -> None:
+        # RFC 6750 §3.1: no error code when the request carried no credential at all.
+        challenge = 'Bearer error="invalid_token"' if credential_sent else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
 
 
 class Forbidden(ProblemError):

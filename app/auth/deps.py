@@ -36,7 +36,7 @@ def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         log.info("authentication_failed", reason="missing_credentials")
-        raise Unauthorized("A bearer credential is required.")
+        raise Unauthorized("A bearer credential is required.", credential_sent=False)
     token = credentials.credentials
     principal: Principal | None = None
     if token.startswith(KEY_PREFIX):

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.flags.models import Flag
 from app.incidents import models
 from app.incidents.schemas import Identifier
 from app.incidents.schemas import Person as PersonIn
@@ -109,3 +110,13 @@ def add_incident_person(
     )
     session.add(row)
     return row
+
+
+def flags_of_incident(session: Session, incident_id: uuid.UUID) -> list[Flag]:
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(Flag.incident_id == incident_id)
+            .order_by(Flag.priority, Flag.due_at, Flag.type, Flag.subject_ref)
+        )
+    )

@@ -13,14 +13,15 @@ from app.audit.record import record
 from app.auth.policy import agency_flag_subjects, agency_view, authorize, incident_in_scope
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
-from app.db import SessionDep
+from app.db import SessionDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
+from app.flags.schemas import FlagOut
 from app.idempotency import service as idempotency
 from app.idempotency.service import parse_key
 from app.incidents import models, repository, service
-from app.incidents.responses import IntakeResponse
-from app.incidents.schemas import Incident, IncidentRecord, IncidentRevision, StoredPerson
+from app.incidents.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.incidents.schemas import Incident, IncidentRevision
 from app.scoring.schemas import JudgementIn
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -119,11 +120,18 @@ def get_incident(
     latest = repository.latest_submission(session, row.id)
     body = latest.body if latest is not None else None
     persons = list(row.persons)
-    if principal.role == "agency" and principal.agency is not None and body is not None:
+    flags = repository.flags_of_incident(session, row.id)
+    if principal.role == "agency":
+        # Only what the agency needs: its own flags and the people the view keeps (the
+        # flag subjects alone once the body is erased).
+        flags = [f for f in flags if f.agency == principal.agency]
         subjects = agency_flag_subjects(session, principal, row.id)
-        body = agency_view(body, principal.agency, subjects)
-        kept = {p["ref"] for p in body["persons"]}
+        kept = subjects
+        if body is not None and principal.agency is not None:
+            body = agency_view(body, principal.agency, subjects)
+            kept = {p["ref"] for p in body["persons"]}
         persons = [p for p in persons if p.ref in kept]
+    now = utcnow()
     out = IncidentRecord(
         id=str(row.id),
         version=row.version,
@@ -133,6 +141,7 @@ def get_incident(
         erased=row.erased_at is not None,
         persons=[StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons],
         incident=body,
+        flags=[FlagOut.of(f, now) for f in flags],
     )
     record(
         request,

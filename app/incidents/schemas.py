@@ -11,7 +11,7 @@ never a quotation of the rejected value.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -297,24 +297,3 @@ class Incident(Strict):
 
 class IncidentRevision(Incident):
     """Amended or completed data for an existing incident (same source and reference)."""
-
-
-class StoredPerson(BaseModel):
-    ref: str
-    role: str
-    person_id: str
-
-
-class IncidentRecord(BaseModel):
-    """The stored incident as returned to callers entitled to see it whole."""
-
-    id: str
-    version: int
-    received_at: AwareDatetime
-    updated_at: AwareDatetime
-    review_due_at: AwareDatetime | None = None
-    erased: bool = False
-    persons: list[StoredPerson] = []
-    incident: dict[str, Any] | None = Field(
-        default=None, description="The incident as last submitted (absent after erasure)."
-    )

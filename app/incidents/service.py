@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.context import ScoringContext
@@ -25,6 +25,7 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Gone, Unprocessable
+from app.flags.models import Flag
 from app.flags.schemas import FlagOut
 from app.idempotency import service as idempotency
 from app.incidents import models, repository
@@ -260,6 +261,11 @@ def revise(
     session.add(submission)
     row.version = revision
     row.updated_at = now
+    if incident.area != row.area:
+        # A corrected area moves the case, and its flags with it, to that area's teams.
+        session.execute(
+            update(Flag).where(Flag.incident_id == row.id).values(area=incident.area)
+        )
     row.area = incident.area
     row.occurred_at = incident.occurred_at
     row.reported_at = incident.reported_at

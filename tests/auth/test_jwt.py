@@ -29,7 +29,6 @@ from app.audit.models import AuditEvent
 from app.auth.jwt import JwtVerifier, TokenError
 from app.config import Settings
 from app.db import Database
-from app.main import create_app
 from tests.auth.scenario import PROBLEM, incident_body
 from tests.conftest import build_app
 
@@ -314,18 +313,19 @@ def test_jwt_is_refused_when_no_identity_provider_is_configured(
 def test_configuring_a_non_asymmetric_algorithm_stops_the_service_starting(
     jwks: dict[str, Any], algorithms: list[str]
 ) -> None:
-    settings = Settings(
-        environment="test",
-        database_url="sqlite://",
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwt_jwks_json=json.dumps(jwks),
-        jwt_algorithms=algorithms,
-    )
+    # Refused when the settings are read, before any app or verifier exists ...
     with pytest.raises(ValueError, match="asymmetric"):
-        JwtVerifier.from_settings(settings)
+        Settings(
+            environment="test",
+            database_url="sqlite://",
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+            jwt_jwks_json=json.dumps(jwks),
+            jwt_algorithms=algorithms,
+        )
+    # ... and by the verifier itself, whatever builds it.
     with pytest.raises(ValueError, match="asymmetric"):
-        create_app(settings, Database("sqlite://"))
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, algorithms=algorithms)
 
 
 def test_the_verifier_reads_the_jwks_from_a_file(

@@ -451,12 +451,6 @@ def test_csc_sees_the_household_but_not_the_victim_checklist_or_perpetrator_hist
     assert "account" in child["child"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/incidents/router.py get_incident applies the agency view only when the "
-    "stored body is present: on an erased incident an agency gets every person's ref, role "
-    "and person id (and the disclose event names them all).",
-)
 def test_an_agency_sees_no_more_persons_of_an_erased_incident_than_before(
     client: TestClient, world: World
 ) -> None:
