@@ -263,9 +263,7 @@ def revise(
     row.updated_at = now
     if incident.area != row.area:
         # A corrected area moves the case, and its flags with it, to that area's teams.
-        session.execute(
-            update(Flag).where(Flag.incident_id == row.id).values(area=incident.area)
-        )
+        session.execute(update(Flag).where(Flag.incident_id == row.id).values(area=incident.area))
     row.area = incident.area
     row.occurred_at = incident.occurred_at
     row.reported_at = incident.reported_at
