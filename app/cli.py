@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "app.ops.cli",  # serve, db upgrade, openapi export
     "app.auth.cli",  # keys create/list/revoke
+    "app.idempotency.cli",  # idempotency purge
     "app.audit.cli",  # audit verify/anchor/export
     "app.classifier.cli",  # synth, train, evaluate, monitor
 )
