@@ -16,12 +16,16 @@ from app.auth.ratelimit import RateLimiter
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import CatchAllMiddleware, install_error_handlers
+from app.flags.metrics import install_flag_metrics
+from app.flags.router import queue_router
+from app.flags.router import router as flags_router
 from app.incidents.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
 from app.ops.metrics import Metrics, MetricsMiddleware
 from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
+from app.sharing.router import router as sharing_router
 
 API_DESCRIPTION = """
 Risk triage for domestic-abuse incidents: a transparent checklist score for the adult
@@ -67,11 +71,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
     app.state.rate_limiter = RateLimiter(settings.write_rate_per_minute)
+    install_flag_metrics(app)
 
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(incidents_router)
     app.include_router(assessments_router)
+    app.include_router(flags_router)
+    app.include_router(queue_router)
+    app.include_router(sharing_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
 

@@ -14,6 +14,8 @@ MODEL_MODULES = (
     "app.audit.models",
     "app.assessments.models",
     "app.flags.models",
+    "app.flags.queue",
+    "app.sharing.models",
     "app.people.models",
 )
 

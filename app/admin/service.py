@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Judgement
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
+from app.flags.queue import refresh_queue_row
 from app.idempotency.models import IdempotencyKey
 from app.incidents import models
 
@@ -78,6 +79,7 @@ def erase_incident(
         flag.status_reason = "incident erased"
         flag.version += 1
         flag.updated_at = now
+    refresh_queue_row(session, incident.id)  # an erased incident leaves the queue
     return _erase_orphaned_persons(session, incident, now)
 
 

@@ -22,6 +22,7 @@ from app.assessments.pipeline import evaluate
 from app.db import new_id
 from app.flags.engine import FlagProposal, evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
+from app.flags.queue import lock_incident, refresh_queue_row
 from app.incidents import models as incident_models
 from app.incidents.schemas import Incident
 from app.scoring.history import History
@@ -58,6 +59,8 @@ def assess_and_store(
     now: datetime,
     flag_base_time: datetime | None = None,
 ) -> tuple[models.Assessment, list[Flag]]:
+    # The incident's lock before any of its flags' (the order flag changes take them in).
+    lock_incident(session, row.id)
     definitions = context.definition_set(row.area)
     rules = context.rules(row.area)
     history = build_history(session, row, incident)
@@ -124,6 +127,7 @@ def assess_and_store(
         principal_id=principal_id,
         now=now,
     )
+    refresh_queue_row(session, row.id)
     return stored, flags
 
 

@@ -1,0 +1,228 @@
+"""The MASH triage queue: one row per incident with open flags, kept in step with the flags.
+
+``GET /v1/queue`` orders incidents by the highest risk among the victim and the children,
+then by the earliest due open flag. Working that out from the flags and the latest
+assessment on every read means aggregating millions of flag rows; instead each incident
+that has open flags has one small row here, rewritten by :func:`refresh_queue_row` in the
+same transaction as whatever changed its flags or its assessment (intake, revision,
+judgement, a flag's status, erasure). A first page is then an index range scan.
+
+What changes with the clock alone (how many flags are overdue) is not stored: it is
+counted at read time for the rows of the page (:func:`overdue_counts`).
+
+The partial indexes on ``flags`` that serve the flag work lists (``GET /v1/flags``) are
+declared here too, beside the queue's own, because both exist for the listing routes and
+come from the same migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.assessments.models import Assessment
+from app.db import Base, UTCDateTime, utcnow
+from app.flags.models import Flag
+from app.flags.repository import (
+    MAX_UNION_AREAS,
+    OPEN_PREDICATE_SQL,
+    is_open,
+    merged_keyset_ids,
+)
+from app.incidents.models import Incident
+from app.scoring.results import CHILD_LEVELS, CHILD_RANK
+
+# The highest risk rank there is (a severe child); sort_rank = MAX_RISK_RANK - risk_rank,
+# so that one ascending index order puts the highest risk first.
+MAX_RISK_RANK = len(CHILD_LEVELS) - 1
+
+
+def _open_flags_index(name: str, *columns: InstrumentedAttribute[Any]) -> Index:
+    """A partial index over the open flags only (the work lists never read closed ones)."""
+    return Index(
+        name,
+        *columns,
+        postgresql_where=text(OPEN_PREDICATE_SQL),
+        sqlite_where=text(OPEN_PREDICATE_SQL),
+    )
+
+
+# Flag work lists (GET /v1/flags, default: the open flags), in the API's order.
+_open_flags_index("ix_flags_open_priority_due_at", Flag.priority, Flag.due_at, Flag.id)
+_open_flags_index(
+    "ix_flags_open_area_priority_due_at", Flag.area, Flag.priority, Flag.due_at, Flag.id
+)
+_open_flags_index(
+    "ix_flags_open_agency_area_priority_due_at",
+    Flag.agency,
+    Flag.area,
+    Flag.priority,
+    Flag.due_at,
+    Flag.id,
+)
+# The overdue gauge and the overdue filter: open flags by due time (index-only on PostgreSQL).
+_open_flags_index("ix_flags_open_due_at_type_agency", Flag.due_at, Flag.type, Flag.agency)
+
+
+class QueueEntry(Base):
+    """An incident awaiting MASH triage: it has at least one open flag."""
+
+    __tablename__ = "incident_queue"
+    __table_args__ = (
+        Index("ix_incident_queue_order", "sort_rank", "earliest_due_at", "incident_id"),
+        Index(
+            "ix_incident_queue_area_order", "area", "sort_rank", "earliest_due_at", "incident_id"
+        ),
+    )
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    area: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Highest of the victim's and every child's level in the latest assessment (0-3).
+    risk_rank: Mapped[int] = mapped_column(Integer)
+    sort_rank: Mapped[int] = mapped_column(Integer)
+    victim_level: Mapped[str] = mapped_column(String(16))
+    highest_child_level: Mapped[str | None] = mapped_column(String(24))
+    assessment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assessments.id"))
+    assessment_version: Mapped[int] = mapped_column(Integer)
+    open_flags: Mapped[int] = mapped_column(Integer)
+    earliest_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def lock_incident(session: Session, incident_id: uuid.UUID) -> None:
+    """Lock the incident's row for this transaction (PostgreSQL; SQLite serialises writers).
+
+    Whatever changes an incident's flags takes this lock first, so concurrent changes to
+    one incident queue up instead of deadlocking or computing its queue row from a
+    snapshot that misses the other's change.
+    """
+    session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
+
+
+def refresh_queue_row(session: Session, incident_id: uuid.UUID) -> QueueEntry | None:
+    """Rewrite the incident's queue row from its flags and latest assessment.
+
+    Call it in the transaction that changed the incident's flags or assessment. The
+    incident row is locked first (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite already
+    serialises writers), so two concurrent changes to one incident's flags cannot each
+    write a row computed without the other's change: under READ COMMITTED the second
+    waits, and its aggregate then sees the first's committed flags.
+    """
+    session.flush()
+    # Read (and lock) the columns afresh: another transaction may have just committed.
+    incident = session.execute(
+        select(Incident.area, Incident.occurred_at, Incident.erased_at)
+        .where(Incident.id == incident_id)
+        .with_for_update()
+    ).one_or_none()
+    open_flags, earliest = session.execute(
+        select(func.count(), func.min(Flag.due_at)).where(
+            Flag.incident_id == incident_id, is_open()
+        )
+    ).one()
+    latest = session.scalars(
+        select(Assessment)
+        .where(Assessment.incident_id == incident_id)
+        .order_by(Assessment.version.desc())
+        .limit(1)
+    ).one_or_none()
+    entry = session.get(QueueEntry, incident_id)
+    if incident is None or incident.erased_at is not None or latest is None or not open_flags:
+        if entry is not None:
+            session.delete(entry)
+            session.flush()
+        return None
+    children = [c.get("level") for c in (latest.result or {}).get("children", [])]
+    highest_child = max(
+        (level for level in children if level in CHILD_RANK),
+        key=CHILD_RANK.__getitem__,
+        default=None,
+    )
+    values = {
+        "area": incident.area,
+        "occurred_at": incident.occurred_at,
+        "risk_rank": latest.risk_rank,
+        "sort_rank": MAX_RISK_RANK - latest.risk_rank,
+        "victim_level": latest.victim_level,
+        "highest_child_level": highest_child,
+        "assessment_id": latest.id,
+        "assessment_version": latest.version,
+        "open_flags": int(open_flags),
+        "earliest_due_at": earliest,
+        "updated_at": utcnow(),
+    }
+    if entry is None:
+        entry = QueueEntry(incident_id=incident_id, **values)
+        session.add(entry)
+    else:
+        for name, value in values.items():
+            setattr(entry, name, value)
+    session.flush()
+    return entry
+
+
+# --------------------------------------------------------------------------- reading
+
+QueueKey = tuple[int, dt.datetime, uuid.UUID]
+
+
+def queue_page(
+    session: Session,
+    *,
+    areas: Collection[str] | None,
+    after: QueueKey | None,
+    limit: int,
+) -> list[QueueEntry]:
+    """The next ``limit`` queue rows after ``after`` in queue order, limited to ``areas``.
+
+    Order: ``sort_rank`` (highest risk first), earliest due open flag, incident id. Each
+    area's rows come from its own index range scan and are merged, so a principal with a
+    few areas gets the same index-only first page as one with a single area.
+    """
+    order = (QueueEntry.sort_rank, QueueEntry.earliest_due_at, QueueEntry.incident_id)
+    after_key = [tuple_(*order) > _key_tuple(after)] if after is not None else []
+    wanted = None if areas is None else sorted(set(areas))
+    if wanted is not None and not wanted:
+        return []
+    if wanted is None or len(wanted) > MAX_UNION_AREAS:
+        stmt = select(QueueEntry).where(*after_key)
+        if wanted is not None:
+            stmt = stmt.where(QueueEntry.area.in_(wanted))
+        return list(session.scalars(stmt.order_by(*order).limit(limit)))
+    scans = [
+        select(*order).where(QueueEntry.area == area, *after_key).order_by(*order).limit(limit)
+        for area in wanted
+    ]
+    ids = merged_keyset_ids(session, scans, limit)
+    if not ids:
+        return []
+    found = session.scalars(select(QueueEntry).where(QueueEntry.incident_id.in_(ids)))
+    by_id = {row.incident_id: row for row in found}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _key_tuple(key: QueueKey) -> ColumnElement[Any]:
+    rank, due, incident_id = key
+    return tuple_(
+        literal(rank, Integer()),
+        literal(due, UTCDateTime()),
+        literal(incident_id, Uuid()),
+    )

@@ -1,0 +1,235 @@
+"""SQL for stored flags: work lists in keyset order, reads, conditional updates, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    Uuid,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db import UTCDateTime
+from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
+
+# The open statuses as SQL literals. Partial indexes are only used when the planner can
+# prove that the query's predicate implies the index's; with bound parameters a generic
+# plan cannot, so the list is rendered into the statement exactly as in the index.
+OPEN_PREDICATE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
+
+# More areas than this and one filtered scan beats a union of per-area index scans.
+MAX_UNION_AREAS = 20
+
+
+def is_open() -> ColumnElement[bool]:
+    """``flags.status IN (<the open statuses>)``, rendered with literal values."""
+    return Flag.status.in_([literal_column(f"'{s}'") for s in OPEN_STATUSES])
+
+
+def merged_keyset_ids(
+    session: Session, scans: Sequence[Select[Any, Any, Any]], limit: int
+) -> list[uuid.UUID]:
+    """Union per-area scans, each ordered by its sort key and limited, then merge.
+
+    Every scan selects its sort key columns with the row id last; the first ``limit`` ids
+    in key order are returned. Each scan is an index range scan of one area, so a
+    principal with a few areas gets the same cheap first page as one with a single area.
+    """
+    if len(scans) == 1:
+        return [row[-1] for row in session.execute(scans[0])]
+    merged = union_all(*(s.subquery().select() for s in scans)).subquery()
+    cols = list(merged.c)
+    return list(session.scalars(select(cols[-1]).order_by(*cols).limit(limit)))
+
+
+# --------------------------------------------------------------------------- work lists
+
+FlagKey = tuple[int, dt.datetime, uuid.UUID]
+FLAG_ORDER = (Flag.priority, Flag.due_at, Flag.id)
+
+
+@dataclass(frozen=True)
+class FlagFilters:
+    """What a flag listing is limited to; ``None`` means no limit on that field."""
+
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    areas: frozenset[str] | None = None
+    agencies: frozenset[str] | None = None
+    types: frozenset[str] | None = None
+    subject_kind: str | None = None
+    person_id: uuid.UUID | None = None
+    incident_id: uuid.UUID | None = None
+    due_before: dt.datetime | None = None
+    due_after: dt.datetime | None = None
+    overdue: bool | None = None
+    needs_review: bool | None = None
+
+
+def flag_key_tuple(key: FlagKey) -> ColumnElement[Any]:
+    priority, due_at, flag_id = key
+    return tuple_(
+        literal(priority, Integer()), literal(due_at, UTCDateTime()), literal(flag_id, Uuid())
+    )
+
+
+def _conditions(f: FlagFilters, now: dt.datetime) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if set(f.statuses) == set(OPEN_STATUSES):
+        out.append(is_open())
+    elif len(f.statuses) == 1:
+        out.append(Flag.status == f.statuses[0])
+    else:
+        out.append(Flag.status.in_(sorted(f.statuses)))
+    if f.agencies is not None:
+        agencies = sorted(f.agencies)
+        out.append(Flag.agency == agencies[0] if len(agencies) == 1 else Flag.agency.in_(agencies))
+    if f.types is not None:
+        out.append(Flag.type.in_(sorted(f.types)))
+    if f.subject_kind is not None:
+        out.append(Flag.subject_kind == f.subject_kind)
+    if f.person_id is not None:
+        out.append(Flag.subject_person_id == f.person_id)
+    if f.incident_id is not None:
+        out.append(Flag.incident_id == f.incident_id)
+    if f.due_before is not None:
+        out.append(Flag.due_at < f.due_before)
+    if f.due_after is not None:
+        out.append(Flag.due_at >= f.due_after)
+    if f.overdue is True:
+        out += [is_open(), Flag.due_at < now]
+    elif f.overdue is False:
+        out.append(or_(not_(is_open()), Flag.due_at >= now))
+    if f.needs_review is not None:
+        out.append(Flag.needs_review.is_(f.needs_review))
+    return out
+
+
+def list_flags(
+    session: Session,
+    filters: FlagFilters,
+    *,
+    now: dt.datetime,
+    after: FlagKey | None,
+    limit: int,
+) -> list[Flag]:
+    """Up to ``limit`` flags after ``after`` in (priority, due time, id) order."""
+    conditions = _conditions(filters, now)
+    if after is not None:
+        conditions.append(tuple_(*FLAG_ORDER) > flag_key_tuple(after))
+    areas = None if filters.areas is None else sorted(filters.areas)
+    if areas is not None and not areas:
+        return []
+    if areas is None or len(areas) > MAX_UNION_AREAS:
+        stmt = select(Flag).where(*conditions)
+        if areas is not None:
+            stmt = stmt.where(Flag.area.in_(areas))
+        return list(session.scalars(stmt.order_by(*FLAG_ORDER).limit(limit)))
+    scans = [
+        select(*FLAG_ORDER).where(Flag.area == area, *conditions).order_by(*FLAG_ORDER).limit(limit)
+        for area in areas
+    ]
+    ids = merged_keyset_ids(session, scans, limit)
+    if len(ids) == 0:
+        return []
+    by_id = {f.id: f for f in session.scalars(select(Flag).where(Flag.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def get_flag(session: Session, flag_id: uuid.UUID) -> Flag | None:
+    return session.get(Flag, flag_id)
+
+
+def update_if_version(
+    session: Session, flag: Flag, expected_version: int, values: dict[str, Any]
+) -> bool:
+    """``UPDATE flags SET … , version = version + 1 WHERE id = ? AND version = ?``.
+
+    False when another request changed the flag first (nothing is written). On PostgreSQL
+    a concurrent writer holding the row makes this wait, then re-check the version.
+    """
+    result = session.execute(
+        update(Flag)
+        .where(Flag.id == flag.id, Flag.version == expected_version)
+        .values(**values, version=Flag.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    changed = getattr(result, "rowcount", 0) == 1
+    session.refresh(flag)
+    return changed
+
+
+def add_event(
+    session: Session,
+    flag: Flag,
+    *,
+    principal_id: str,
+    role: str,
+    change: str,
+    from_value: str | None,
+    to_value: str | None,
+    at: dt.datetime,
+    note: str | None = None,
+) -> FlagEvent:
+    event = FlagEvent(
+        flag_id=flag.id,
+        at=at,
+        principal_id=principal_id,
+        role=role,
+        change=change,
+        from_value=from_value,
+        to_value=to_value,
+        note=note,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def history(session: Session, flag_id: uuid.UUID) -> list[FlagEvent]:
+    return list(
+        session.scalars(
+            select(FlagEvent)
+            .where(FlagEvent.flag_id == flag_id)
+            .order_by(FlagEvent.at, FlagEvent.id)
+        )
+    )
+
+
+def overdue_by_type_and_agency(session: Session, now: dt.datetime) -> list[tuple[str, str, int]]:
+    """Open flags past their due time, counted by type and agency (the overdue gauge)."""
+    rows = session.execute(
+        select(Flag.type, Flag.agency, func.count())
+        .where(is_open(), Flag.due_at < now)
+        .group_by(Flag.type, Flag.agency)
+    )
+    return [(t, a, int(n)) for t, a, n in rows]
+
+
+def overdue_counts(
+    session: Session, incident_ids: Collection[uuid.UUID], now: dt.datetime
+) -> dict[uuid.UUID, int]:
+    """Open flags past their due time, per incident."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        select(Flag.incident_id, func.count())
+        .where(Flag.incident_id.in_(list(incident_ids)), is_open(), Flag.due_at < now)
+        .group_by(Flag.incident_id)
+    )
+    return {incident_id: int(n) for incident_id, n in rows}

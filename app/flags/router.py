@@ -1,0 +1,531 @@
+"""HTTP routes for working flags (``/v1/flags``) and the MASH triage queue (``/v1/queue``).
+
+Visibility (the policy's object scope, applied here to flags): triage sees the flags of
+its areas; an agency sees only flags addressed to its own agency in its areas, and works
+only those; an auditor reads every flag and works none. A flag outside scope is a 404.
+Every read is an audit ``consult`` (an agency's is also a ``disclose`` to it); every
+change an ``alter``. Notes and reasons are free text: returned to those entitled, never
+logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
+
+from app.audit.record import record
+from app.auth.policy import area_filter, authorize
+from app.auth.principal import Principal
+from app.canonical import sha256_hex
+from app.db import SessionDep, utcnow
+from app.deps import REQUIRE_PURPOSE, RawBody
+from app.errors import (
+    COMMON_PROBLEMS,
+    BadRequest,
+    NotFound,
+    PreconditionRequired,
+    problem_responses,
+)
+from app.flags import lifecycle, repository
+from app.flags.api_schemas import (
+    FlagChange,
+    FlagEventOut,
+    FlagHistory,
+    FlagPage,
+    FlagStatus,
+    NoteIn,
+    QueuePage,
+    QueueRow,
+    SubjectKind,
+)
+from app.flags.cursor import decode_cursor, encode_cursor, query_fingerprint
+from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
+from app.flags.queue import QueueEntry, queue_page
+from app.flags.schemas import FlagOut, etag
+from app.flags.vocabulary import Agency, FlagType
+from app.idempotency import service as idempotency
+
+router = APIRouter(prefix="/v1", tags=["flags"])
+queue_router = APIRouter(prefix="/v1", tags=["queue"])
+
+NOT_VISIBLE = "No flag with this id is visible to you."
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 200).")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=500, description="`next_cursor` of the previous page (opaque)."),
+]
+AreaQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="Only these areas (within your own). Repeat for several.",
+        max_length=50,
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Replay protection for retries."),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The flag's ETag as last read (strong comparison). Required: "
+        "missing → 428, stale → 412 with the current flag.",
+    ),
+]
+
+
+def capture_purpose(
+    request: Request,
+    x_purpose: Annotated[
+        str | None,
+        Header(
+            alias="X-Purpose",
+            description="Why (kept in the audit log). Optional on changes.",
+            max_length=200,
+        ),
+    ] = None,
+) -> None:
+    """Record X-Purpose with the audit events of a change when the caller states one."""
+    if x_purpose is not None and x_purpose.strip():
+        request.state.purpose = x_purpose.strip()
+
+
+CAPTURE_PURPOSE = Depends(capture_purpose)
+
+
+def record_change(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    **event: Any,
+) -> None:
+    """An ``alter`` event; for an agency also a ``disclose``, since the response hands the
+    agency the flag (every response to an agency is a disclosure to it)."""
+    record(request, session, operation="alter", principal=principal, **event)
+    if principal.role == "agency":
+        record(
+            request,
+            session,
+            operation="disclose",
+            recipients=[f"agency:{principal.agency}"],
+            principal=principal,
+            **event,
+        )
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def flag_in_scope(principal: Principal, flag: Flag) -> bool:
+    if principal.role == "auditor":
+        return True
+    if principal.role == "triage":
+        return principal.in_area(flag.area)
+    if principal.role == "agency":
+        return flag.agency == principal.agency and principal.in_area(flag.area)
+    return False
+
+
+def _visible_flag(session: Session, principal: Principal, flag_id: uuid.UUID) -> Flag:
+    flag = repository.get_flag(session, flag_id)
+    if flag is None or not flag_in_scope(principal, flag):
+        raise NotFound(NOT_VISIBLE)
+    return flag
+
+
+def _scoped_areas(principal: Principal, requested: list[str] | None) -> frozenset[str] | None:
+    allowed = area_filter(principal)
+    if requested is None:
+        return allowed
+    wanted = frozenset(requested)
+    return wanted if allowed is None else wanted & allowed
+
+
+def _person_ids(flags: list[Flag]) -> list[uuid.UUID]:
+    return [f.subject_person_id for f in flags if f.subject_person_id is not None]
+
+
+# --------------------------------------------------------------------------- flags
+
+
+@router.get(
+    "/flags",
+    response_model=FlagPage,
+    operation_id="list_flags",
+    summary="Flags in priority order, then due time (keyset pages)",
+    description="Defaults to the open flags (`open`, `acknowledged`, `in_progress`). "
+    "`subject` is the kind of person a flag is about; `person_id` a stored person (the "
+    "same person across incidents). `due_before` is exclusive, `due_after` inclusive. "
+    "`overdue=true`: open flags past their due time. Pages are stable while new flags "
+    "arrive: a page starts strictly after the last row of the previous one.",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def list_flags(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("flag.read"))],
+    status: Annotated[
+        list[FlagStatus] | None, Query(description="Default: the open statuses.", max_length=5)
+    ] = None,
+    agency: Annotated[list[Agency] | None, Query(max_length=9)] = None,
+    area: AreaQuery = None,
+    flag_type: Annotated[list[FlagType] | None, Query(alias="type", max_length=15)] = None,
+    subject: Annotated[
+        SubjectKind | None, Query(description="victim, child or perpetrator")
+    ] = None,
+    person_id: uuid.UUID | None = None,
+    incident_id: uuid.UUID | None = None,
+    due_before: AwareDatetime | None = None,
+    due_after: AwareDatetime | None = None,
+    overdue: bool | None = None,
+    needs_review: bool | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> FlagPage:
+    now = utcnow()
+    agencies: frozenset[str] | None = frozenset(agency) if agency is not None else None
+    if principal.role == "agency":
+        own = frozenset({str(principal.agency)})
+        agencies = own if agencies is None else agencies & own
+    filters = repository.FlagFilters(
+        statuses=tuple(sorted(set(status))) if status else OPEN_STATUSES,
+        areas=_scoped_areas(principal, area),
+        agencies=agencies,
+        types=frozenset(flag_type) if flag_type else None,
+        subject_kind=subject,
+        person_id=person_id,
+        incident_id=incident_id,
+        due_before=due_before,
+        due_after=due_after,
+        overdue=overdue,
+        needs_review=needs_review,
+    )
+    fingerprint = query_fingerprint(
+        "flags",
+        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(filters).items()},
+    )
+    after = _flag_key(decode_cursor(cursor, fingerprint)) if cursor else None
+    if filters.agencies is not None and not filters.agencies:
+        rows: list[Flag] = []
+    else:
+        rows = repository.list_flags(session, filters, now=now, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = encode_cursor(
+            fingerprint, [last.priority, last.due_at.isoformat(), str(last.id)]
+        )
+    page = FlagPage(items=[FlagOut.of(f, now) for f in rows], next_cursor=next_cursor, as_of=now)
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="flag",
+        record_ids=[f.id for f in rows],
+        person_ids=_person_ids(rows),
+        payload=page.model_dump(mode="json"),
+        detail={"count": len(rows)},
+        principal=principal,
+    )
+    return page
+
+
+def _flag_key(key: list[Any]) -> repository.FlagKey:
+    try:
+        priority, due_at, flag_id = key
+        due = dt.datetime.fromisoformat(due_at)
+        if due.tzinfo is None:
+            raise ValueError("naive")
+        return int(priority), due, uuid.UUID(flag_id)
+    except (TypeError, ValueError):
+        raise BadRequest("The cursor is not valid; start again without one.") from None
+
+
+@router.get(
+    "/flags/{flag_id}",
+    response_model=FlagOut,
+    operation_id="get_flag",
+    summary="One flag, with its ETag",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_flag(
+    request: Request,
+    flag_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("flag.read"))],
+) -> FlagOut:
+    flag = _visible_flag(session, principal, flag_id)
+    out = FlagOut.of(flag, utcnow())
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="flag",
+        record_ids=[flag.id],
+        person_ids=_person_ids([flag]),
+        payload=out.model_dump(mode="json"),
+        principal=principal,
+    )
+    response.headers["ETag"] = etag(flag)
+    return out
+
+
+@router.patch(
+    "/flags/{flag_id}",
+    response_model=FlagOut,
+    operation_id="change_flag",
+    summary="Move a flag on (status, reason, assignee); requires If-Match",
+    description="Transitions are forward only: open → acknowledged → in_progress → done, "
+    "a step may be skipped, and any open status → not_required with a `status_reason`. "
+    "done and not_required are final (409 for anything else). `If-Match` must carry the "
+    "flag's current ETag: missing → 428, stale → 412 whose body has the current flag in "
+    "`current`. Returns the changed flag and its new ETag.",
+    responses=problem_responses(409, 412, 428, *COMMON_PROBLEMS),
+    dependencies=[CAPTURE_PURPOSE],
+)
+def change_flag(
+    request: Request,
+    flag_id: uuid.UUID,
+    change: FlagChange,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("flag.work"))],
+    if_match: IfMatch = None,
+) -> FlagOut:
+    flag = _visible_flag(session, principal, flag_id)
+    now = utcnow()
+    if not _if_match_holds(if_match, flag):
+        raise lifecycle.stale(flag, now)
+    before = flag.status
+    changed = lifecycle.change_flag(session, flag, change, principal=principal, now=now)
+    out = FlagOut.of(flag, now)
+    event: dict[str, Any] = {
+        "record_type": "flag",
+        "record_ids": [flag.id],
+        "person_ids": _person_ids([flag]),
+        "payload": out.model_dump(mode="json"),
+        "detail": {"from": before, "to": flag.status, "changed": ",".join(sorted(changed))},
+    }
+    if changed:
+        record_change(request, session, principal, **event)
+    else:  # nothing changed: the flag was only handed back
+        record(request, session, operation="consult", principal=principal, **event)
+    response.headers["ETag"] = etag(flag)
+    return out
+
+
+def _if_match_holds(header: str | None, flag: Flag) -> bool:
+    """Strong comparison (RFC 9110 §13.1.1): a weak tag never matches; ``*`` is refused."""
+    if header is None or not header.strip():
+        raise PreconditionRequired(
+            "Changing a flag needs If-Match with the ETag from your last read of it."
+        )
+    tags = [t.strip() for t in header.split(",")]
+    if "*" in tags:
+        raise PreconditionRequired(
+            "If-Match: * does not protect against lost updates; send the flag's ETag."
+        )
+    return etag(flag) in tags
+
+
+@router.post(
+    "/flags/{flag_id}/notes",
+    status_code=201,
+    response_model=FlagEventOut,
+    operation_id="add_flag_note",
+    summary="Add a note to a flag's history",
+    description="Notes do not change the flag or its ETag; they may be added to closed "
+    "flags. Free text: shown to those entitled to the flag, never logged. "
+    "`Idempotency-Key` replays the original result (200).",
+    responses={
+        200: {"description": "Replay of the same Idempotency-Key", "model": FlagEventOut},
+        **problem_responses(*COMMON_PROBLEMS),
+    },
+    dependencies=[CAPTURE_PURPOSE],
+)
+def add_flag_note(
+    request: Request,
+    flag_id: uuid.UUID,
+    note: NoteIn,
+    raw: RawBody,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("flag.work"))],
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> FlagEventOut:
+    flag = _visible_flag(session, principal, flag_id)
+    key = idempotency.parse_key(idempotency_key)
+    route = f"POST /v1/flags/{flag.id}/notes"
+    fingerprint = sha256_hex(json.loads(raw))
+    if key is not None:
+        replay = idempotency.lookup(
+            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+        )
+        if replay is not None and replay.body is not None:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+            return FlagEventOut.model_validate(replay.body)
+    event = lifecycle.add_note(session, flag, note.text, principal=principal, now=utcnow())
+    out = _event_out(event)
+    if key is not None:
+        idempotency.remember(
+            session,
+            principal_id=principal.id,
+            key=key,
+            route=route,
+            fingerprint=fingerprint,
+            status_code=201,
+            body=out.model_dump(mode="json"),
+            # Erasure of the incident clears stored replies by the incident's location.
+            location=f"/v1/incidents/{flag.incident_id}",
+            retention_days=request.app.state.settings.idempotency_retention_days,
+        )
+    record_change(
+        request,
+        session,
+        principal,
+        record_type="flag",
+        record_ids=[flag.id],
+        person_ids=_person_ids([flag]),
+        payload=out.model_dump(mode="json", by_alias=True),
+        detail={"note": 1},
+    )
+    response.headers["Location"] = f"/v1/flags/{flag.id}/history"
+    return out
+
+
+@router.get(
+    "/flags/{flag_id}/history",
+    response_model=FlagHistory,
+    operation_id="get_flag_history",
+    summary="Every change to a flag: who, when, from, to, notes",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_flag_history(
+    request: Request,
+    flag_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("flag.read"))],
+) -> FlagHistory:
+    flag = _visible_flag(session, principal, flag_id)
+    out = FlagHistory(
+        flag_id=str(flag.id),
+        events=[_event_out(e) for e in repository.history(session, flag.id)],
+    )
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="flag",
+        record_ids=[flag.id],
+        person_ids=_person_ids([flag]),
+        payload=out.model_dump(mode="json", by_alias=True),
+        detail={"history": 1},
+        principal=principal,
+    )
+    return out
+
+
+def _event_out(event: FlagEvent) -> FlagEventOut:
+    return FlagEventOut(
+        id=str(event.id),
+        at=event.at,
+        principal_id=event.principal_id,
+        role=event.role,
+        change=event.change,
+        from_value=event.from_value,
+        to_value=event.to_value,
+        note=event.note,
+    )
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@queue_router.get(
+    "/queue",
+    response_model=QueuePage,
+    operation_id="get_queue",
+    summary="Incidents for MASH triage: highest risk first, then the earliest due open flag",
+    description="One row per incident with at least one open flag in your areas: the "
+    "latest assessment's victim level, highest child level and risk rank, open and overdue "
+    "flag counts, and the earliest due open flag. Keyset pages, stable while new "
+    "incidents arrive.",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_queue(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("queue.read"))],
+    area: AreaQuery = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> QueuePage:
+    now = utcnow()
+    areas = _scoped_areas(principal, area)
+    fingerprint = query_fingerprint("queue", {"areas": sorted(areas) if areas else areas})
+    after = _queue_key(decode_cursor(cursor, fingerprint)) if cursor else None
+    rows = queue_page(session, areas=areas, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    overdue = repository.overdue_counts(session, [r.incident_id for r in rows], now)
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = encode_cursor(
+            fingerprint,
+            [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
+        )
+    page = QueuePage(
+        items=[_queue_row(r, overdue.get(r.incident_id, 0)) for r in rows],
+        next_cursor=next_cursor,
+        as_of=now,
+    )
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="incident",
+        record_ids=[r.incident_id for r in rows],
+        payload=page.model_dump(mode="json"),
+        detail={"queue": 1, "count": len(rows)},
+        principal=principal,
+    )
+    return page
+
+
+def _queue_key(key: list[Any]) -> tuple[int, dt.datetime, uuid.UUID]:
+    return _flag_key(key)  # the same shape: (integer rank, aware time, uuid)
+
+
+def _queue_row(row: QueueEntry, overdue: int) -> QueueRow:
+    return QueueRow(
+        incident_id=str(row.incident_id),
+        area=row.area,
+        occurred_at=row.occurred_at,
+        risk_rank=row.risk_rank,
+        victim_level=row.victim_level,
+        highest_child_level=row.highest_child_level,
+        open_flags=row.open_flags,
+        overdue_flags=overdue,
+        earliest_due_at=row.earliest_due_at,
+        assessment_id=str(row.assessment_id),
+        assessment_version=row.assessment_version,
+    )

@@ -1,0 +1,157 @@
+"""HTTP routes for information-sharing decisions about an incident.
+
+``POST`` records a disclosure or a decision not to share (triage, in its areas). A
+disclosure is logged as an audit ``disclose`` naming the recipient agency (DPA 2018
+s.62(3)); a decision not to share changes the incident's record and is logged as an
+``alter``. ``GET`` lists every decision about the incident (triage in its areas, auditors).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from sqlalchemy.orm import Session
+
+from app.audit.record import record
+from app.auth.policy import authorize, incident_in_scope
+from app.auth.principal import Principal
+from app.canonical import sha256_hex
+from app.db import SessionDep, utcnow
+from app.deps import REQUIRE_PURPOSE, RawBody
+from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
+from app.flags.router import CAPTURE_PURPOSE
+from app.idempotency import service as idempotency
+from app.incidents import models, repository
+from app.sharing import service
+from app.sharing.schemas import DisclosureIn, DisclosureList, DisclosureOut
+
+router = APIRouter(prefix="/v1", tags=["sharing"])
+
+NOT_VISIBLE = "No incident with this id is visible to you."
+
+
+def _visible_incident(
+    session: Session, principal: Principal, incident_id: uuid.UUID
+) -> models.Incident:
+    row = repository.get(session, incident_id)
+    if row is None or not incident_in_scope(
+        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
+    ):
+        raise NotFound(NOT_VISIBLE)
+    return row
+
+
+@router.post(
+    "/incidents/{incident_id}/disclosures",
+    status_code=201,
+    response_model=DisclosureOut,
+    operation_id="record_disclosure",
+    summary="Record that information was shared with an agency, or a decision not to share",
+    description="Sharing needs a `lawful_basis` (consent, safeguarding, statutory_function, "
+    "vital_interests, administration_of_justice) and at least one category shared; a "
+    "decision not to share needs `reason_not_shared`. `Idempotency-Key` replays the "
+    "original result (200).",
+    responses={
+        200: {"description": "Replay of the same Idempotency-Key", "model": DisclosureOut},
+        **problem_responses(410, *COMMON_PROBLEMS),
+    },
+    dependencies=[CAPTURE_PURPOSE],
+)
+def record_disclosure(
+    request: Request,
+    incident_id: uuid.UUID,
+    body: DisclosureIn,
+    raw: RawBody,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("disclosure.create"))],
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="Replay protection for retries."),
+    ] = None,
+) -> DisclosureOut:
+    row = _visible_incident(session, principal, incident_id)
+    if row.erased_at is not None:
+        raise Gone("This incident's personal data was erased.")
+    key = idempotency.parse_key(idempotency_key)
+    route = f"POST /v1/incidents/{row.id}/disclosures"
+    fingerprint = sha256_hex(json.loads(raw))
+    if key is not None:
+        replay = idempotency.lookup(
+            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+        )
+        if replay is not None and replay.body is not None:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+            return DisclosureOut.model_validate(replay.body)
+    disclosure = service.record_disclosure(session, row, body, principal=principal, now=utcnow())
+    out = service.disclosure_out(disclosure)
+    payload = out.model_dump(mode="json")
+    if key is not None:
+        idempotency.remember(
+            session,
+            principal_id=principal.id,
+            key=key,
+            route=route,
+            fingerprint=fingerprint,
+            status_code=201,
+            body=payload,
+            # Erasure clears stored replies by the incident's location.
+            location=f"/v1/incidents/{row.id}",
+            retention_days=request.app.state.settings.idempotency_retention_days,
+        )
+    shared = disclosure.decision == "shared"
+    record(
+        request,
+        session,
+        operation="disclose" if shared else "alter",
+        record_type="incident",
+        record_ids=[row.id, disclosure.id],
+        person_ids=service.person_ids_of(row, disclosure.subject_refs),
+        payload=payload,
+        recipients=[f"agency:{disclosure.recipient_agency}"] if shared else [],
+        detail={
+            "decision": disclosure.decision,
+            "agency": disclosure.recipient_agency,
+            "lawful_basis": disclosure.lawful_basis or "",
+            "categories": ",".join(disclosure.categories_shared),
+        },
+        principal=principal,
+    )
+    return out
+
+
+@router.get(
+    "/incidents/{incident_id}/disclosures",
+    response_model=DisclosureList,
+    operation_id="list_disclosures",
+    summary="Every information-sharing decision about an incident",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def list_disclosures(
+    request: Request,
+    incident_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("disclosure.read"))],
+) -> DisclosureList:
+    row = _visible_incident(session, principal, incident_id)
+    rows = service.disclosures_of(session, row.id)
+    out = DisclosureList(
+        incident_id=str(row.id), disclosures=[service.disclosure_out(d) for d in rows]
+    )
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="disclosure",
+        record_ids=[row.id, *(d.id for d in rows)],
+        person_ids=service.person_ids_of(row, sorted({r for d in rows for r in d.subject_refs})),
+        payload=out.model_dump(mode="json"),
+        detail={"count": len(rows)},
+        principal=principal,
+    )
+    return out
