@@ -78,13 +78,16 @@ class IncidentSubmission(Base):
 
 
 class Person(Base):
-    """A person known to the service across incidents (linking comes from identifiers)."""
+    """A person known to the service across incidents (linking: app/people/linking.py)."""
 
     __tablename__ = "persons"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set while this record is merged into another (app/people: merges are undoable, so
+    # incident links are never rewritten; readers resolve a record to its survivor).
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"), index=True)
 
 
 class PersonIdentifier(Base):
@@ -92,6 +95,8 @@ class PersonIdentifier(Base):
     __table_args__ = (
         Index("ix_person_identifiers_scheme_value", "scheme", "value"),
         CheckConstraint("scheme IN ('pnc', 'nhs', 'source')", name="scheme"),
+        # One holder per identifier: the backstop if two intakes race to create a person.
+        UniqueConstraint("scheme", "value"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -108,6 +113,13 @@ class IncidentPerson(Base):
     __table_args__ = (
         UniqueConstraint("incident_id", "ref"),
         CheckConstraint("role IN ('victim', 'perpetrator', 'child', 'other_adult')", name="role"),
+        CheckConstraint(
+            "link_rule IS NULL OR link_rule IN ('identifier:pnc', 'identifier:nhs', "
+            "'identifier:source', 'name_dob', 'revision', 'new')",
+            name="link_rule",
+        ),
+        # History lookups: a person's incidents in one role (app/people/history.py).
+        Index("ix_incident_persons_person_id_role", "person_id", "role", "incident_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -120,5 +132,9 @@ class IncidentPerson(Base):
     family_name: Mapped[str | None] = mapped_column(String(200))
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     unborn: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How this person was linked to `person_id` (app/people/linking.py): the rule, and a
+    # basis that names schemes and counts, never identifier values or names.
+    link_rule: Mapped[str | None] = mapped_column(String(32))
+    link_basis: Mapped[str | None] = mapped_column(String(300))
 
     incident: Mapped[Incident] = relationship(back_populates="persons")

@@ -31,6 +31,7 @@ from app.idempotency import service as idempotency
 from app.incidents import models, repository
 from app.incidents.responses import IntakeResponse
 from app.incidents.schemas import Incident
+from app.people.linking import PreviousLink, link_incident_persons
 from app.scoring.judgement import Judgement
 
 INTAKE_ROUTE = "POST /v1/incidents"
@@ -366,19 +367,11 @@ def current_max_rank(session: Session, incident_id: uuid.UUID) -> int:
 
 
 def link_persons(session: Session, row: models.Incident, incident: Incident) -> None:
-    """Attach each person to a stored person, reusing one that holds a strong identifier."""
-    for position, person in enumerate(incident.persons):
-        identifiers = [
-            repository.normalise_identifier(i, incident.source.system) for i in person.identifiers
-        ]
-        stored = (
-            repository.find_person_by_identifiers(session, identifiers) if identifiers else None
-        )
-        if stored is None:
-            stored = repository.add_person(session, identifiers)
-        repository.add_incident_person(
-            session, incident=row, person=stored, position=position, data=person
-        )
+    """Attach each person to a stored person (rules and precedence: app/people/linking.py)."""
+    # On a revision, `revise` has just deleted the previous rows; they are still in the
+    # loaded collection, and linking keeps a person no evidence links on the same record.
+    previous = {p.ref: PreviousLink(person_id=p.person_id, rule=p.link_rule) for p in row.persons}
+    link_incident_persons(session, row, incident, previous=previous, now=row.updated_at)
 
 
 def _add_years(moment: datetime, years: int) -> datetime:
