@@ -119,6 +119,19 @@ def assess_and_store(
     proposals = evaluate_flags(
         incident, result, rules, context.calendar, now_reference=flag_base_time
     )
+    # Patterns across incidents (app/people/patterns.py): this incident's share is
+    # reconciled with the rules' flags; then the other open cases the pattern reaches.
+    from app.people import patterns
+
+    proposals += patterns.pattern_proposals(
+        session,
+        context,
+        row=row,
+        incident=incident,
+        result=result,
+        proposals=proposals,
+        flag_base_time=flag_base_time,
+    )
     flags = reconcile_flags(
         session,
         row=row,
@@ -128,6 +141,9 @@ def assess_and_store(
         now=now,
     )
     refresh_queue_row(session, row.id)
+    patterns.propagate(
+        session, context, row=row, incident=incident, principal_id=principal_id, now=now
+    )
     return stored, flags
 
 
