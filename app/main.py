@@ -25,6 +25,7 @@ from app.ops.metrics import Metrics, MetricsMiddleware
 from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
+from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
 
 API_DESCRIPTION = """
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(flags_router)
     app.include_router(queue_router)
     app.include_router(sharing_router)
+    app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
 

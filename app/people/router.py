@@ -1,0 +1,157 @@
+"""HTTP routes for persons: who they are, their chronology, and corrections to linking."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.audit.record import record
+from app.auth.policy import authorize
+from app.auth.principal import Principal
+from app.db import SessionDep, utcnow
+from app.deps import REQUIRE_PURPOSE
+from app.errors import COMMON_PROBLEMS, problem_responses
+from app.people import service
+from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
+
+router = APIRouter(prefix="/v1", tags=["people"])
+
+
+@router.get(
+    "/persons/{person_id}",
+    response_model=PersonOut,
+    operation_id="get_person",
+    summary="A person across incidents: roles, counts, identifier schemes, merges",
+    responses=problem_responses(410, *COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_person(
+    request: Request,
+    person_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("person.read"))],
+) -> PersonOut:
+    visible = service.visible_person(session, principal, person_id)
+    out = service.person_view(session, visible)
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="person",
+        record_ids=[visible.person.id],
+        person_ids=visible.records,
+        payload=out.model_dump(mode="json"),
+        principal=principal,
+    )
+    return out
+
+
+@router.get(
+    "/persons/{person_id}/timeline",
+    response_model=Timeline,
+    operation_id="get_person_timeline",
+    summary="Chronology: every incident the person is in, with levels, MARAC and flags",
+    responses=problem_responses(410, *COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_person_timeline(
+    request: Request,
+    person_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("person.read"))],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Newest entries kept.")] = 200,
+) -> Timeline:
+    visible = service.visible_person(session, principal, person_id)
+    out = service.timeline(session, visible, limit=limit)
+    shown = {
+        *visible.records,
+        *(v.person_id for v in out.distinct_victims),
+        *(x for e in out.entries for x in (e.victim_person_id, e.perpetrator_person_id) if x),
+        *(c.person_id for e in out.entries for c in e.children),
+    }
+    record(
+        request,
+        session,
+        operation="consult",
+        record_type="person",
+        record_ids=[visible.person.id, *(e.incident_id for e in out.entries if e.incident_id)],
+        person_ids=[str(p) for p in shown],
+        payload=out.model_dump(mode="json"),
+        detail={"view": "timeline", "entries": len(out.entries)},
+        principal=principal,
+    )
+    return out
+
+
+@router.post(
+    "/persons/{person_id}/merge",
+    status_code=201,
+    response_model=MergeOut,
+    operation_id="merge_person",
+    summary="Record that this person is the same as another (undo with unmerge)",
+    responses={
+        200: {"description": "Already merged into that person: the merge", "model": MergeOut},
+        **problem_responses(409, 410, *COMMON_PROBLEMS),
+    },
+)
+def merge_person(
+    request: Request,
+    person_id: uuid.UUID,
+    body: MergeIn,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("person.merge"))],
+) -> MergeOut:
+    result = service.merge(
+        session, principal, person_id=person_id, into=body.into, reason=body.reason, now=utcnow()
+    )
+    out = service.merge_out(result.merge)
+    if result.created:
+        record(
+            request,
+            session,
+            operation="combine",
+            record_type="person",
+            record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
+            person_ids=result.person_ids,
+            payload=out.model_dump(mode="json"),
+            detail={"action": "merge"},
+            principal=principal,
+        )
+    else:
+        response.status_code = 200
+    return out
+
+
+@router.post(
+    "/persons/{person_id}/unmerge",
+    response_model=MergeOut,
+    operation_id="unmerge_person",
+    summary="Undo the merge of this record; its incidents stand apart again",
+    responses=problem_responses(409, 410, *COMMON_PROBLEMS),
+)
+def unmerge_person(
+    request: Request,
+    person_id: uuid.UUID,
+    body: UnmergeIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(authorize("person.merge"))],
+) -> MergeOut:
+    result = service.unmerge(
+        session, principal, person_id=person_id, reason=body.reason, now=utcnow()
+    )
+    out = service.merge_out(result.merge)
+    record(
+        request,
+        session,
+        operation="combine",
+        record_type="person",
+        record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
+        person_ids=result.person_ids,
+        payload=out.model_dump(mode="json"),
+        detail={"action": "unmerge"},
+        principal=principal,
+    )
+    return out
