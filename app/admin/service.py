@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Judgement
@@ -21,6 +21,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import refresh_queue_row
 from app.idempotency.models import IdempotencyKey
 from app.incidents import models
+from app.people.models import PersonMatchKey
 
 
 def erase_incident(
@@ -107,5 +108,7 @@ def _erase_orphaned_persons(
                     )
                 ):
                     session.delete(ident)
+                # The name+date-of-birth match key is a digest, but of personal data.
+                session.execute(delete(PersonMatchKey).where(PersonMatchKey.person_id == person.id))
                 erased.append(person.id)
     return erased

@@ -54,41 +54,6 @@ def normalise_identifier(identifier: Identifier, source_system: str) -> tuple[st
     return identifier.scheme, value
 
 
-def find_person_by_identifiers(
-    session: Session, identifiers: list[tuple[str, str]]
-) -> models.Person | None:
-    """The stored person holding any of these strong identifiers (first match by scheme order)."""
-    for scheme in ("pnc", "nhs", "source"):
-        for s, value in identifiers:
-            if s != scheme:
-                continue
-            person = session.scalar(
-                select(models.Person)
-                .join(
-                    models.PersonIdentifier, models.PersonIdentifier.person_id == models.Person.id
-                )
-                .where(
-                    models.PersonIdentifier.scheme == s,
-                    models.PersonIdentifier.value == value,
-                    models.Person.erased_at.is_(None),
-                )
-                .order_by(models.Person.created_at)
-                .limit(1)
-            )
-            if person is not None:
-                return person
-    return None
-
-
-def add_person(session: Session, identifiers: list[tuple[str, str]]) -> models.Person:
-    person = models.Person()
-    session.add(person)
-    session.flush()
-    for scheme, value in identifiers:
-        session.add(models.PersonIdentifier(person_id=person.id, scheme=scheme, value=value))
-    return person
-
-
 def add_incident_person(
     session: Session,
     *,

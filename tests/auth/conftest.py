@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.auth.keys import create_key
+from app.incidents.models import IncidentPerson
 from tests.auth import scenario
 from tests.auth.scenario import (
     AREA_A,
@@ -49,6 +50,8 @@ class World:
     flag_b: str  # CSC's flag about child c1 on incident B
     spare_key: str  # an active key that only an admin may revoke
     unknown: str  # an id that names no record
+    person_a: str  # incident A's victim (in area A's incidents only)
+    person_c: str  # incident A's child c1 (in area A's incidents only)
     checklist_id: str = "dash-ric"  # a published checklist definition
     checklist_version: str = "1"
 
@@ -90,9 +93,7 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
     }
     body_a = incident_body(system=SYSTEM_A, area=AREA_A)
     incident_a = post_incident(client, headers["submitter_a"], body_a)
-    incident_b = post_incident(
-        client, headers["submitter_b"], incident_body(system=SYSTEM_B, area=AREA_B)
-    )
+    incident_b = post_incident(client, headers["submitter_b"], other_family(AREA_B))
     spare = create_key(session, role="auditor", label="spare")
     session.commit()
     assessment_a = session.scalar(
@@ -103,6 +104,12 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
     )
     flag_a = set_flags(session, incident_a, ("school", "c1"), area=AREA_A)[("school", "c1")]
     flag_b = set_flags(session, incident_b, ("csc", "c1"), area=AREA_B)[("csc", "c1")]
+    refs = {
+        ip.ref: str(ip.person_id)
+        for ip in session.scalars(
+            select(IncidentPerson).where(IncidentPerson.incident_id == uuid.UUID(incident_a))
+        )
+    }
     world = World(
         headers=headers,
         incident_a=incident_a,
@@ -113,8 +120,22 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         flag_b=str(flag_b.id),
         spare_key=str(spare.id),
         unknown=str(uuid.uuid4()),
+        person_a=refs["v1"],
+        person_c=refs["c1"],
     )
     return world
+
+
+def other_family(area: str) -> dict[str, Any]:
+    """Incident B: a different (invented) family, so no person links across the areas."""
+    body = incident_body(system=SYSTEM_B, area=area)
+    for n, person in enumerate(body["persons"]):
+        person["identifiers"] = []
+        if person.get("name"):
+            person["name"]["family"] = f"Otherfamily{n}"
+        if person.get("date_of_birth"):
+            person["date_of_birth"] = f"19{80 + n}-01-0{n + 1}"
+    return body
 
 
 def pin_flags(session: Session, world: World) -> None:
