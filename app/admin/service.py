@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Judgement
@@ -22,6 +22,7 @@ from app.flags.queue import refresh_queue_row
 from app.idempotency.models import IdempotencyKey
 from app.incidents import models
 from app.people.models import PersonMatchKey
+from app.sharing.models import Disclosure
 
 
 def erase_incident(
@@ -48,6 +49,15 @@ def erase_incident(
     )
     session.execute(
         update(Judgement).where(Judgement.incident_id == incident.id).values(rationale=None)
+    )
+    # Free text of sharing decisions may describe the people; the decision itself stays.
+    session.execute(
+        update(Disclosure)
+        .where(Disclosure.incident_id == incident.id)
+        .values(
+            purpose="erased",
+            reason_not_shared=case((Disclosure.reason_not_shared.is_(None), None), else_="erased"),
+        )
     )
     session.execute(
         update(IdempotencyKey)

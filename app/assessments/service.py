@@ -201,6 +201,8 @@ def reconcile_flags(
         if flag is not None:
             if flag.needs_review:  # the condition holds again
                 flag.needs_review = False
+                flag.version += 1  # the representation changed: a new ETag
+                flag.updated_at = now
                 _history(session, flag, principal_id, "review_cleared", "true", "false", now)
             continue
         flag = Flag(

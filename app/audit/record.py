@@ -52,7 +52,7 @@ def record(
         session,
         AuditEntry(operation=operation, recipients=list(recipients), **common),
     )
-    if principal.role == "agency":
+    if principal.role == "agency" and operation != "disclose":
         # Whatever the operation, what an agency gets back has been disclosed to it.
         append(
             session,

@@ -109,18 +109,9 @@ def record_change(
     principal: Principal,
     **event: Any,
 ) -> None:
-    """An ``alter`` event; for an agency also a ``disclose``, since the response hands the
-    agency the flag (every response to an agency is a disclosure to it)."""
+    """An ``alter`` event (``record`` adds the ``disclose`` when the caller is an agency:
+    the response hands the agency the flag)."""
     record(request, session, operation="alter", principal=principal, **event)
-    if principal.role == "agency":
-        record(
-            request,
-            session,
-            operation="disclose",
-            recipients=[f"agency:{principal.agency}"],
-            principal=principal,
-            **event,
-        )
 
 
 # --------------------------------------------------------------------------- scope
