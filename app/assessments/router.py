@@ -23,16 +23,15 @@ from app.assessments.schemas import (
     SubmissionFact,
 )
 from app.audit.record import record
-from app.auth.policy import authorize, incident_in_scope
+from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.classifier.artifact import LoadedModel
 from app.db import SessionDep
 from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
-from app.incidents import repository
 from app.incidents.schemas import Incident
-from app.incidents.service import assessment_out, person_ids
+from app.incidents.service import assessment_out, person_ids, visible_incident
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import DefinitionRegistry, DefinitionSet, definition_from_document
@@ -44,24 +43,13 @@ router = APIRouter(prefix="/v1", tags=["assessments"])
 NOT_VISIBLE = "No assessment with this id is visible to you."
 
 
-def _visible_incident(
-    session: SessionDep, principal: Principal, incident_id: uuid.UUID, message: str
-) -> incident_models.Incident:
-    row = repository.get(session, incident_id)
-    if row is None or not incident_in_scope(
-        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
-    ):
-        raise NotFound(message)
-    return row
-
-
 def _visible_assessment(
     session: SessionDep, principal: Principal, assessment_id: uuid.UUID
 ) -> tuple[models.Assessment, incident_models.Incident]:
     assessment = session.get(models.Assessment, assessment_id)
     if assessment is None:
         raise NotFound(NOT_VISIBLE)
-    row = _visible_incident(session, principal, assessment.incident_id, NOT_VISIBLE)
+    row = visible_incident(session, principal, assessment.incident_id, NOT_VISIBLE)
     if assessment.result is None:
         raise Gone("This assessment's content was erased with its incident.")
     return assessment, row
@@ -110,9 +98,7 @@ def list_assessments(
     session: SessionDep,
     principal: Annotated[Principal, Depends(authorize("assessment.read"))],
 ) -> AssessmentList:
-    row = _visible_incident(
-        session, principal, incident_id, "No incident with this id is visible to you."
-    )
+    row = visible_incident(session, principal, incident_id)
     if row.erased_at is not None:
         raise Gone("This incident's personal data was erased.")
     versions = session.scalars(

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from app.assessments import models
 from app.assessments.context import ScoringContext
 from app.assessments.pipeline import evaluate
-from app.db import new_id
 from app.flags.engine import FlagProposal, evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import lock_incident, refresh_queue_row
+from app.flags.store import flag_from_proposal
 from app.incidents import models as incident_models
 from app.incidents.schemas import Incident
 from app.scoring.history import History
@@ -205,29 +205,13 @@ def reconcile_flags(
                 flag.updated_at = now
                 _history(session, flag, principal_id, "review_cleared", "true", "false", now)
             continue
-        flag = Flag(
-            id=new_id(),  # known now, so that its history row needs no flush in between
+        flag = flag_from_proposal(
+            p,
             incident_id=row.id,
             assessment_id=assessment.id,
             area=row.area,
-            type=p.type,
-            agency=p.agency,
-            subject_kind=p.subject_kind,
-            subject_ref=p.subject_ref,
             subject_person_id=person_of.get(p.subject_ref),
-            priority=p.priority,
-            due_at=p.due_at,
-            status="open",
-            rule_id=p.rule_id,
-            rules_id=p.rules_id,
-            rules_version=p.rules_version,
-            rules_sha256=p.rules_sha256,
-            reason=p.reason,
-            because=[b.to_dict() for b in p.because],
-            action=p.action,
-            dedupe_key=p.dedupe_key,
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
         session.add(flag)
         _history(session, flag, principal_id, "created", None, "open", now)

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.record import record
-from app.auth.policy import agency_flag_subjects, agency_view, authorize, incident_in_scope
+from app.auth.policy import agency_flag_subjects, agency_view, authorize
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
 from app.db import SessionDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
-from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
+from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.flags.schemas import FlagOut
 from app.idempotency import service as idempotency
 from app.idempotency.service import parse_key
@@ -108,15 +108,7 @@ def get_incident(
     session: SessionDep,
     principal: Annotated[Principal, Depends(authorize("incident.read"))],
 ) -> IncidentRecord:
-    row = repository.get(session, incident_id)
-    if row is None or not incident_in_scope(
-        session,
-        principal,
-        incident_id=row.id,
-        area=row.area,
-        source_system=row.source_system,
-    ):
-        raise NotFound("No incident with this id is visible to you.")
+    row = service.visible_incident(session, principal, incident_id)
     latest = repository.latest_submission(session, row.id)
     body = latest.body if latest is not None else None
     persons = list(row.persons)
@@ -159,11 +151,7 @@ def get_incident(
 def _incident_in_scope_or_404(
     session: SessionDep, principal: Principal, incident_id: uuid.UUID
 ) -> models.Incident:
-    row = repository.get(session, incident_id)
-    if row is None or not incident_in_scope(
-        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
-    ):
-        raise NotFound("No incident with this id is visible to you.")
+    row = service.visible_incident(session, principal, incident_id)
     if row.erased_at is not None:
         raise Gone("This incident's personal data was erased.")
     return row

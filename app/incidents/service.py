@@ -21,10 +21,11 @@ from app.assessments.models import Assessment
 from app.assessments.models import Judgement as JudgementRow
 from app.assessments.schemas import AssessmentOut
 from app.assessments.service import assess_and_store, flags_of_assessment
+from app.auth.policy import incident_in_scope
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Gone, Unprocessable
+from app.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from app.flags.models import Flag
 from app.flags.schemas import FlagOut
 from app.idempotency import service as idempotency
@@ -384,3 +385,22 @@ def _add_years(moment: datetime, years: int) -> datetime:
 def person_ids(session: Session, incident_id: uuid.UUID) -> list[uuid.UUID]:
     row = repository.get(session, incident_id)
     return [p.person_id for p in row.persons] if row is not None else []
+
+
+INCIDENT_NOT_VISIBLE = "No incident with this id is visible to you."
+
+
+def visible_incident(
+    session: Session,
+    principal: Principal,
+    incident_id: uuid.UUID,
+    message: str = INCIDENT_NOT_VISIBLE,
+) -> models.Incident:
+    """The incident if ``principal`` may see it; otherwise the same 404 as a missing one
+    (OWASP API1: nothing reveals that a record outside the caller's scope exists)."""
+    row = repository.get(session, incident_id)
+    if row is None or not incident_in_scope(
+        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
+    ):
+        raise NotFound(message)
+    return row

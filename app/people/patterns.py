@@ -43,6 +43,7 @@ from app.audit.chain import AuditEntry, append, digest_of
 from app.flags.engine import FlagProposal, Pointer, evaluate_flags
 from app.flags.models import Flag, FlagEvent
 from app.flags.queue import lock_incident, refresh_queue_row
+from app.flags.store import flag_from_proposal
 from app.incidents import models
 from app.incidents.schemas import Incident
 from app.people import repository
@@ -326,31 +327,15 @@ def _add(
     for p in proposals:
         if p.dedupe_key in keys:
             continue
-        flag = Flag(
+        flag = flag_from_proposal(
+            p,
             incident_id=case.row.id,
             assessment_id=case.assessment_id,
             area=case.row.area,
-            type=p.type,
-            agency=p.agency,
-            subject_kind=p.subject_kind,
-            subject_ref=p.subject_ref,
             subject_person_id=person_of.get(p.subject_ref),
-            priority=p.priority,
-            due_at=p.due_at,
-            status="open",
-            rule_id=p.rule_id,
-            rules_id=p.rules_id,
-            rules_version=p.rules_version,
-            rules_sha256=p.rules_sha256,
-            reason=p.reason,
-            because=[b.to_dict() for b in p.because],
-            action=p.action,
-            dedupe_key=p.dedupe_key,
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
         session.add(flag)
-        session.flush()
         session.add(
             FlagEvent(
                 flag_id=flag.id,

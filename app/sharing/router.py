@@ -13,35 +13,21 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
-from sqlalchemy.orm import Session
 
 from app.audit.record import record
-from app.auth.policy import authorize, incident_in_scope
+from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
 from app.db import SessionDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
-from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
+from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.flags.router import CAPTURE_PURPOSE
 from app.idempotency import service as idempotency
-from app.incidents import models, repository
+from app.incidents.service import visible_incident
 from app.sharing import service
 from app.sharing.schemas import DisclosureIn, DisclosureList, DisclosureOut
 
 router = APIRouter(prefix="/v1", tags=["sharing"])
-
-NOT_VISIBLE = "No incident with this id is visible to you."
-
-
-def _visible_incident(
-    session: Session, principal: Principal, incident_id: uuid.UUID
-) -> models.Incident:
-    row = repository.get(session, incident_id)
-    if row is None or not incident_in_scope(
-        session, principal, incident_id=row.id, area=row.area, source_system=row.source_system
-    ):
-        raise NotFound(NOT_VISIBLE)
-    return row
 
 
 @router.post(
@@ -73,7 +59,7 @@ def record_disclosure(
         Header(alias="Idempotency-Key", description="Replay protection for retries."),
     ] = None,
 ) -> DisclosureOut:
-    row = _visible_incident(session, principal, incident_id)
+    row = visible_incident(session, principal, incident_id)
     if row.erased_at is not None:
         raise Gone("This incident's personal data was erased.")
     key = idempotency.parse_key(idempotency_key)
@@ -138,7 +124,7 @@ def list_disclosures(
     session: SessionDep,
     principal: Annotated[Principal, Depends(authorize("disclosure.read"))],
 ) -> DisclosureList:
-    row = _visible_incident(session, principal, incident_id)
+    row = visible_incident(session, principal, incident_id)
     rows = service.disclosures_of(session, row.id)
     out = DisclosureList(
         incident_id=str(row.id), disclosures=[service.disclosure_out(d) for d in rows]
