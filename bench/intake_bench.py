@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.assessments import pipeline as assessment_pipeline
 from app.assessments import service as assessment_service
 from app.auth.keys import create_key
 from app.config import Settings
@@ -96,7 +97,7 @@ def main() -> None:
         )
         client = TestClient(create_app(settings, db))
         headers = {"Authorization": f"Bearer {key.secret}"}
-        fixed_assess = precomputed(assessment_service.assess)
+        fixed_assess = precomputed(assessment_pipeline.assess)
         fixed_flags = precomputed(assessment_service.evaluate_flags)
         timings: dict[str, list[float]] = {"with scoring": [], "without scoring": []}
         for i in range(2 * args.n + 20):
@@ -107,7 +108,7 @@ def main() -> None:
                 []
                 if variant == "with scoring"
                 else [
-                    mock.patch.object(assessment_service, "assess", fixed_assess),
+                    mock.patch.object(assessment_pipeline, "assess", fixed_assess),
                     mock.patch.object(assessment_service, "evaluate_flags", fixed_flags),
                 ]
             )
