@@ -7,16 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from app.auth.deps import CurrentPrincipal
-from app.config import Settings
 from app.errors import PurposeRequired
-
-
-def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 async def raw_body(request: Request) -> bytes:
@@ -49,13 +40,5 @@ def require_purpose(
     return purpose
 
 
-PurposeDep = Annotated[str, Depends(require_purpose)]
 # For routes that need the header enforced but not its value.
 REQUIRE_PURPOSE = Depends(require_purpose)
-
-
-def request_id(request: Request) -> str | None:
-    rid: str | None = getattr(request.state, "request_id", None)
-    if rid is None:
-        rid = request.scope.get("state", {}).get("request_id")
-    return rid

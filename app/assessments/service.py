@@ -27,13 +27,11 @@ from app.incidents import models as incident_models
 from app.incidents.schemas import Incident
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
-from app.scoring.results import CHILD_LEVELS, VICTIM_RANK
-
-# Queue ranking: the highest of the victim's level and every child's level.
-CHILD_RANK = {level: i for i, level in enumerate(CHILD_LEVELS)}
+from app.scoring.results import CHILD_RANK, VICTIM_RANK
 
 
 def risk_rank(result: dict[str, Any]) -> int:
+    """Queue ranking: the highest of the victim's level and every child's level."""
     ranks = [VICTIM_RANK[result["victim"]["level"]]]
     ranks += [CHILD_RANK[c["level"]] for c in result["children"]]
     return max(ranks)

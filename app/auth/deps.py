@@ -8,7 +8,6 @@ reveals whether they exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 import structlog
@@ -17,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.jwt import JwtVerifier, TokenError
 from app.auth.keys import KEY_PREFIX, principal_for_key
-from app.auth.principal import Principal, Role
+from app.auth.principal import Principal
 from app.auth.ratelimit import retry_after_header
 from app.db import SessionDep
-from app.errors import Forbidden, TooManyRequests, Unauthorized
+from app.errors import TooManyRequests, Unauthorized
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -68,15 +67,3 @@ def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
-    allowed = frozenset(roles)
-
-    def _check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in allowed:
-            raise Forbidden(f"This operation is not available to the {principal.role} role.")
-        return principal
-
-    _check.__name__ = "require_" + "_or_".join(roles)
-    return _check

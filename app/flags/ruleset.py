@@ -37,6 +37,7 @@ from app.flags.conditions import (
 )
 from app.flags.due import DuePolicy
 from app.flags.vocabulary import Agency, FlagType, RuleSubject
+from app.yamlfiles import load_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -199,27 +200,6 @@ def parse_rule_set(data: Any, *, origin: str = "<memory>") -> FlagRuleSet:
     )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate keys instead of keeping the last one."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
 def _json_unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -242,7 +222,7 @@ def load_rule_set(path: Path) -> FlagRuleSet:
         if path.suffix == ".json":
             data = json.loads(text, object_pairs_hook=_json_unique_pairs)
         else:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+            data = load_yaml(text)
     except (yaml.YAMLError, ValueError) as exc:
         raise FlagRulesError(origin, [f"not valid {path.suffix[1:].upper()}: {exc}"]) from None
     rule_set = parse_rule_set(data, origin=origin)

@@ -52,6 +52,7 @@ from app.scoring.results import (
     VictimItem,
     VictimLevel,
 )
+from app.yamlfiles import load_yaml
 
 DEFAULT_DEFINITIONS_DIR = Path(__file__).resolve().with_name("definitions")
 # The shipped defaults (api.md "Scoring defaults"); an area chooses others by reference.
@@ -414,7 +415,7 @@ def load_definition_file(file: Path) -> Definition:
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(name, f"cannot be read: {exc}") from None
     try:
-        raw = json.loads(text) if file.suffix == ".json" else yaml.load(text, _UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        raw = json.loads(text) if file.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise DefinitionError(name, f"is not valid {file.suffix[1:].upper()}: {exc}") from None
     if not isinstance(raw, dict):
@@ -455,27 +456,6 @@ def definition_from_document(
     except ValueError as exc:
         raise DefinitionError(name, str(exc)) from None
     raise DefinitionError(name, f"kind must be victim_checklist or child_risk, not {kind!r}")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (PyYAML silently keeps the last)."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
 
 
 def _describe(exc: ValidationError) -> str:
