@@ -15,10 +15,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db import DatabaseLimits
+
 # Where alembic.ini, migrations/, models/ and var/ live: the checkout, or TRIAGE_HOME
 # when the package is installed elsewhere (the container sets it).
 ROOT = Path(os.environ.get("TRIAGE_HOME") or Path(__file__).resolve().parent.parent)
 DEFAULT_SQLITE_URL = f"sqlite:///{ROOT / 'var' / 'triage.db'}"
+# Connections beyond the admitted requests: readiness probe, metrics, audit sealer, spare.
+RESERVED_CONNECTIONS = 4
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,26 @@ class Settings(BaseSettings):
     # Request limits.
     max_body_bytes: int = 1_048_576
     idempotency_retention_days: int = Field(default=7, ge=7)
+
+    # Load shedding (per process): at most this many requests do work at once (each holds
+    # at most one worker thread and one database connection); up to `max_queued_requests`
+    # more wait at most `queue_timeout_seconds` for a turn; the rest are answered 503 with
+    # Retry-After at once. /livez, /readyz and /metrics are never queued.
+    max_concurrent_requests: int = Field(default=16, ge=1, le=256)
+    max_queued_requests: int = Field(default=64, ge=0)
+    queue_timeout_seconds: float = Field(default=2.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1)
+
+    # Database waits, all bounded (a wait that runs out is a 503, never a hang).
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_lock_timeout_ms: int = Field(default=5_000, ge=1)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=1)
+    db_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=1)
+
+    # API keys are looked up once per key and then remembered this long (revoking a key
+    # through this process forgets it at once; other processes within this time).
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
 
     # Credentials. Outside development at least one of these must be configured:
     # API keys created with `triage keys create`, or a JWT identity provider.
@@ -77,6 +101,18 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or DEFAULT_SQLITE_URL
+
+    @property
+    def database_limits(self) -> DatabaseLimits:
+        # One connection per admitted request, plus the probes and the audit sealer.
+        return DatabaseLimits(
+            pool_size=self.max_concurrent_requests + RESERVED_CONNECTIONS,
+            pool_timeout_seconds=self.db_pool_timeout_seconds,
+            lock_timeout_ms=self.db_lock_timeout_ms,
+            statement_timeout_ms=self.db_statement_timeout_ms,
+            idle_in_transaction_timeout_ms=self.db_idle_in_transaction_timeout_ms,
+            sqlite_busy_timeout_ms=self.sqlite_busy_timeout_ms,
+        )
 
     @property
     def json_logs(self) -> bool:

@@ -1,29 +1,47 @@
-"""Database plumbing: engine, one unit of work per request, and the declarative base.
+"""Database plumbing: engine, the unit of work, and the declarative base.
 
-Services and repositories receive a ``Session`` and never commit; the request's session
-dependency commits when the handler succeeds and rolls back on any exception, so a
-failure at any step leaves nothing half-written.
+**One unit of work, one thread.** Every request's database work runs inside
+``Database.unit()``: a session whose transaction begins, commits (or rolls back) and
+closes within the one synchronous call that uses it. Services and repositories receive the
+session and never commit. Nothing that holds a connection or a lock ever waits for
+something another request holds in return: a transaction never spans a hop to another
+worker thread (FastAPI runs each sync dependency, each sync endpoint and the response
+validation of a sync endpoint in separate worker-thread calls; a session opened in a
+dependency and committed after the response validation held its connection and its locks
+across three of them, and a burst that filled the thread pool with requests waiting on
+those locks left the holder without a thread to commit in — see docs/architecture.md).
 
-SQLite specifics (Python 3.11's sqlite3 opens transactions lazily, only before DML):
-we take over transaction control with ``isolation_level=None`` and emit
-``BEGIN IMMEDIATE`` ourselves, so every transaction holds the write lock from its first
-statement. Every request that touches personal data also appends to the audit hash chain,
-so every such transaction is a writer; taking the lock up front is what keeps the chain
-from forking under concurrent requests.
+Every wait is bounded: PostgreSQL sessions run with ``lock_timeout``,
+``statement_timeout`` and ``idle_in_transaction_session_timeout``; the pool's checkout
+waits at most ``pool_timeout``; SQLite writers queue on a process-wide lock with a
+timeout, then on SQLite's own ``busy_timeout``. A wait that runs out raises, and the
+request is answered 503 with ``Retry-After`` (``app.errors``).
+
+SQLite specifics (Python 3.11's sqlite3 opens transactions lazily, only before DML): we
+take over transaction control with ``isolation_level=None`` and emit the ``BEGIN``
+ourselves. A writing unit begins ``IMMEDIATE`` (it holds the write lock from its first
+statement, so a read-then-write such as the audit chain's head never forks); a read-only
+unit begins ``DEFERRED`` and never queues for the write lock. Writers in one process take
+turns on a ``threading.Lock`` first: SQLite's busy handler polls with growing sleeps, which
+is slow and unfair under contention, while a lock hands over at once.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -76,33 +94,75 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_db_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create the engine with the pragmas and pool sizing this service relies on."""
+class DatabaseBusy(Exception):
+    """A bounded wait for the database ran out (a lock, the pool, SQLite's writer turn).
+
+    Answered 503 with ``Retry-After``: the request changed nothing and may be retried.
+    """
+
+
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """How long anything may wait for the database, and how many connections there are.
+
+    ``pool_size`` must be at least the number of requests admitted at once (each holds at
+    most one connection) plus the probes and the audit sealer; there is no overflow, so a
+    connection is never opened in a hurry under load.
+    """
+
+    pool_size: int = 24
+    pool_timeout_seconds: float = 5.0
+    lock_timeout_ms: int = 5_000
+    statement_timeout_ms: int = 30_000
+    idle_in_transaction_timeout_ms: int = 60_000
+    sqlite_busy_timeout_ms: int = 5_000
+
+
+def create_db_engine(
+    url: str, *, echo: bool = False, limits: DatabaseLimits | None = None
+) -> Engine:
+    """Create the engine with the pragmas, pool sizing and timeouts this service relies on."""
+    limits = limits or DatabaseLimits()
     if is_sqlite(url):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         pool_args: dict[str, Any] = (
-            {} if in_memory else {"pool_size": 10, "max_overflow": 30, "pool_pre_ping": True}
+            {"poolclass": StaticPool}
+            if in_memory
+            else {
+                "pool_size": limits.pool_size,
+                "max_overflow": 0,
+                "pool_timeout": limits.pool_timeout_seconds,
+                "pool_pre_ping": True,
+            }
         )
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": limits.sqlite_busy_timeout_ms / 1000,
+            },
             **pool_args,
         )
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, limits)
         return engine
+    options = (
+        f"-c lock_timeout={limits.lock_timeout_ms} "
+        f"-c statement_timeout={limits.statement_timeout_ms} "
+        f"-c idle_in_transaction_session_timeout={limits.idle_in_transaction_timeout_ms}"
+    )
     return create_engine(
         url,
         echo=echo,
-        # At least the size of AnyIO's default thread pool (40) so that a burst of
-        # sync endpoints never waits for a connection.
-        pool_size=10,
-        max_overflow=30,
+        pool_size=limits.pool_size,
+        max_overflow=0,
+        pool_timeout=limits.pool_timeout_seconds,
         pool_pre_ping=True,
+        connect_args={"options": options},
     )
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, limits: DatabaseLimits) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module (see module docstring).
@@ -111,54 +171,103 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(limits.sqlite_busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Probes that only read (readiness) opt out with
+        # Read-only units (and probes) opt out with
         # ``execution_options(sqlite_begin="DEFERRED")`` so they never queue for the lock.
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
-    """The engine and session factory of one running application."""
+    """The engine and the units of work of one running application."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, limits: DatabaseLimits | None = None
+    ) -> None:
         self.url = url
-        self.engine = create_db_engine(url, echo=echo)
+        self.limits = limits or DatabaseLimits()
+        self.engine = create_db_engine(url, echo=echo, limits=self.limits)
+        self.sqlite = is_sqlite(url)
+        self._savepoints = False
+        self._writer = threading.Lock()
         self.session_factory = sessionmaker(
             bind=self.engine, expire_on_commit=False, autoflush=True
         )
+        self._read_only_factory = sessionmaker(
+            bind=self.engine.execution_options(sqlite_begin="DEFERRED"),
+            expire_on_commit=False,
+            autoflush=True,
+        )
+
+    @classmethod
+    def joined(cls, database: Database, connection: Connection) -> Database:
+        """The same database whose units join ``connection``'s transaction as savepoints.
+
+        For tests: each test runs in an outer transaction that is rolled back at the end,
+        and the app's "commits" only release savepoints.
+        """
+        joined = cls.__new__(cls)
+        joined.url = database.url
+        joined.limits = database.limits
+        joined.engine = database.engine
+        joined.sqlite = database.sqlite
+        joined._savepoints = True
+        joined._writer = threading.Lock()
+        joined.session_factory = sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=True,
+            join_transaction_mode="create_savepoint",
+        )
+        joined._read_only_factory = joined.session_factory
+        return joined
 
     def session(self) -> Session:
+        """A plain session (CLI, tests, background jobs): the caller commits."""
         return self.session_factory()
 
+    @contextmanager
+    def unit(self, *, read_only: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Begin, commit or rollback, and close all happen in the calling thread, so the
+        transaction's locks and connection are never held while waiting for another
+        worker thread. ``read_only`` units must not write (on SQLite they begin DEFERRED
+        and skip the writers' turn).
+        """
+        queued = self.sqlite and not read_only and not self._savepoints
+        if queued and not self._writer.acquire(timeout=self.limits.sqlite_busy_timeout_ms / 1000):
+            raise DatabaseBusy("timed out waiting for the SQLite writer's turn")
+        try:
+            session = self._new_session(read_only)
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+        finally:
+            if queued:
+                self._writer.release()
+
+    def _new_session(self, read_only: bool) -> Session:
+        return self._read_only_factory() if read_only else self.session_factory()
+
     def dispose(self) -> None:
-        self.engine.dispose()
+        if not self._savepoints:
+            self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    """The application's database (tests override this dependency)."""
     db: Database = request.app.state.database
     return db
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: commit on success, roll back on any error.
-
-    Registered with ``scope="function"`` so that the commit happens before the
-    response is sent: a failed commit becomes an error response, never a 2xx.
-    """
-    session = get_database(request).session()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -18,7 +18,7 @@ async def raw_body(request: Request) -> bytes:
 RawBody = Annotated[bytes, Depends(raw_body)]
 
 
-def require_purpose(
+async def require_purpose(
     request: Request,
     # Authenticate first: a caller without credentials gets 401, not a hint about headers.
     _principal: CurrentPrincipal,

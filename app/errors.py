@@ -21,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import DatabaseBusy
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://da-triage.example/problems/"
 
@@ -228,12 +230,19 @@ def install_error_handlers(app: FastAPI) -> None:
         err = cls()
         return problem_response(err.status, err.to_problem(), exc.headers)
 
+    # A bounded wait that ran out (a lock, a statement, the pool, SQLite's writer turn) or
+    # a database that cannot be reached: the unit of work rolled back, so nothing was
+    # saved, and the client may retry.
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
-    async def _db_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("database_unavailable", error_type=type(exc).__name__)
-        err = ServiceUnavailable("The database is not reachable; retry later.")
-        return problem_response(err.status, err.to_problem(), {"Retry-After": "5"})
+    @app.exception_handler(DatabaseBusy)
+    async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error_type=type(exc).__name__)
+        err = ServiceUnavailable(
+            "The database is busy or not reachable; nothing was saved. Retry later."
+        )
+        retry_after = str(getattr(request.app.state.settings, "retry_after_seconds", 2))
+        return problem_response(err.status, err.to_problem(), {"Retry-After": retry_after})
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from app.admin.router import router as admin_router
@@ -12,6 +14,7 @@ from app.assessments.context import ScoringContext
 from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
+from app.auth.keys import KeyCache
 from app.auth.ratelimit import RateLimiter
 from app.config import Settings, get_settings
 from app.db import Database
@@ -21,12 +24,16 @@ from app.flags.router import queue_router
 from app.flags.router import router as flags_router
 from app.incidents.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
+from app.ops.admission import AdmissionMetrics, AdmissionMiddleware, Gate
 from app.ops.metrics import Metrics, MetricsMiddleware
 from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+
+# Probes and metrics must answer during overload: they bypass admission control.
+UNGATED_PATHS = ("/livez", "/readyz", "/metrics")
 
 API_DESCRIPTION = """
 Risk triage for domestic-abuse incidents: a transparent checklist score for the adult
@@ -41,11 +48,16 @@ state their purpose in `X-Purpose`. Errors are RFC 9457 `application/problem+jso
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json_logs=settings.json_logs, level=settings.log_level)
-    database = database or Database(settings.effective_database_url)
+    database = database or Database(
+        settings.effective_database_url, limits=settings.database_limits
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.shutting_down = False
+        # Admitted requests use at most one worker thread each; keep room for them all.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, settings.max_concurrent_requests + 8)
         yield
         # Uvicorn has stopped accepting connections and drained in-flight requests.
         app.state.shutting_down = True
@@ -72,6 +84,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
     app.state.rate_limiter = RateLimiter(settings.write_rate_per_minute)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    # Readiness and metrics use a thread of their own, never the requests' worker threads.
+    app.state.probe_limiter = CapacityLimiter(1)
+    gate = Gate(settings.max_concurrent_requests, settings.max_queued_requests)
     install_flag_metrics(app)
 
     install_error_handlers(app)
@@ -85,9 +101,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(audit_router)
     app.include_router(admin_router)
 
-    # Outermost last: request id → metrics → security headers → body limit → catch-all → app.
+    # Outermost last: request id → metrics → security headers → admission → body limit →
+    # catch-all → app.
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AdmissionMiddleware,
+        gate=gate,
+        timeout=settings.queue_timeout_seconds,
+        retry_after=settings.retry_after_seconds,
+        exempt=UNGATED_PATHS,
+        metrics=AdmissionMetrics(app.state.metrics.registry, gate),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.keys import create_key
 from app.config import Settings
-from app.db import Database, get_session
+from app.db import Database, get_database
 from app.main import create_app
 from app.ops.migrations import upgrade_to_head
 
@@ -126,21 +126,12 @@ def settings(migrated_database: Database) -> Settings:
 def build_app(settings: Settings, database: Database, connection: Connection | None) -> FastAPI:
     app = create_app(settings, database)
     if connection is not None:
+        joined = Database.joined(database, connection)
 
-        def _test_session() -> Iterator[Session]:
-            s = Session(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-            )
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
-            finally:
-                s.close()
+        async def _test_database() -> Database:
+            return joined
 
-        app.dependency_overrides[get_session] = _test_session
+        app.dependency_overrides[get_database] = _test_database
     return app
 
 

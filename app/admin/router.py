@@ -17,7 +17,7 @@ from app.auth.keys import KeySpecError, create_key, list_keys, revoke_key
 from app.auth.models import ApiKey
 from app.auth.policy import authorize
 from app.auth.principal import Agency, Principal, Role
-from app.db import SessionDep, utcnow
+from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
 from app.incidents import models
 
@@ -91,38 +91,44 @@ def erase(
     request: Request,
     incident_id: uuid.UUID,
     body: ErasureRequest,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: AdminErase,
 ) -> ErasureOut:
-    incident = session.get(models.Incident, incident_id)
-    if incident is None:
-        raise NotFound("No such incident.")
-    if incident.erased_at is not None:
-        raise Conflict("This incident has already been erased.")
-    person_ids = [p.person_id for p in incident.persons]
-    latest = session.scalar(
-        select(models.IncidentSubmission.body_sha256)
-        .where(models.IncidentSubmission.incident_id == incident.id)
-        .order_by(models.IncidentSubmission.revision.desc())
-        .limit(1)
-    )
-    now = utcnow()
-    erased_persons = erase_incident(session, incident, by=principal.id, reason=body.reason, now=now)
-    record(
-        request,
-        session,
-        operation="erase",
-        record_type="incident",
-        record_ids=[incident.id],
-        person_ids=person_ids,
-        # The digest of what was erased, never the data itself.
-        payload={"latest_body_sha256": latest, "persons_erased": sorted(map(str, erased_persons))},
-        detail={"persons_erased": len(erased_persons)},
-        principal=principal,
-    )
-    return ErasureOut(
-        incident_id=str(incident.id), erased_at=now, persons_erased=len(erased_persons)
-    )
+    with db.unit() as session:
+        incident = session.get(models.Incident, incident_id)
+        if incident is None:
+            raise NotFound("No such incident.")
+        if incident.erased_at is not None:
+            raise Conflict("This incident has already been erased.")
+        person_ids = [p.person_id for p in incident.persons]
+        latest = session.scalar(
+            select(models.IncidentSubmission.body_sha256)
+            .where(models.IncidentSubmission.incident_id == incident.id)
+            .order_by(models.IncidentSubmission.revision.desc())
+            .limit(1)
+        )
+        now = utcnow()
+        erased_persons = erase_incident(
+            session, incident, by=principal.id, reason=body.reason, now=now
+        )
+        record(
+            request,
+            session,
+            operation="erase",
+            record_type="incident",
+            record_ids=[incident.id],
+            person_ids=person_ids,
+            # The digest of what was erased, never the data itself.
+            payload={
+                "latest_body_sha256": latest,
+                "persons_erased": sorted(map(str, erased_persons)),
+            },
+            detail={"persons_erased": len(erased_persons)},
+            principal=principal,
+        )
+        return ErasureOut(
+            incident_id=str(incident.id), erased_at=now, persons_erased=len(erased_persons)
+        )
 
 
 @router.get(
@@ -134,41 +140,42 @@ def erase(
     dependencies=[Depends(authorize("admin.reviews"))],
 )
 def reviews_due(
-    session: SessionDep,
+    db: DatabaseDep,
     before: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
     after: Annotated[str | None, Query(max_length=80, description="Cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReviewsDuePage:
-    cutoff = before or utcnow()
-    query = select(models.Incident).where(
-        models.Incident.erased_at.is_(None), models.Incident.review_due_at <= cutoff
-    )
-    if after:
-        when, last_id = _parse_cursor(after)
-        query = query.where(
-            (models.Incident.review_due_at > when)
-            | ((models.Incident.review_due_at == when) & (models.Incident.id > last_id))
+    with db.unit() as session:
+        cutoff = before or utcnow()
+        query = select(models.Incident).where(
+            models.Incident.erased_at.is_(None), models.Incident.review_due_at <= cutoff
         )
-    rows = list(
-        session.scalars(
-            query.order_by(models.Incident.review_due_at, models.Incident.id).limit(limit + 1)
+        if after:
+            when, last_id = _parse_cursor(after)
+            query = query.where(
+                (models.Incident.review_due_at > when)
+                | ((models.Incident.review_due_at == when) & (models.Incident.id > last_id))
+            )
+        rows = list(
+            session.scalars(
+                query.order_by(models.Incident.review_due_at, models.Incident.id).limit(limit + 1)
+            )
         )
-    )
-    items = [
-        ReviewDue(
-            incident_id=str(r.id),
-            area=r.area,
-            review_due_at=r.review_due_at,  # type: ignore[arg-type]
-            received_at=r.received_at,
-        )
-        for r in rows[:limit]
-    ]
-    cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        if last.review_due_at is not None:  # always set: the query filters on it
-            cursor = _cursor(last.review_due_at, last.id)
-    return ReviewsDuePage(items=items, next_cursor=cursor)
+        items = [
+            ReviewDue(
+                incident_id=str(r.id),
+                area=r.area,
+                review_due_at=r.review_due_at,  # type: ignore[arg-type]
+                received_at=r.received_at,
+            )
+            for r in rows[:limit]
+        ]
+        cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            if last.review_due_at is not None:  # always set: the query filters on it
+                cursor = _cursor(last.review_due_at, last.id)
+        return ReviewsDuePage(items=items, next_cursor=cursor)
 
 
 # The cursor is the last item's (review_due_at, id) in characters that need no escaping
@@ -207,8 +214,9 @@ def _key_out(row: object) -> KeyOut:
     responses=problem_responses(*COMMON_PROBLEMS),
     dependencies=[Depends(authorize("admin.keys"))],
 )
-def get_keys(session: SessionDep) -> list[KeyOut]:
-    return [_key_out(k) for k in list_keys(session)]
+def get_keys(db: DatabaseDep) -> list[KeyOut]:
+    with db.unit() as session:
+        return [_key_out(k) for k in list_keys(session)]
 
 
 @router.post(
@@ -219,34 +227,33 @@ def get_keys(session: SessionDep) -> list[KeyOut]:
     summary="Create an API key (the secret is returned once)",
     responses=problem_responses(*COMMON_PROBLEMS),
 )
-def post_key(
-    request: Request, body: KeyIn, session: SessionDep, principal: AdminKeys
-) -> IssuedKeyOut:
-    try:
-        issued = create_key(
+def post_key(request: Request, body: KeyIn, db: DatabaseDep, principal: AdminKeys) -> IssuedKeyOut:
+    with db.unit() as session:
+        try:
+            issued = create_key(
+                session,
+                role=body.role,
+                agency=body.agency,
+                areas=body.areas,
+                source_system=body.source_system,
+                label=body.label,
+                expires_in_days=body.expires_in_days,
+            )
+        except KeySpecError as exc:
+            raise Unprocessable(str(exc)) from exc
+        row = session.get(ApiKey, issued.id)
+        if row is None:  # pragma: no cover - flushed just above
+            raise NotFound("No such key.")
+        record(
+            request,
             session,
-            role=body.role,
-            agency=body.agency,
-            areas=body.areas,
-            source_system=body.source_system,
-            label=body.label,
-            expires_in_days=body.expires_in_days,
+            operation="collect",
+            record_type="key",
+            record_ids=[issued.id],
+            payload={"id": str(issued.id), "role": issued.role},
+            principal=principal,
         )
-    except KeySpecError as exc:
-        raise Unprocessable(str(exc)) from exc
-    row = session.get(ApiKey, issued.id)
-    if row is None:  # pragma: no cover - flushed just above
-        raise NotFound("No such key.")
-    record(
-        request,
-        session,
-        operation="collect",
-        record_type="key",
-        record_ids=[issued.id],
-        payload={"id": str(issued.id), "role": issued.role},
-        principal=principal,
-    )
-    return IssuedKeyOut(**_key_out(row).model_dump(), secret=issued.secret)
+        return IssuedKeyOut(**_key_out(row).model_dump(), secret=issued.secret)
 
 
 @router.delete(
@@ -256,17 +263,18 @@ def post_key(
     summary="Revoke an API key",
     responses=problem_responses(*COMMON_PROBLEMS),
 )
-def delete_key(
-    request: Request, key_id: uuid.UUID, session: SessionDep, principal: AdminKeys
-) -> None:
-    if not revoke_key(session, key_id):
-        raise NotFound("No such active key.")
-    record(
-        request,
-        session,
-        operation="alter",
-        record_type="key",
-        record_ids=[key_id],
-        payload={"revoked": str(key_id)},
-        principal=principal,
-    )
+def delete_key(request: Request, key_id: uuid.UUID, db: DatabaseDep, principal: AdminKeys) -> None:
+    with db.unit() as session:
+        if not revoke_key(session, key_id):
+            raise NotFound("No such active key.")
+        record(
+            request,
+            session,
+            operation="alter",
+            record_type="key",
+            record_ids=[key_id],
+            payload={"revoked": str(key_id)},
+            principal=principal,
+        )
+    # After the commit: no request of this process accepts the key from now on.
+    request.app.state.key_cache.forget_all()

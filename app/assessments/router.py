@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.assessments import models
 from app.assessments.pipeline import COMBINATION_POLICY, ClassifierPolicy, evaluate
@@ -26,7 +27,7 @@ from app.audit.record import record
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.classifier.artifact import LoadedModel
-from app.db import SessionDep
+from app.db import DatabaseDep
 from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
@@ -44,7 +45,7 @@ NOT_VISIBLE = "No assessment with this id is visible to you."
 
 
 def _visible_assessment(
-    session: SessionDep, principal: Principal, assessment_id: uuid.UUID
+    session: Session, principal: Principal, assessment_id: uuid.UUID
 ) -> tuple[models.Assessment, incident_models.Incident]:
     assessment = session.get(models.Assessment, assessment_id)
     if assessment is None:
@@ -66,22 +67,23 @@ def _visible_assessment(
 def get_assessment(
     request: Request,
     assessment_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.read"))],
 ) -> AssessmentOut:
-    assessment, row = _visible_assessment(session, principal, assessment_id)
-    out = assessment_out(assessment)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="assessment",
-        record_ids=[assessment.id, row.id],
-        person_ids=person_ids(session, row.id),
-        payload=out.model_dump(mode="json"),
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        assessment, row = _visible_assessment(session, principal, assessment_id)
+        out = assessment_out(assessment)
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="assessment",
+            record_ids=[assessment.id, row.id],
+            person_ids=person_ids(session, row.id),
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        return out
 
 
 @router.get(
@@ -95,32 +97,35 @@ def get_assessment(
 def list_assessments(
     request: Request,
     incident_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.read"))],
 ) -> AssessmentList:
-    row = visible_incident(session, principal, incident_id)
-    if row.erased_at is not None:
-        raise Gone("This incident's personal data was erased.")
-    versions = session.scalars(
-        select(models.Assessment)
-        .where(models.Assessment.incident_id == row.id)
-        .order_by(models.Assessment.version.desc())
-    )
-    out = AssessmentList(incident_id=str(row.id), assessments=[assessment_out(a) for a in versions])
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="assessment",
-        record_ids=[row.id, *(a.id for a in out.assessments)],
-        person_ids=person_ids(session, row.id),
-        payload=out.model_dump(mode="json"),
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        row = visible_incident(session, principal, incident_id)
+        if row.erased_at is not None:
+            raise Gone("This incident's personal data was erased.")
+        versions = session.scalars(
+            select(models.Assessment)
+            .where(models.Assessment.incident_id == row.id)
+            .order_by(models.Assessment.version.desc())
+        )
+        out = AssessmentList(
+            incident_id=str(row.id), assessments=[assessment_out(a) for a in versions]
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="assessment",
+            record_ids=[row.id, *(a.id for a in out.assessments)],
+            person_ids=person_ids(session, row.id),
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        return out
 
 
-def _definitions_used(session: SessionDep, assessment: models.Assessment) -> list[DefinitionUsed]:
+def _definitions_used(session: Session, assessment: models.Assessment) -> list[DefinitionUsed]:
     hashes = [
         assessment.victim_checklist_sha256,
         assessment.child_checklist_sha256,
@@ -153,73 +158,80 @@ def _definitions_used(session: SessionDep, assessment: models.Assessment) -> lis
 def explain_assessment(
     request: Request,
     assessment_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.explain"))],
 ) -> Explanation:
-    assessment, row = _visible_assessment(session, principal, assessment_id)
-    submissions = session.scalars(
-        select(incident_models.IncidentSubmission)
-        .where(
-            incident_models.IncidentSubmission.incident_id == row.id,
-            incident_models.IncidentSubmission.revision <= assessment.submission_revision,
-        )
-        .order_by(incident_models.IncidentSubmission.revision)
-    )
-    inputs: dict[str, Any] = dict(assessment.inputs or {})
-    judgements = [
-        JudgementFact(
-            level=j["level"], rationale=j["rationale"], by=j["by"], at=j["at"], source=j["source"]
-        )
-        for j in inputs.get("judgements", [])
-    ]
-    officer = (inputs.get("incident") or {}).get("officer_assessment") or {}
-    if officer.get("professional_judgement"):
-        judgements.insert(
-            0,
-            JudgementFact(
-                level=officer["professional_judgement"],
-                rationale=officer.get("rationale"),
-                by=(inputs["incident"].get("source") or {}).get("submitted_by") or "submitter",
-                at=inputs["incident"].get("reported_at") or inputs["incident"]["occurred_at"],
-                source="officer_assessment",
-            ),
-        )
-    out = Explanation(
-        assessment=assessment_out(assessment),
-        trigger=assessment.trigger,
-        inputs=inputs,
-        definitions=_definitions_used(session, assessment),
-        classifier=(assessment.result or {}).get("classifier"),
-        combination_policy=(assessment.result or {}).get("combination_policy", COMBINATION_POLICY),
-        submissions=[
-            SubmissionFact(
-                revision=s.revision,
-                kind=s.kind,
-                received_at=s.received_at,
-                principal_id=s.principal_id,
-                submitted_by=((s.body or {}).get("source") or {}).get("submitted_by"),
-                body_sha256=s.body_sha256,
+    with db.unit() as session:
+        assessment, row = _visible_assessment(session, principal, assessment_id)
+        submissions = session.scalars(
+            select(incident_models.IncidentSubmission)
+            .where(
+                incident_models.IncidentSubmission.incident_id == row.id,
+                incident_models.IncidentSubmission.revision <= assessment.submission_revision,
             )
-            for s in submissions
-        ],
-        judgements=judgements,
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="assessment",
-        record_ids=[assessment.id, row.id],
-        person_ids=person_ids(session, row.id),
-        payload=out.model_dump(mode="json"),
-        detail={"explanation": 1},
-        principal=principal,
-    )
-    return out
+            .order_by(incident_models.IncidentSubmission.revision)
+        )
+        inputs: dict[str, Any] = dict(assessment.inputs or {})
+        judgements = [
+            JudgementFact(
+                level=j["level"],
+                rationale=j["rationale"],
+                by=j["by"],
+                at=j["at"],
+                source=j["source"],
+            )
+            for j in inputs.get("judgements", [])
+        ]
+        officer = (inputs.get("incident") or {}).get("officer_assessment") or {}
+        if officer.get("professional_judgement"):
+            judgements.insert(
+                0,
+                JudgementFact(
+                    level=officer["professional_judgement"],
+                    rationale=officer.get("rationale"),
+                    by=(inputs["incident"].get("source") or {}).get("submitted_by") or "submitter",
+                    at=inputs["incident"].get("reported_at") or inputs["incident"]["occurred_at"],
+                    source="officer_assessment",
+                ),
+            )
+        out = Explanation(
+            assessment=assessment_out(assessment),
+            trigger=assessment.trigger,
+            inputs=inputs,
+            definitions=_definitions_used(session, assessment),
+            classifier=(assessment.result or {}).get("classifier"),
+            combination_policy=(assessment.result or {}).get(
+                "combination_policy", COMBINATION_POLICY
+            ),
+            submissions=[
+                SubmissionFact(
+                    revision=s.revision,
+                    kind=s.kind,
+                    received_at=s.received_at,
+                    principal_id=s.principal_id,
+                    submitted_by=((s.body or {}).get("source") or {}).get("submitted_by"),
+                    body_sha256=s.body_sha256,
+                )
+                for s in submissions
+            ],
+            judgements=judgements,
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="assessment",
+            record_ids=[assessment.id, row.id],
+            person_ids=person_ids(session, row.id),
+            payload=out.model_dump(mode="json"),
+            detail={"explanation": 1},
+            principal=principal,
+        )
+        return out
 
 
 def reproduce_differences(
-    session: SessionDep, assessment: models.Assessment, model: LoadedModel | None
+    session: Session, assessment: models.Assessment, model: LoadedModel | None
 ) -> list[ScoringDifference]:
     """Re-run the stored inputs through the stored definitions and the stored policy."""
     inputs = assessment.inputs or {}
@@ -271,7 +283,7 @@ def reproduce_differences(
     return differences
 
 
-def _registry_as_used(session: SessionDep, assessment: models.Assessment) -> DefinitionRegistry:
+def _registry_as_used(session: Session, assessment: models.Assessment) -> DefinitionRegistry:
     """The definitions exactly as this assessment used them, from their stored snapshots.
 
     A past score therefore reproduces even after a newer version became active, or after
@@ -298,28 +310,31 @@ def _registry_as_used(session: SessionDep, assessment: models.Assessment) -> Def
 def reproduce_assessment(
     request: Request,
     assessment_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.reproduce"))],
 ) -> Reproduction:
-    assessment, row = _visible_assessment(session, principal, assessment_id)
-    differences = reproduce_differences(session, assessment, request.app.state.scoring.classifier)
-    out = Reproduction(
-        assessment_id=str(assessment.id),
-        identical=not differences,
-        differences=[Difference(**d.to_dict()) for d in differences],
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="assessment",
-        record_ids=[assessment.id, row.id],
-        person_ids=person_ids(session, row.id),
-        payload=out.model_dump(mode="json"),
-        detail={"reproduce": 1, "identical": int(out.identical)},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        assessment, row = _visible_assessment(session, principal, assessment_id)
+        differences = reproduce_differences(
+            session, assessment, request.app.state.scoring.classifier
+        )
+        out = Reproduction(
+            assessment_id=str(assessment.id),
+            identical=not differences,
+            differences=[Difference(**d.to_dict()) for d in differences],
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="assessment",
+            record_ids=[assessment.id, row.id],
+            person_ids=person_ids(session, row.id),
+            payload=out.model_dump(mode="json"),
+            detail={"reproduce": 1, "identical": int(out.identical)},
+            principal=principal,
+        )
+        return out
 
 
 class ChecklistSummary(BaseModel):

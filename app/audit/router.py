@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.audit.chain import head, verify
+from app.audit.chain import event_as_json, head, verify
 from app.audit.queries import EventFilter, iter_event_json, list_events, read_snapshot
 from app.audit.record import record
 from app.auth.policy import authorize
 from app.auth.principal import Principal
-from app.db import SessionDep, get_database
+from app.db import DatabaseDep
 from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, problem_responses
 
@@ -114,29 +114,28 @@ class Filters:
 )
 def list_audit_events(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: AuditorDep,
     filters: Annotated[Filters, Depends()],
     after: Annotated[int, Query(ge=0, description="Cursor: the last `seq` seen.")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
-    from app.audit.chain import event_as_json
-
-    rows = list_events(session, filters.where, after_seq=after, limit=limit + 1)
-    page = [AuditEventOut(**event_as_json(r)) for r in rows[:limit]]
-    next_cursor = page[-1].seq if len(rows) > limit and page else None
-    body = AuditPage(events=page, next_cursor=next_cursor)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="audit",
-        record_ids=[e.id for e in page],
-        payload=body.model_dump(mode="json"),
-        detail={"filter": json.dumps(filters.describe(), sort_keys=True), "count": len(page)},
-        principal=principal,
-    )
-    return body
+    with db.unit() as session:
+        rows = list_events(session, filters.where, after_seq=after, limit=limit + 1)
+        page = [AuditEventOut(**event_as_json(r)) for r in rows[:limit]]
+        next_cursor = page[-1].seq if len(rows) > limit and page else None
+        body = AuditPage(events=page, next_cursor=next_cursor)
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="audit",
+            record_ids=[e.id for e in page],
+            payload=body.model_dump(mode="json"),
+            detail={"filter": json.dumps(filters.describe(), sort_keys=True), "count": len(page)},
+            principal=principal,
+        )
+        return body
 
 
 @router.get(
@@ -152,31 +151,32 @@ def list_audit_events(
 )
 def export_audit_events(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: AuditorDep,
     filters: Annotated[Filters, Depends()],
 ) -> StreamingResponse:
-    # The export covers the chain as it stands now; it is logged before it streams.
-    up_to_seq, up_to_hash = head(session)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="audit",
-        record_ids=[],
-        payload={"filter": filters.describe(), "up_to_seq": up_to_seq, "head": up_to_hash},
-        detail={"filter": json.dumps(filters.describe(), sort_keys=True), "export": True},
-        principal=principal,
-    )
-    engine = get_database(request).engine
-    where = filters.where
+    with db.unit() as session:
+        # The export covers the chain as it stands now; it is logged before it streams.
+        up_to_seq, up_to_hash = head(session)
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="audit",
+            record_ids=[],
+            payload={"filter": filters.describe(), "up_to_seq": up_to_seq, "head": up_to_hash},
+            detail={"filter": json.dumps(filters.describe(), sort_keys=True), "export": True},
+            principal=principal,
+        )
+        engine = db.engine
+        where = filters.where
 
-    def lines() -> Iterator[bytes]:
-        with read_snapshot(engine) as conn:
-            for event in iter_event_json(conn, where, up_to_seq=up_to_seq):
-                yield json.dumps(event, sort_keys=True).encode() + b"\n"
+        def lines() -> Iterator[bytes]:
+            with read_snapshot(engine) as conn:
+                for event in iter_event_json(conn, where, up_to_seq=up_to_seq):
+                    yield json.dumps(event, sort_keys=True).encode() + b"\n"
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 @router.get(
@@ -188,7 +188,7 @@ def export_audit_events(
 )
 def verify_audit_chain(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: AuditorDep,
     anchor: Annotated[
         str | None,
@@ -203,21 +203,20 @@ def verify_audit_chain(
     if anchor is not None:
         seq, digest = anchor.split(":")
         anchor_pair = (int(seq), digest)
-    # End the request's transaction first: on SQLite it holds the write lock (BEGIN
-    # IMMEDIATE), which must not stay held while a million events are walked. The audit
-    # event below opens a new transaction.
-    session.commit()
-    with read_snapshot(get_database(request).engine) as conn:
+    # The walk reads a snapshot outside any unit of work: on SQLite a writing unit holds
+    # the write lock, which must not stay held while a million events are walked.
+    with read_snapshot(db.engine) as conn:
         result = verify(conn, anchor=anchor_pair)
     out = VerifyOut(**result.__dict__)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="audit",
-        record_ids=[],
-        payload=out.model_dump(mode="json"),
-        detail={"verify": True, "ok": int(out.ok), "events_checked": out.events_checked},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="audit",
+            record_ids=[],
+            payload=out.model_dump(mode="json"),
+            detail={"verify": True, "ok": int(out.ok), "events_checked": out.events_checked},
+            principal=principal,
+        )
+        return out

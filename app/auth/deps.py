@@ -4,21 +4,29 @@ Wrong or missing credentials → 401 (with ``WWW-Authenticate``); a valid princi
 role may not call the operation → 403. Records outside a principal's scope are a
 different matter, answered 404 by the policy (``app.auth.policy``) so that nothing
 reveals whether they exist.
+
+Authentication runs on the event loop and holds nothing while it waits: a JWT is checked
+in memory; an API key is found in the key cache, or looked up in a read-only unit of work
+of its own on a worker thread, which commits and returns its connection before the
+request goes on (app/db.py: a transaction never spans two worker-thread calls).
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.jwt import JwtVerifier, TokenError
-from app.auth.keys import KEY_PREFIX, principal_for_key
+from app.auth.keys import KEY_PREFIX, KeyCache, KeyLookup, hash_key, lookup_key
 from app.auth.principal import Principal
 from app.auth.ratelimit import retry_after_header
-from app.db import SessionDep
+from app.db import Database, DatabaseDep
 from app.errors import TooManyRequests, Unauthorized
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -28,10 +36,34 @@ log = structlog.get_logger(__name__)
 bearer = HTTPBearer(auto_error=False, description="An API key (`tri_…`) or a JWT.")
 
 
-def authenticate(
+def _lookup(database: Database, secret: str) -> KeyLookup:
+    with database.unit(read_only=True) as session:
+        return lookup_key(session, secret)
+
+
+async def principal_for_api_key(
+    cache: KeyCache, database: Database, secret: str
+) -> Principal | None:
+    digest = hash_key(secret)
+    now = time.monotonic()
+    principal = cache.get(digest, now)
+    if principal is not None:
+        return principal
+    generation = cache.generation
+    found = await run_in_threadpool(_lookup, database, secret)
+    if found.principal is not None:
+        until = now + cache.ttl
+        if found.expires_at is not None:
+            left = (found.expires_at - datetime.now(UTC)).total_seconds()
+            until = min(until, now + left)
+        cache.put(digest, found.principal, until, generation)
+    return found.principal
+
+
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    session: SessionDep,
+    database: DatabaseDep,
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         log.info("authentication_failed", reason="missing_credentials")
@@ -39,7 +71,7 @@ def authenticate(
     token = credentials.credentials
     principal: Principal | None = None
     if token.startswith(KEY_PREFIX):
-        principal = principal_for_key(session, token)
+        principal = await principal_for_api_key(request.app.state.key_cache, database, token)
         reason = "unknown_revoked_or_expired_key"
     else:
         verifier: JwtVerifier | None = request.app.state.jwt_verifier

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,14 +91,10 @@ def principal_for_key(
     session: Session, secret: str, *, now: datetime | None = None
 ) -> Principal | None:
     """The principal of a presented key, or None if unknown, revoked or expired."""
-    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
-        return None
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
-    if row is None or row.revoked_at is not None:
-        return None
-    now = now or utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
+    return lookup_key(session, secret, now=now).principal
+
+
+def _principal(row: ApiKey) -> Principal:
     role: Role = row.role  # type: ignore[assignment]
     return Principal(
         id=f"key:{row.id}",
@@ -120,3 +117,62 @@ def revoke_key(session: Session, key_id: uuid.UUID, *, now: datetime | None = No
 
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+class KeyCache:
+    """Principals of recently presented keys, so a request needs no lookup of its key.
+
+    Keyed by the key's SHA-256 (never the secret). Only keys that were valid are kept, for
+    ``ttl`` seconds and never past their expiry; revoking a key through this process
+    (``forget``) drops it at once, and other processes stop accepting it within ``ttl``.
+    Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+        # Bumped by every revocation: a lookup that started before it is not remembered.
+        self.generation = 0
+
+    def get(self, digest: str, now: float) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] <= now:
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal, until: float, generation: int) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return  # a key was revoked while this one was looked up
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[digest] = (until, principal)
+
+    def forget_all(self) -> None:
+        """Call after a revocation has committed."""
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+def lookup_key(session: Session, secret: str, *, now: datetime | None = None) -> KeyLookup:
+    """The principal of ``secret`` (or None) and until when it may be remembered."""
+    now = now or utcnow()
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        return KeyLookup(None, None)
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    if row is None or row.revoked_at is not None:
+        return KeyLookup(None, None)
+    if row.expires_at is not None and row.expires_at <= now:
+        return KeyLookup(None, None)
+    return KeyLookup(_principal(row), row.expires_at)
+
+
+@dataclass(frozen=True)
+class KeyLookup:
+    principal: Principal | None
+    expires_at: datetime | None

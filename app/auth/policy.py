@@ -14,7 +14,7 @@ test per cell.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -48,11 +48,11 @@ MATRIX: dict[str, frozenset[Role]] = {
 }
 
 
-def authorize(action: str) -> Callable[[Principal], Principal]:
+def authorize(action: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency that admits only the roles the matrix allows for ``action``."""
     allowed = MATRIX[action]
 
-    def _check(principal: CurrentPrincipal) -> Principal:
+    async def _check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(f"This operation is not available to the {principal.role} role.")
         return principal

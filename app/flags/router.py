@@ -23,7 +23,7 @@ from app.audit.record import record
 from app.auth.policy import area_filter, authorize
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
-from app.db import SessionDep, utcnow
+from app.db import DatabaseDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import (
     COMMON_PROBLEMS,
@@ -164,7 +164,7 @@ def _person_ids(flags: list[Flag]) -> list[uuid.UUID]:
 )
 def list_flags(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.read"))],
     status: Annotated[
         list[FlagStatus] | None, Query(description="Default: the open statuses.", max_length=5)
@@ -184,54 +184,57 @@ def list_flags(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> FlagPage:
-    now = utcnow()
-    agencies: frozenset[str] | None = frozenset(agency) if agency is not None else None
-    if principal.role == "agency":
-        own = frozenset({str(principal.agency)})
-        agencies = own if agencies is None else agencies & own
-    filters = repository.FlagFilters(
-        statuses=tuple(sorted(set(status))) if status else OPEN_STATUSES,
-        areas=_scoped_areas(principal, area),
-        agencies=agencies,
-        types=frozenset(flag_type) if flag_type else None,
-        subject_kind=subject,
-        person_id=person_id,
-        incident_id=incident_id,
-        due_before=due_before,
-        due_after=due_after,
-        overdue=overdue,
-        needs_review=needs_review,
-    )
-    fingerprint = query_fingerprint(
-        "flags",
-        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(filters).items()},
-    )
-    after = _flag_key(decode_cursor(cursor, fingerprint)) if cursor else None
-    if filters.agencies is not None and not filters.agencies:
-        rows: list[Flag] = []
-    else:
-        rows = repository.list_flags(session, filters, now=now, after=after, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(
-            fingerprint, [last.priority, last.due_at.isoformat(), str(last.id)]
+    with db.unit() as session:
+        now = utcnow()
+        agencies: frozenset[str] | None = frozenset(agency) if agency is not None else None
+        if principal.role == "agency":
+            own = frozenset({str(principal.agency)})
+            agencies = own if agencies is None else agencies & own
+        filters = repository.FlagFilters(
+            statuses=tuple(sorted(set(status))) if status else OPEN_STATUSES,
+            areas=_scoped_areas(principal, area),
+            agencies=agencies,
+            types=frozenset(flag_type) if flag_type else None,
+            subject_kind=subject,
+            person_id=person_id,
+            incident_id=incident_id,
+            due_before=due_before,
+            due_after=due_after,
+            overdue=overdue,
+            needs_review=needs_review,
         )
-    page = FlagPage(items=[FlagOut.of(f, now) for f in rows], next_cursor=next_cursor, as_of=now)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="flag",
-        record_ids=[f.id for f in rows],
-        person_ids=_person_ids(rows),
-        payload=page.model_dump(mode="json"),
-        detail={"count": len(rows)},
-        principal=principal,
-    )
-    return page
+        fingerprint = query_fingerprint(
+            "flags",
+            {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(filters).items()},
+        )
+        after = _flag_key(decode_cursor(cursor, fingerprint)) if cursor else None
+        if filters.agencies is not None and not filters.agencies:
+            rows: list[Flag] = []
+        else:
+            rows = repository.list_flags(session, filters, now=now, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more:
+            last = rows[-1]
+            next_cursor = encode_cursor(
+                fingerprint, [last.priority, last.due_at.isoformat(), str(last.id)]
+            )
+        page = FlagPage(
+            items=[FlagOut.of(f, now) for f in rows], next_cursor=next_cursor, as_of=now
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="flag",
+            record_ids=[f.id for f in rows],
+            person_ids=_person_ids(rows),
+            payload=page.model_dump(mode="json"),
+            detail={"count": len(rows)},
+            principal=principal,
+        )
+        return page
 
 
 def _flag_key(key: list[Any]) -> repository.FlagKey:
@@ -257,23 +260,24 @@ def get_flag(
     request: Request,
     flag_id: uuid.UUID,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.read"))],
 ) -> FlagOut:
-    flag = _visible_flag(session, principal, flag_id)
-    out = FlagOut.of(flag, utcnow())
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="flag",
-        record_ids=[flag.id],
-        person_ids=_person_ids([flag]),
-        payload=out.model_dump(mode="json"),
-        principal=principal,
-    )
-    response.headers["ETag"] = etag(flag)
-    return out
+    with db.unit() as session:
+        flag = _visible_flag(session, principal, flag_id)
+        out = FlagOut.of(flag, utcnow())
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="flag",
+            record_ids=[flag.id],
+            person_ids=_person_ids([flag]),
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        response.headers["ETag"] = etag(flag)
+        return out
 
 
 @router.patch(
@@ -294,30 +298,31 @@ def change_flag(
     flag_id: uuid.UUID,
     change: FlagChange,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.work"))],
     if_match: IfMatch = None,
 ) -> FlagOut:
-    flag = _visible_flag(session, principal, flag_id)
-    now = utcnow()
-    if not _if_match_holds(if_match, flag):
-        raise lifecycle.stale(flag, now)
-    before = flag.status
-    changed = lifecycle.change_flag(session, flag, change, principal=principal, now=now)
-    out = FlagOut.of(flag, now)
-    event: dict[str, Any] = {
-        "record_type": "flag",
-        "record_ids": [flag.id],
-        "person_ids": _person_ids([flag]),
-        "payload": out.model_dump(mode="json"),
-        "detail": {"from": before, "to": flag.status, "changed": ",".join(sorted(changed))},
-    }
-    if changed:
-        record_change(request, session, principal, **event)
-    else:  # nothing changed: the flag was only handed back
-        record(request, session, operation="consult", principal=principal, **event)
-    response.headers["ETag"] = etag(flag)
-    return out
+    with db.unit() as session:
+        flag = _visible_flag(session, principal, flag_id)
+        now = utcnow()
+        if not _if_match_holds(if_match, flag):
+            raise lifecycle.stale(flag, now)
+        before = flag.status
+        changed = lifecycle.change_flag(session, flag, change, principal=principal, now=now)
+        out = FlagOut.of(flag, now)
+        event: dict[str, Any] = {
+            "record_type": "flag",
+            "record_ids": [flag.id],
+            "person_ids": _person_ids([flag]),
+            "payload": out.model_dump(mode="json"),
+            "detail": {"from": before, "to": flag.status, "changed": ",".join(sorted(changed))},
+        }
+        if changed:
+            record_change(request, session, principal, **event)
+        else:  # nothing changed: the flag was only handed back
+            record(request, session, operation="consult", principal=principal, **event)
+        response.headers["ETag"] = etag(flag)
+        return out
 
 
 def _if_match_holds(header: str | None, flag: Flag) -> bool:
@@ -355,49 +360,50 @@ def add_flag_note(
     note: NoteIn,
     raw: RawBody,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.work"))],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> FlagEventOut:
-    flag = _visible_flag(session, principal, flag_id)
-    key = idempotency.parse_key(idempotency_key)
-    route = f"POST /v1/flags/{flag.id}/notes"
-    fingerprint = sha256_hex(json.loads(raw))
-    if key is not None:
-        replay = idempotency.lookup(
-            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
-        )
-        if replay is not None and replay.body is not None:
-            response.status_code = 200
-            response.headers["Idempotent-Replayed"] = "true"
-            return FlagEventOut.model_validate(replay.body)
-    event = lifecycle.add_note(session, flag, note.text, principal=principal, now=utcnow())
-    out = _event_out(event)
-    if key is not None:
-        idempotency.remember(
+    with db.unit() as session:
+        flag = _visible_flag(session, principal, flag_id)
+        key = idempotency.parse_key(idempotency_key)
+        route = f"POST /v1/flags/{flag.id}/notes"
+        fingerprint = sha256_hex(json.loads(raw))
+        if key is not None:
+            replay = idempotency.lookup(
+                session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+            )
+            if replay is not None and replay.body is not None:
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return FlagEventOut.model_validate(replay.body)
+        event = lifecycle.add_note(session, flag, note.text, principal=principal, now=utcnow())
+        out = _event_out(event)
+        if key is not None:
+            idempotency.remember(
+                session,
+                principal_id=principal.id,
+                key=key,
+                route=route,
+                fingerprint=fingerprint,
+                status_code=201,
+                body=out.model_dump(mode="json"),
+                # Erasure of the incident clears stored replies by the incident's location.
+                location=f"/v1/incidents/{flag.incident_id}",
+                retention_days=request.app.state.settings.idempotency_retention_days,
+            )
+        record_change(
+            request,
             session,
-            principal_id=principal.id,
-            key=key,
-            route=route,
-            fingerprint=fingerprint,
-            status_code=201,
-            body=out.model_dump(mode="json"),
-            # Erasure of the incident clears stored replies by the incident's location.
-            location=f"/v1/incidents/{flag.incident_id}",
-            retention_days=request.app.state.settings.idempotency_retention_days,
+            principal,
+            record_type="flag",
+            record_ids=[flag.id],
+            person_ids=_person_ids([flag]),
+            payload=out.model_dump(mode="json", by_alias=True),
+            detail={"note": 1},
         )
-    record_change(
-        request,
-        session,
-        principal,
-        record_type="flag",
-        record_ids=[flag.id],
-        person_ids=_person_ids([flag]),
-        payload=out.model_dump(mode="json", by_alias=True),
-        detail={"note": 1},
-    )
-    response.headers["Location"] = f"/v1/flags/{flag.id}/history"
-    return out
+        response.headers["Location"] = f"/v1/flags/{flag.id}/history"
+        return out
 
 
 @router.get(
@@ -411,26 +417,27 @@ def add_flag_note(
 def get_flag_history(
     request: Request,
     flag_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.read"))],
 ) -> FlagHistory:
-    flag = _visible_flag(session, principal, flag_id)
-    out = FlagHistory(
-        flag_id=str(flag.id),
-        events=[_event_out(e) for e in repository.history(session, flag.id)],
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="flag",
-        record_ids=[flag.id],
-        person_ids=_person_ids([flag]),
-        payload=out.model_dump(mode="json", by_alias=True),
-        detail={"history": 1},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        flag = _visible_flag(session, principal, flag_id)
+        out = FlagHistory(
+            flag_id=str(flag.id),
+            events=[_event_out(e) for e in repository.history(session, flag.id)],
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="flag",
+            record_ids=[flag.id],
+            person_ids=_person_ids([flag]),
+            payload=out.model_dump(mode="json", by_alias=True),
+            detail={"history": 1},
+            principal=principal,
+        )
+        return out
 
 
 def _event_out(event: FlagEvent) -> FlagEventOut:
@@ -463,43 +470,44 @@ def _event_out(event: FlagEvent) -> FlagEventOut:
 )
 def get_queue(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("queue.read"))],
     area: AreaQuery = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> QueuePage:
-    now = utcnow()
-    areas = _scoped_areas(principal, area)
-    fingerprint = query_fingerprint("queue", {"areas": sorted(areas) if areas else areas})
-    after = _queue_key(decode_cursor(cursor, fingerprint)) if cursor else None
-    rows = queue_page(session, areas=areas, after=after, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    overdue = repository.overdue_counts(session, [r.incident_id for r in rows], now)
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(
-            fingerprint,
-            [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
+    with db.unit() as session:
+        now = utcnow()
+        areas = _scoped_areas(principal, area)
+        fingerprint = query_fingerprint("queue", {"areas": sorted(areas) if areas else areas})
+        after = _queue_key(decode_cursor(cursor, fingerprint)) if cursor else None
+        rows = queue_page(session, areas=areas, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        overdue = repository.overdue_counts(session, [r.incident_id for r in rows], now)
+        next_cursor = None
+        if more:
+            last = rows[-1]
+            next_cursor = encode_cursor(
+                fingerprint,
+                [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
+            )
+        page = QueuePage(
+            items=[_queue_row(r, overdue.get(r.incident_id, 0)) for r in rows],
+            next_cursor=next_cursor,
+            as_of=now,
         )
-    page = QueuePage(
-        items=[_queue_row(r, overdue.get(r.incident_id, 0)) for r in rows],
-        next_cursor=next_cursor,
-        as_of=now,
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="incident",
-        record_ids=[r.incident_id for r in rows],
-        payload=page.model_dump(mode="json"),
-        detail={"queue": 1, "count": len(rows)},
-        principal=principal,
-    )
-    return page
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="incident",
+            record_ids=[r.incident_id for r in rows],
+            payload=page.model_dump(mode="json"),
+            detail={"queue": 1, "count": len(rows)},
+            principal=principal,
+        )
+        return page
 
 
 def _queue_key(key: list[Any]) -> tuple[int, dt.datetime, uuid.UUID]:

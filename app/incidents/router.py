@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.audit.record import record
 from app.auth.policy import agency_flag_subjects, agency_view, authorize
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
-from app.db import SessionDep, utcnow
+from app.db import DatabaseDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.flags.schemas import FlagOut
@@ -53,45 +54,46 @@ def create_incident(
     incident: Incident,
     raw: RawBody,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("incident.create"))],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, object]:
-    key = parse_key(idempotency_key)
-    # Identical means the same JSON document, whatever the key order or whitespace.
-    fingerprint = sha256_hex(json.loads(raw))
-    kwargs = {
-        "principal": principal,
-        "incident": incident,
-        "raw_body": raw,
-        "fingerprint": fingerprint,
-        "idempotency_key": key,
-        "context": request.app.state.scoring,
-    }
-    try:
-        with session.begin_nested():
+    with db.unit() as session:
+        key = parse_key(idempotency_key)
+        # Identical means the same JSON document, whatever the key order or whitespace.
+        fingerprint = sha256_hex(json.loads(raw))
+        kwargs = {
+            "principal": principal,
+            "incident": incident,
+            "raw_body": raw,
+            "fingerprint": fingerprint,
+            "idempotency_key": key,
+            "context": request.app.state.scoring,
+        }
+        try:
+            with session.begin_nested():
+                result = service.intake(session, **kwargs)
+        except IntegrityError:
+            # A concurrent identical submission won the race for the unique source
+            # reference (or key); what it stored is now visible: answer as a replay.
             result = service.intake(session, **kwargs)
-    except IntegrityError:
-        # A concurrent identical submission won the race for the unique source
-        # reference (or key); what it stored is now visible: answer as a replay.
-        result = service.intake(session, **kwargs)
-    record(
-        request,
-        session,
-        # A replay hands stored personal data back: that is a consultation.
-        operation="consult" if result.replayed else "collect",
-        record_type="incident",
-        record_ids=[result.incident_id],
-        person_ids=service.person_ids(session, result.incident_id),
-        payload=result.body,
-        detail={"replayed": int(result.replayed), "status": result.status_code},
-        principal=principal,
-    )
-    response.status_code = result.status_code
-    response.headers["Location"] = result.location
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return result.body
+        record(
+            request,
+            session,
+            # A replay hands stored personal data back: that is a consultation.
+            operation="consult" if result.replayed else "collect",
+            record_type="incident",
+            record_ids=[result.incident_id],
+            person_ids=service.person_ids(session, result.incident_id),
+            payload=result.body,
+            detail={"replayed": int(result.replayed), "status": result.status_code},
+            principal=principal,
+        )
+        response.status_code = result.status_code
+        response.headers["Location"] = result.location
+        if result.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return result.body
 
 
 @router.get(
@@ -105,51 +107,54 @@ def create_incident(
 def get_incident(
     request: Request,
     incident_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("incident.read"))],
 ) -> IncidentRecord:
-    row = service.visible_incident(session, principal, incident_id)
-    latest = repository.latest_submission(session, row.id)
-    body = latest.body if latest is not None else None
-    persons = list(row.persons)
-    flags = repository.flags_of_incident(session, row.id)
-    if principal.role == "agency":
-        # Only what the agency needs: its own flags and the people the view keeps (the
-        # flag subjects alone once the body is erased).
-        flags = [f for f in flags if f.agency == principal.agency]
-        subjects = agency_flag_subjects(session, principal, row.id)
-        kept = subjects
-        if body is not None and principal.agency is not None:
-            body = agency_view(body, principal.agency, subjects)
-            kept = {p["ref"] for p in body["persons"]}
-        persons = [p for p in persons if p.ref in kept]
-    now = utcnow()
-    out = IncidentRecord(
-        id=str(row.id),
-        version=row.version,
-        received_at=row.received_at,
-        updated_at=row.updated_at,
-        review_due_at=row.review_due_at,
-        erased=row.erased_at is not None,
-        persons=[StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons],
-        incident=body,
-        flags=[FlagOut.of(f, now) for f in flags],
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="incident",
-        record_ids=[row.id],
-        person_ids=[p.person_id for p in persons],
-        payload=out.model_dump(mode="json"),
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        row = service.visible_incident(session, principal, incident_id)
+        latest = repository.latest_submission(session, row.id)
+        body = latest.body if latest is not None else None
+        persons = list(row.persons)
+        flags = repository.flags_of_incident(session, row.id)
+        if principal.role == "agency":
+            # Only what the agency needs: its own flags and the people the view keeps (the
+            # flag subjects alone once the body is erased).
+            flags = [f for f in flags if f.agency == principal.agency]
+            subjects = agency_flag_subjects(session, principal, row.id)
+            kept = subjects
+            if body is not None and principal.agency is not None:
+                body = agency_view(body, principal.agency, subjects)
+                kept = {p["ref"] for p in body["persons"]}
+            persons = [p for p in persons if p.ref in kept]
+        now = utcnow()
+        out = IncidentRecord(
+            id=str(row.id),
+            version=row.version,
+            received_at=row.received_at,
+            updated_at=row.updated_at,
+            review_due_at=row.review_due_at,
+            erased=row.erased_at is not None,
+            persons=[
+                StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons
+            ],
+            incident=body,
+            flags=[FlagOut.of(f, now) for f in flags],
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="incident",
+            record_ids=[row.id],
+            person_ids=[p.person_id for p in persons],
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        return out
 
 
 def _incident_in_scope_or_404(
-    session: SessionDep, principal: Principal, incident_id: uuid.UUID
+    session: Session, principal: Principal, incident_id: uuid.UUID
 ) -> models.Incident:
     row = service.visible_incident(session, principal, incident_id)
     if row.erased_at is not None:
@@ -177,59 +182,60 @@ def revise_incident(
     incident: IncidentRevision,
     raw: RawBody,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("incident.revise"))],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, object]:
-    row = _incident_in_scope_or_404(session, principal, incident_id)
-    key = parse_key(idempotency_key)
-    fingerprint = sha256_hex(json.loads(raw))
-    route = f"POST /v1/incidents/{incident_id}/revisions"
-    replay = (
-        idempotency.lookup(
-            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
-        )
-        if key
-        else None
-    )
-    if replay is not None and replay.body is not None:
-        result = service.IntakeResult(200, replay.body, replay.location or "", row.id, True)
-    else:
-        result = service.revise(
-            session,
-            principal=principal,
-            row=row,
-            incident=incident,
-            raw_body=raw,
-            fingerprint=fingerprint,
-            context=request.app.state.scoring,
-        )
-        if key and not result.replayed:
-            idempotency.remember(
-                session,
-                principal_id=principal.id,
-                key=key,
-                route=route,
-                fingerprint=fingerprint,
-                status_code=result.status_code,
-                body=result.body,
-                location=result.location,
-                retention_days=request.app.state.settings.idempotency_retention_days,
+    with db.unit() as session:
+        row = _incident_in_scope_or_404(session, principal, incident_id)
+        key = parse_key(idempotency_key)
+        fingerprint = sha256_hex(json.loads(raw))
+        route = f"POST /v1/incidents/{incident_id}/revisions"
+        replay = (
+            idempotency.lookup(
+                session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
             )
-    record(
-        request,
-        session,
-        operation="consult" if result.replayed else "alter",
-        record_type="incident",
-        record_ids=[row.id],
-        person_ids=service.person_ids(session, row.id),
-        payload=result.body,
-        detail={"revision": row.version, "replayed": int(result.replayed)},
-        principal=principal,
-    )
-    response.status_code = result.status_code
-    response.headers["Location"] = result.location
-    return result.body
+            if key
+            else None
+        )
+        if replay is not None and replay.body is not None:
+            result = service.IntakeResult(200, replay.body, replay.location or "", row.id, True)
+        else:
+            result = service.revise(
+                session,
+                principal=principal,
+                row=row,
+                incident=incident,
+                raw_body=raw,
+                fingerprint=fingerprint,
+                context=request.app.state.scoring,
+            )
+            if key and not result.replayed:
+                idempotency.remember(
+                    session,
+                    principal_id=principal.id,
+                    key=key,
+                    route=route,
+                    fingerprint=fingerprint,
+                    status_code=result.status_code,
+                    body=result.body,
+                    location=result.location,
+                    retention_days=request.app.state.settings.idempotency_retention_days,
+                )
+        record(
+            request,
+            session,
+            operation="consult" if result.replayed else "alter",
+            record_type="incident",
+            record_ids=[row.id],
+            person_ids=service.person_ids(session, row.id),
+            payload=result.body,
+            detail={"revision": row.version, "replayed": int(result.replayed)},
+            principal=principal,
+        )
+        response.status_code = result.status_code
+        response.headers["Location"] = result.location
+        return result.body
 
 
 @router.post(
@@ -245,28 +251,29 @@ def record_judgement(
     incident_id: uuid.UUID,
     judgement: JudgementIn,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("judgement.create"))],
 ) -> dict[str, object]:
-    row = _incident_in_scope_or_404(session, principal, incident_id)
-    result = service.judge(
-        session,
-        principal=principal,
-        row=row,
-        level=judgement.level,
-        rationale=judgement.rationale,
-        context=request.app.state.scoring,
-    )
-    record(
-        request,
-        session,
-        operation="alter",
-        record_type="incident",
-        record_ids=[row.id],
-        person_ids=service.person_ids(session, row.id),
-        payload=result.body,
-        detail={"judgement": judgement.level},
-        principal=principal,
-    )
-    response.headers["Location"] = result.location
-    return result.body
+    with db.unit() as session:
+        row = _incident_in_scope_or_404(session, principal, incident_id)
+        result = service.judge(
+            session,
+            principal=principal,
+            row=row,
+            level=judgement.level,
+            rationale=judgement.rationale,
+            context=request.app.state.scoring,
+        )
+        record(
+            request,
+            session,
+            operation="alter",
+            record_type="incident",
+            record_ids=[row.id],
+            person_ids=service.person_ids(session, row.id),
+            payload=result.body,
+            detail={"judgement": judgement.level},
+            principal=principal,
+        )
+        response.headers["Location"] = result.location
+        return result.body

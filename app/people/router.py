@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.audit.record import record
 from app.auth.policy import authorize
 from app.auth.principal import Principal
-from app.db import SessionDep, utcnow
+from app.db import DatabaseDep, utcnow
 from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, problem_responses
 from app.people import service
@@ -30,22 +30,23 @@ router = APIRouter(prefix="/v1", tags=["people"])
 def get_person(
     request: Request,
     person_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.read"))],
 ) -> PersonOut:
-    visible = service.visible_person(session, principal, person_id)
-    out = service.person_view(session, visible)
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="person",
-        record_ids=[visible.person.id],
-        person_ids=visible.records,
-        payload=out.model_dump(mode="json"),
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        visible = service.visible_person(session, principal, person_id)
+        out = service.person_view(session, visible)
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="person",
+            record_ids=[visible.person.id],
+            person_ids=visible.records,
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        return out
 
 
 @router.get(
@@ -59,30 +60,31 @@ def get_person(
 def get_person_timeline(
     request: Request,
     person_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.read"))],
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest entries kept.")] = 200,
 ) -> Timeline:
-    visible = service.visible_person(session, principal, person_id)
-    out = service.timeline(session, visible, limit=limit)
-    shown = {
-        *visible.records,
-        *(v.person_id for v in out.distinct_victims),
-        *(x for e in out.entries for x in (e.victim_person_id, e.perpetrator_person_id) if x),
-        *(c.person_id for e in out.entries for c in e.children),
-    }
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="person",
-        record_ids=[visible.person.id, *(e.incident_id for e in out.entries if e.incident_id)],
-        person_ids=[str(p) for p in shown],
-        payload=out.model_dump(mode="json"),
-        detail={"view": "timeline", "entries": len(out.entries)},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        visible = service.visible_person(session, principal, person_id)
+        out = service.timeline(session, visible, limit=limit)
+        shown = {
+            *visible.records,
+            *(v.person_id for v in out.distinct_victims),
+            *(x for e in out.entries for x in (e.victim_person_id, e.perpetrator_person_id) if x),
+            *(c.person_id for e in out.entries for c in e.children),
+        }
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="person",
+            record_ids=[visible.person.id, *(e.incident_id for e in out.entries if e.incident_id)],
+            person_ids=[str(p) for p in shown],
+            payload=out.model_dump(mode="json"),
+            detail={"view": "timeline", "entries": len(out.entries)},
+            principal=principal,
+        )
+        return out
 
 
 @router.post(
@@ -101,28 +103,34 @@ def merge_person(
     person_id: uuid.UUID,
     body: MergeIn,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.merge"))],
 ) -> MergeOut:
-    result = service.merge(
-        session, principal, person_id=person_id, into=body.into, reason=body.reason, now=utcnow()
-    )
-    out = service.merge_out(result.merge)
-    if result.created:
-        record(
-            request,
+    with db.unit() as session:
+        result = service.merge(
             session,
-            operation="combine",
-            record_type="person",
-            record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
-            person_ids=result.person_ids,
-            payload=out.model_dump(mode="json"),
-            detail={"action": "merge"},
-            principal=principal,
+            principal,
+            person_id=person_id,
+            into=body.into,
+            reason=body.reason,
+            now=utcnow(),
         )
-    else:
-        response.status_code = 200
-    return out
+        out = service.merge_out(result.merge)
+        if result.created:
+            record(
+                request,
+                session,
+                operation="combine",
+                record_type="person",
+                record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
+                person_ids=result.person_ids,
+                payload=out.model_dump(mode="json"),
+                detail={"action": "merge"},
+                principal=principal,
+            )
+        else:
+            response.status_code = 200
+        return out
 
 
 @router.post(
@@ -136,22 +144,23 @@ def unmerge_person(
     request: Request,
     person_id: uuid.UUID,
     body: UnmergeIn,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.merge"))],
 ) -> MergeOut:
-    result = service.unmerge(
-        session, principal, person_id=person_id, reason=body.reason, now=utcnow()
-    )
-    out = service.merge_out(result.merge)
-    record(
-        request,
-        session,
-        operation="combine",
-        record_type="person",
-        record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
-        person_ids=result.person_ids,
-        payload=out.model_dump(mode="json"),
-        detail={"action": "unmerge"},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        result = service.unmerge(
+            session, principal, person_id=person_id, reason=body.reason, now=utcnow()
+        )
+        out = service.merge_out(result.merge)
+        record(
+            request,
+            session,
+            operation="combine",
+            record_type="person",
+            record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
+            person_ids=result.person_ids,
+            payload=out.model_dump(mode="json"),
+            detail={"action": "unmerge"},
+            principal=principal,
+        )
+        return out

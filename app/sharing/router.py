@@ -18,7 +18,7 @@ from app.audit.record import record
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
-from app.db import SessionDep, utcnow
+from app.db import DatabaseDep, utcnow
 from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.flags.router import CAPTURE_PURPOSE
@@ -52,62 +52,65 @@ def record_disclosure(
     body: DisclosureIn,
     raw: RawBody,
     response: Response,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("disclosure.create"))],
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="Replay protection for retries."),
     ] = None,
 ) -> DisclosureOut:
-    row = visible_incident(session, principal, incident_id)
-    if row.erased_at is not None:
-        raise Gone("This incident's personal data was erased.")
-    key = idempotency.parse_key(idempotency_key)
-    route = f"POST /v1/incidents/{row.id}/disclosures"
-    fingerprint = sha256_hex(json.loads(raw))
-    if key is not None:
-        replay = idempotency.lookup(
-            session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+    with db.unit() as session:
+        row = visible_incident(session, principal, incident_id)
+        if row.erased_at is not None:
+            raise Gone("This incident's personal data was erased.")
+        key = idempotency.parse_key(idempotency_key)
+        route = f"POST /v1/incidents/{row.id}/disclosures"
+        fingerprint = sha256_hex(json.loads(raw))
+        if key is not None:
+            replay = idempotency.lookup(
+                session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
+            )
+            if replay is not None and replay.body is not None:
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return DisclosureOut.model_validate(replay.body)
+        disclosure = service.record_disclosure(
+            session, row, body, principal=principal, now=utcnow()
         )
-        if replay is not None and replay.body is not None:
-            response.status_code = 200
-            response.headers["Idempotent-Replayed"] = "true"
-            return DisclosureOut.model_validate(replay.body)
-    disclosure = service.record_disclosure(session, row, body, principal=principal, now=utcnow())
-    out = service.disclosure_out(disclosure)
-    payload = out.model_dump(mode="json")
-    if key is not None:
-        idempotency.remember(
+        out = service.disclosure_out(disclosure)
+        payload = out.model_dump(mode="json")
+        if key is not None:
+            idempotency.remember(
+                session,
+                principal_id=principal.id,
+                key=key,
+                route=route,
+                fingerprint=fingerprint,
+                status_code=201,
+                body=payload,
+                # Erasure clears stored replies by the incident's location.
+                location=f"/v1/incidents/{row.id}",
+                retention_days=request.app.state.settings.idempotency_retention_days,
+            )
+        shared = disclosure.decision == "shared"
+        record(
+            request,
             session,
-            principal_id=principal.id,
-            key=key,
-            route=route,
-            fingerprint=fingerprint,
-            status_code=201,
-            body=payload,
-            # Erasure clears stored replies by the incident's location.
-            location=f"/v1/incidents/{row.id}",
-            retention_days=request.app.state.settings.idempotency_retention_days,
+            operation="disclose" if shared else "alter",
+            record_type="incident",
+            record_ids=[row.id, disclosure.id],
+            person_ids=service.person_ids_of(row, disclosure.subject_refs),
+            payload=payload,
+            recipients=[f"agency:{disclosure.recipient_agency}"] if shared else [],
+            detail={
+                "decision": disclosure.decision,
+                "agency": disclosure.recipient_agency,
+                "lawful_basis": disclosure.lawful_basis or "",
+                "categories": ",".join(disclosure.categories_shared),
+            },
+            principal=principal,
         )
-    shared = disclosure.decision == "shared"
-    record(
-        request,
-        session,
-        operation="disclose" if shared else "alter",
-        record_type="incident",
-        record_ids=[row.id, disclosure.id],
-        person_ids=service.person_ids_of(row, disclosure.subject_refs),
-        payload=payload,
-        recipients=[f"agency:{disclosure.recipient_agency}"] if shared else [],
-        detail={
-            "decision": disclosure.decision,
-            "agency": disclosure.recipient_agency,
-            "lawful_basis": disclosure.lawful_basis or "",
-            "categories": ",".join(disclosure.categories_shared),
-        },
-        principal=principal,
-    )
-    return out
+        return out
 
 
 @router.get(
@@ -121,23 +124,26 @@ def record_disclosure(
 def list_disclosures(
     request: Request,
     incident_id: uuid.UUID,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("disclosure.read"))],
 ) -> DisclosureList:
-    row = visible_incident(session, principal, incident_id)
-    rows = service.disclosures_of(session, row.id)
-    out = DisclosureList(
-        incident_id=str(row.id), disclosures=[service.disclosure_out(d) for d in rows]
-    )
-    record(
-        request,
-        session,
-        operation="consult",
-        record_type="disclosure",
-        record_ids=[row.id, *(d.id for d in rows)],
-        person_ids=service.person_ids_of(row, sorted({r for d in rows for r in d.subject_refs})),
-        payload=out.model_dump(mode="json"),
-        detail={"count": len(rows)},
-        principal=principal,
-    )
-    return out
+    with db.unit() as session:
+        row = visible_incident(session, principal, incident_id)
+        rows = service.disclosures_of(session, row.id)
+        out = DisclosureList(
+            incident_id=str(row.id), disclosures=[service.disclosure_out(d) for d in rows]
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            record_type="disclosure",
+            record_ids=[row.id, *(d.id for d in rows)],
+            person_ids=service.person_ids_of(
+                row, sorted({r for d in rows for r in d.subject_refs})
+            ),
+            payload=out.model_dump(mode="json"),
+            detail={"count": len(rows)},
+            principal=principal,
+        )
+        return out

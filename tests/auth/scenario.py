@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.config import Settings
-from app.db import Database, get_session, utcnow
+from app.db import Database, get_database, utcnow
 from app.flags.models import Flag
 from app.main import create_app
 from tests.conftest import example_incident
@@ -180,26 +180,20 @@ def module_app(migrated_database: Database) -> FastAPI:
 
 
 @pytest.fixture
-def client(module_app: FastAPI, connection: Connection) -> Iterator[TestClient]:
+def client(
+    module_app: FastAPI, migrated_database: Database, connection: Connection
+) -> Iterator[TestClient]:
     """The app's sessions join this test's transaction through savepoints (as in
     tests/conftest.py ``build_app``)."""
 
-    def _test_session() -> Iterator[Session]:
-        s = Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
-        finally:
-            s.close()
+    joined = Database.joined(migrated_database, connection)
 
-    module_app.dependency_overrides[get_session] = _test_session
+    async def _test_database() -> Database:
+        return joined
+
+    module_app.dependency_overrides[get_database] = _test_database
     try:
         with TestClient(module_app, raise_server_exceptions=False) as c:
             yield c
     finally:
-        module_app.dependency_overrides.pop(get_session, None)
+        module_app.dependency_overrides.pop(get_database, None)

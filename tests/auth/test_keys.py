@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,16 +17,26 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 import app.cli as app_cli
-from app.auth.keys import KEY_PREFIX, create_key, hash_key, principal_for_key, revoke_key
+from app.auth.keys import (
+    KEY_PREFIX,
+    KeyCache,
+    create_key,
+    hash_key,
+    principal_for_key,
+    revoke_key,
+)
 from app.auth.models import ApiKey
+from app.auth.principal import Principal
 from app.cli import main as triage
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.ops.migrations import upgrade_to_head
+from tests.conftest import build_app
 
 PURPOSE = {"X-Purpose": "test: keys"}
 VERIFY = "/v1/audit/verify"
@@ -44,7 +55,20 @@ def test_a_key_is_stored_only_as_its_sha256(session: Session) -> None:
     assert issued.secret not in {str(v) for v in vars(row).values()}
 
 
-def test_a_revoked_key_is_401(client: TestClient, session: Session) -> None:
+@pytest.fixture
+def uncached_client(
+    settings: Settings, migrated_database: Database, connection: Connection
+) -> Iterator[TestClient]:
+    """Every request looks its key up (``TRIAGE_API_KEY_CACHE_SECONDS=0``)."""
+    app = build_app(
+        settings.model_copy(update={"api_key_cache_seconds": 0}), migrated_database, connection
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_a_revoked_key_is_401(uncached_client: TestClient, session: Session) -> None:
+    client = uncached_client
     issued = create_key(session, role="auditor")
     session.commit()
     assert client.get(VERIFY, headers=bearer(issued.secret)).status_code == 200
@@ -54,6 +78,35 @@ def test_a_revoked_key_is_401(client: TestClient, session: Session) -> None:
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert not revoke_key(session, issued.id)  # revoking twice reports nothing to revoke
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
+    settings: Settings, migrated_database: Database, connection: Connection, session: Session
+) -> None:
+    ttl = 0.3
+    app = build_app(
+        settings.model_copy(update={"api_key_cache_seconds": ttl}), migrated_database, connection
+    )
+    issued = create_key(session, role="auditor")
+    session.commit()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get(VERIFY, headers=bearer(issued.secret)).status_code == 200
+        assert revoke_key(session, issued.id)  # as `triage keys revoke` would, elsewhere
+        session.commit()
+        # Remembered for at most `ttl` seconds, then looked up again and refused.
+        time.sleep(ttl + 0.05)
+        assert client.get(VERIFY, headers=bearer(issued.secret)).status_code == 401
+
+
+def test_a_key_cache_never_outlives_a_revocation_made_while_it_looked_up() -> None:
+    cache = KeyCache(ttl=60)
+    principal = Principal(id="key:x", kind="api_key", role="auditor")
+    started = cache.generation
+    cache.forget_all()  # a revocation commits while the lookup is in flight
+    cache.put("digest", principal, time.monotonic() + 60, started)
+    assert cache.get("digest", time.monotonic()) is None
+    cache.put("digest", principal, time.monotonic() + 60, cache.generation)
+    assert cache.get("digest", time.monotonic()) == principal
 
 
 def test_an_expired_key_is_401(client: TestClient, session: Session) -> None:
