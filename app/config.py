@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     db_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=1)
 
+    # Background upkeep (app/ops/maintenance.py): how often pending audit events are sealed
+    # (PostgreSQL) and SQLite's write-ahead log is checkpointed.
+    maintenance_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+
     # API keys are looked up once per key and then remembered this long (revoking a key
     # through this process forgets it at once; other processes within this time).
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
@@ -112,6 +116,7 @@ class Settings(BaseSettings):
             statement_timeout_ms=self.db_statement_timeout_ms,
             idle_in_transaction_timeout_ms=self.db_idle_in_transaction_timeout_ms,
             sqlite_busy_timeout_ms=self.sqlite_busy_timeout_ms,
+            sqlite_background_checkpoint=True,
         )
 
     @property

@@ -10,8 +10,8 @@ from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from app.admin.router import router as admin_router
-from app.assessments.context import ScoringContext
 from app.assessments.router import router as assessments_router
+from app.audit.metrics import install_audit_metrics
 from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
 from app.auth.keys import KeyCache
@@ -22,9 +22,11 @@ from app.errors import CatchAllMiddleware, install_error_handlers
 from app.flags.metrics import install_flag_metrics
 from app.flags.router import queue_router
 from app.flags.router import router as flags_router
-from app.incidents.router import router as incidents_router
+from app.intake.context import ScoringContext
+from app.intake.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
 from app.ops.admission import AdmissionMetrics, AdmissionMiddleware, Gate
+from app.ops.maintenance import Maintenance
 from app.ops.metrics import Metrics, MetricsMiddleware
 from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.ops.migrations import head_revisions
@@ -58,9 +60,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # Admitted requests use at most one worker thread each; keep room for them all.
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, settings.max_concurrent_requests + 8)
+        maintenance = Maintenance(database, settings.maintenance_interval_seconds)
+        maintenance.start()
         yield
         # Uvicorn has stopped accepting connections and drained in-flight requests.
         app.state.shutting_down = True
+        maintenance.stop()
         database.dispose()
 
     app = FastAPI(
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.probe_limiter = CapacityLimiter(1)
     gate = Gate(settings.max_concurrent_requests, settings.max_queued_requests)
     install_flag_metrics(app)
+    install_audit_metrics(app)
 
     install_error_handlers(app)
     app.include_router(ops_router)

@@ -36,7 +36,7 @@ from app.classifier.evaluate import baselines_of, compare, format_report
 from app.classifier.features import FEATURE_INDEX, feature_matrix
 from app.classifier.scorecard import score_points_matrix
 from app.classifier.train import TrainConfig, train
-from app.scoring.items import DASH_RIC_ITEMS
+from app.contract.items import DASH_RIC_ITEMS
 
 ITEM_EFFECTS = {
     "strangulation": 0.25,

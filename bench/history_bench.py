@@ -39,13 +39,14 @@ from sqlalchemy import create_engine, event, make_url, text
 
 from app.auth.keys import create_key
 from app.config import Settings
+from app.contract.incident import Incident
 from app.db import Database
 from app.incidents import models
-from app.incidents.schemas import Incident
+from app.intake import patterns
 from app.main import create_app
 from app.ops.migrations import upgrade_to_head
-from app.people import patterns, repository
-from app.people.history import stored_history
+from app.people import repository
+from app.people.history import stored_history, stored_records
 from app.scoring.history import History
 
 VICTIMS = 300_000
@@ -460,8 +461,13 @@ def explain(url: str, incident_id: str) -> None:
         _ = list(row.persons)
         event.listen(database.engine, "before_cursor_execute", capture)
         try:
-            history = stored_history(session, row, incident, History.reported(incident))
-            patterns.serial_pattern(session, row, incident)
+            records = {p.ref: p.person_id for p in row.persons}
+            graph = repository.merge_graph(session, set(records.values()))
+            stored = stored_records(
+                session, incident, records, graph, incident_id=row.id, occurred_at=row.occurred_at
+            )
+            history = stored_history(session, stored, History.reported(incident))
+            patterns.serial_pattern(stored)
         finally:
             event.remove(database.engine, "before_cursor_execute", capture)
         victim_count = len(history.victim.stored_prior_incidents)

@@ -34,10 +34,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.assessments import pipeline as assessment_pipeline
-from app.assessments import service as assessment_service
 from app.auth.keys import create_key
 from app.config import Settings
 from app.db import Database
+from app.intake import orchestrator
 from app.main import create_app
 from app.ops.migrations import upgrade_to_head
 
@@ -98,7 +98,7 @@ def main() -> None:
         client = TestClient(create_app(settings, db))
         headers = {"Authorization": f"Bearer {key.secret}"}
         fixed_assess = precomputed(assessment_pipeline.assess)
-        fixed_flags = precomputed(assessment_service.evaluate_flags)
+        fixed_flags = precomputed(orchestrator.evaluate_flags)
         timings: dict[str, list[float]] = {"with scoring": [], "without scoring": []}
         for i in range(2 * args.n + 20):
             body = copy.deepcopy(example)
@@ -109,7 +109,7 @@ def main() -> None:
                 if variant == "with scoring"
                 else [
                     mock.patch.object(assessment_pipeline, "assess", fixed_assess),
-                    mock.patch.object(assessment_service, "evaluate_flags", fixed_flags),
+                    mock.patch.object(orchestrator, "evaluate_flags", fixed_flags),
                 ]
             )
             for p in patches:

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.incidents.schemas import Incident  # noqa: E402
+from app.contract.incident import Incident  # noqa: E402
 from app.scoring import History, assess, load_registry  # noqa: E402
 
 EXAMPLE = ROOT.parent / "shared" / "contract" / "incident.example.json"

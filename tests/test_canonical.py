@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.canonical import canonical_json
+from app.canonical import canonical_json, fast_canonical_json
 
 json_values = st.recursive(
     st.none()
@@ -40,3 +41,41 @@ def test_canonical_json_equals_the_rfc8785_reference(value: Any) -> None:
 def test_key_order_uses_utf16_code_units_beyond_the_bmp() -> None:
     value = {"\U0001f600": 1, "\uffff": 2}
     assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+        | st.text(alphabet=st.characters(codec="utf-8")),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.text(max_size=8, alphabet=st.characters(codec="utf-8")), children, max_size=4
+            )
+        ),
+        max_leaves=30,
+    )
+)
+def test_the_fast_path_takes_float_free_documents_and_matches_the_reference(value: Any) -> None:
+    fast = fast_canonical_json(value)
+    if fast is not None:
+        assert fast == bytes(rfc8785.dumps(value))
+
+
+def test_documents_the_fast_path_cannot_write_exactly_go_to_the_reference() -> None:
+    for value in (
+        {"p": 0.1},  # a float
+        {"p": 1e21},
+        [2**53 - 1],  # the largest exact integer
+        {"\U0001f600": 1},  # a key outside the BMP
+        {"k": "time 12:00.5 is text, 1.5 too"},  # digits and dots inside strings are fine
+    ):
+        assert canonical_json(value) == bytes(rfc8785.dumps(value))
+    assert fast_canonical_json({"p": 0.1}) is None
+    assert fast_canonical_json([2**53]) is None  # beyond IEEE 754's exact integers
+    with pytest.raises(ValueError, match="safe integer"):
+        canonical_json([2**53])
+    assert fast_canonical_json({"k": "12:00.5"}) is not None

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database
-from app.incidents import models
 from tests.auth.scenario import AREA_A, incident_body, set_flags
 from tests.conftest import KeyMaker, build_app
 
@@ -265,14 +264,16 @@ def exercise_every_endpoint(
     call("POST", "/v1/admin/keys", 422, json={"role": "agency", "label": GIVEN}, headers=admin)
 
     # A fault deep inside a write, with personal data in the exception's message.
-    def explode(*_: Any) -> None:
-        raise RuntimeError(f"injected fault about {GIVEN} {FAMILY} born {VICTIM_DOB}")
+    def explode(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO incident_submissions "):
+            raise RuntimeError(f"injected fault about {GIVEN} {FAMILY} born {VICTIM_DOB}")
 
-    event.listen(models.IncidentSubmission, "after_insert", explode)
+    engine = session.get_bind().engine
+    event.listen(engine, "after_cursor_execute", explode)
     try:
         call("POST", "/v1/incidents", 500, json=distinctive_incident(), headers=submitter)
     finally:
-        event.remove(models.IncidentSubmission, "after_insert", explode)
+        event.remove(engine, "after_cursor_execute", explode)
 
     # Erasure, and the errors around it.
     call("POST", f"/v1/incidents/{iid}/erase", 422, json={"reason": 7}, headers=admin)

@@ -7,24 +7,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.admin.service import erase_incident
-from app.audit.record import record
-from app.auth.keys import KeySpecError, create_key, list_keys, revoke_key
-from app.auth.models import ApiKey
+from app.auth.keys import KeySpecError, create_key, key_row, list_keys, revoke_key
 from app.auth.policy import authorize
 from app.auth.principal import Agency, Principal, Role
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
-from app.incidents import models
+from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.incidents import repository as incident_repository
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 AdminErase = Annotated[Principal, Depends(authorize("admin.erase"))]
-AdminKeys = Annotated[Principal, Depends(authorize("admin.keys"))]
+ADMIN_KEYS = Depends(authorize("admin.keys"))
 
 
 class ErasureRequest(BaseModel):
@@ -93,42 +92,42 @@ def erase(
     body: ErasureRequest,
     db: DatabaseDep,
     principal: AdminErase,
-) -> ErasureOut:
-    with db.unit() as session:
-        incident = session.get(models.Incident, incident_id)
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
+        incident = incident_repository.get(session, incident_id)
         if incident is None:
             raise NotFound("No such incident.")
         if incident.erased_at is not None:
             raise Conflict("This incident has already been erased.")
         person_ids = [p.person_id for p in incident.persons]
-        latest = session.scalar(
-            select(models.IncidentSubmission.body_sha256)
-            .where(models.IncidentSubmission.incident_id == incident.id)
-            .order_by(models.IncidentSubmission.revision.desc())
-            .limit(1)
-        )
+        latest = incident_repository.latest_submission(session, incident.id)
         now = utcnow()
         erased_persons = erase_incident(
             session, incident, by=principal.id, reason=body.reason, now=now
         )
-        record(
-            request,
-            session,
-            operation="erase",
-            record_type="incident",
-            record_ids=[incident.id],
-            person_ids=person_ids,
-            # The digest of what was erased, never the data itself.
-            payload={
-                "latest_body_sha256": latest,
-                "persons_erased": sorted(map(str, erased_persons)),
-            },
-            detail={"persons_erased": len(erased_persons)},
-            principal=principal,
-        )
-        return ErasureOut(
+        out = ErasureOut(
             incident_id=str(incident.id), erased_at=now, persons_erased=len(erased_persons)
         )
+        return WriteResult(
+            body=out.model_dump(mode="json"),
+            audit=[
+                AuditRecord(
+                    operation="erase",
+                    record_type="incident",
+                    record_ids=[incident.id],
+                    person_ids=person_ids,
+                    # The digest of what was erased, never the data itself.
+                    payload={
+                        "latest_body_sha256": latest.body_sha256 if latest else None,
+                        "persons_erased": sorted(map(str, erased_persons)),
+                    },
+                    detail={"persons_erased": len(erased_persons)},
+                )
+            ],
+        )
+
+    return run_write(request, db, write, work)
 
 
 @router.get(
@@ -145,21 +144,12 @@ def reviews_due(
     after: Annotated[str | None, Query(max_length=80, description="Cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReviewsDuePage:
-    with db.unit() as session:
-        cutoff = before or utcnow()
-        query = select(models.Incident).where(
-            models.Incident.erased_at.is_(None), models.Incident.review_due_at <= cutoff
-        )
-        if after:
-            when, last_id = _parse_cursor(after)
-            query = query.where(
-                (models.Incident.review_due_at > when)
-                | ((models.Incident.review_due_at == when) & (models.Incident.id > last_id))
-            )
-        rows = list(
-            session.scalars(
-                query.order_by(models.Incident.review_due_at, models.Incident.id).limit(limit + 1)
-            )
+    with db.unit(read_only=True) as session:
+        rows = incident_repository.reviews_due(
+            session,
+            before=before or utcnow(),
+            after=_parse_cursor(after) if after else None,
+            limit=limit + 1,
         )
         items = [
             ReviewDue(
@@ -212,7 +202,7 @@ def _key_out(row: object) -> KeyOut:
     operation_id="list_api_keys",
     summary="API keys (never their secrets)",
     responses=problem_responses(*COMMON_PROBLEMS),
-    dependencies=[Depends(authorize("admin.keys"))],
+    dependencies=[ADMIN_KEYS],
 )
 def get_keys(db: DatabaseDep) -> list[KeyOut]:
     with db.unit() as session:
@@ -226,9 +216,10 @@ def get_keys(db: DatabaseDep) -> list[KeyOut]:
     operation_id="create_api_key",
     summary="Create an API key (the secret is returned once)",
     responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_KEYS],
 )
-def post_key(request: Request, body: KeyIn, db: DatabaseDep, principal: AdminKeys) -> IssuedKeyOut:
-    with db.unit() as session:
+def post_key(request: Request, body: KeyIn, db: DatabaseDep, write: WriteRequestDep) -> Response:
+    def work(session: Session) -> WriteResult:
         try:
             issued = create_key(
                 session,
@@ -241,19 +232,26 @@ def post_key(request: Request, body: KeyIn, db: DatabaseDep, principal: AdminKey
             )
         except KeySpecError as exc:
             raise Unprocessable(str(exc)) from exc
-        row = session.get(ApiKey, issued.id)
+        row = key_row(session, issued.id)
         if row is None:  # pragma: no cover - flushed just above
             raise NotFound("No such key.")
-        record(
-            request,
-            session,
-            operation="collect",
-            record_type="key",
-            record_ids=[issued.id],
-            payload={"id": str(issued.id), "role": issued.role},
-            principal=principal,
+        out = IssuedKeyOut(**_key_out(row).model_dump(), secret=issued.secret)
+        return WriteResult(
+            body=out.model_dump(mode="json"),
+            status_code=201,
+            # The secret is shown once: a retry makes a new key rather than store this one.
+            replayable=False,
+            audit=[
+                AuditRecord(
+                    operation="collect",
+                    record_type="key",
+                    record_ids=[issued.id],
+                    payload={"id": str(issued.id), "role": issued.role},
+                )
+            ],
         )
-        return IssuedKeyOut(**_key_out(row).model_dump(), secret=issued.secret)
+
+    return run_write(request, db, write, work)
 
 
 @router.delete(
@@ -262,19 +260,31 @@ def post_key(request: Request, body: KeyIn, db: DatabaseDep, principal: AdminKey
     operation_id="revoke_api_key",
     summary="Revoke an API key",
     responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_KEYS],
 )
-def delete_key(request: Request, key_id: uuid.UUID, db: DatabaseDep, principal: AdminKeys) -> None:
-    with db.unit() as session:
+def delete_key(
+    request: Request,
+    key_id: uuid.UUID,
+    db: DatabaseDep,
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
         if not revoke_key(session, key_id):
             raise NotFound("No such active key.")
-        record(
-            request,
-            session,
-            operation="alter",
-            record_type="key",
-            record_ids=[key_id],
-            payload={"revoked": str(key_id)},
-            principal=principal,
+        return WriteResult(
+            body=None,
+            status_code=204,
+            audit=[
+                AuditRecord(
+                    operation="alter",
+                    record_type="key",
+                    record_ids=[key_id],
+                    payload={"revoked": str(key_id)},
+                )
+            ],
         )
+
+    response = run_write(request, db, write, work)
     # After the commit: no request of this process accepts the key from now on.
     request.app.state.key_cache.forget_all()
+    return response

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Judgement
@@ -59,9 +59,16 @@ def erase_incident(
             reason_not_shared=case((Disclosure.reason_not_shared.is_(None), None), else_="erased"),
         )
     )
+    # Stored replies to writes about the incident hold its personal data (rows written
+    # before replies named their incident are found by the location they stored).
     session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.location == f"/v1/incidents/{incident.id}")
+        .where(
+            or_(
+                IdempotencyKey.incident_id == incident.id,
+                IdempotencyKey.location == f"/v1/incidents/{incident.id}",
+            )
+        )
         .values(response_body=None)
     )
     # Notes on flag changes and the reasons agencies gave for a status are free text that

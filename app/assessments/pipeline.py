@@ -22,7 +22,7 @@ from typing import Any
 from app.classifier.artifact import LoadedModel
 from app.classifier.features import ClassifierHistory
 from app.classifier.policy import assessment_classifier
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement

@@ -23,16 +23,17 @@ from app.assessments.schemas import (
     Reproduction,
     SubmissionFact,
 )
+from app.assessments.service import assessment_out
 from app.audit.record import record
+from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.classifier.artifact import LoadedModel
+from app.contract.incident import Incident
 from app.db import DatabaseDep
-from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
-from app.incidents.schemas import Incident
-from app.incidents.service import assessment_out, person_ids, visible_incident
+from app.incidents.service import person_ids, visible_incident
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import DefinitionRegistry, DefinitionSet, definition_from_document
@@ -77,6 +78,7 @@ def get_assessment(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),
@@ -116,6 +118,7 @@ def list_assessments(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="assessment",
             record_ids=[row.id, *(a.id for a in out.assessments)],
             person_ids=person_ids(session, row.id),
@@ -220,6 +223,7 @@ def explain_assessment(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),
@@ -327,6 +331,7 @@ def reproduce_assessment(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),

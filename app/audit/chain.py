@@ -39,7 +39,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 import app.canonical
@@ -55,8 +55,9 @@ from app.audit.models import (
     ROUTE_MAX_LENGTH,
     AuditEvent,
     AuditEventRecord,
+    AuditPendingEvent,
 )
-from app.db import new_id, utcnow
+from app.db import new_id, table_of, utcnow
 
 AuditOperation = Literal["collect", "alter", "consult", "disclose", "combine", "erase"]
 
@@ -73,8 +74,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _RECORD_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 # The stored fields that are hashed, in table order (everything except ``hash``).
-_EVENTS = AuditEvent.__table__
-_INDEX = AuditEventRecord.__table__
+_EVENTS = table_of(AuditEvent)
+_INDEX = table_of(AuditEventRecord)
 CONTENT_FIELDS: tuple[str, ...] = tuple(c.name for c in _EVENTS.columns if c.name != "hash")
 
 
@@ -153,9 +154,17 @@ def _key(key: Any) -> str:
     return key
 
 
+def _json_default(obj: Any) -> Any:
+    """What the canonical encoder cannot write itself, as ``_jsonable`` converts it."""
+    if isinstance(obj, BaseModel | Mapping | datetime | date | Enum):
+        return _jsonable(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-able")
+
+
 def canonical_json(obj: Any) -> bytes:
     """RFC 8785 (JCS) canonical JSON: sorted keys, no whitespace, UTF-8."""
-    return app.canonical.canonical_json(_jsonable(obj))
+    fast = app.canonical.fast_canonical_json(obj, default=_json_default)
+    return fast if fast is not None else app.canonical.canonical_json(_jsonable(obj))
 
 
 def digest_of(obj: Any) -> str:
@@ -195,11 +204,16 @@ def compute_hash(values: Mapping[str, Any]) -> str:
 # --- append ---------------------------------------------------------------------------------
 
 
+_HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_INDEX = insert(_INDEX)
+_PENDING = table_of(AuditPendingEvent)
+_INSERT_PENDING = insert(_PENDING)
+
+
 def head(session: Session | Connection) -> tuple[int, str]:
     """The last event's ``(seq, hash)``; ``(0, GENESIS_HASH)`` for an empty chain."""
-    row = session.execute(
-        select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
-    ).first()
+    row = session.execute(_HEAD).first()
     if row is None:
         return 0, GENESIS_HASH
     return int(row.seq), str(row.hash)
@@ -219,11 +233,30 @@ def append(session: Session, entry: AuditEntry) -> AuditEvent:
     return _append_locked(session, values)
 
 
-def _lock_chain(session: Session) -> None:
+def defer(session: Session, entry: AuditEntry) -> None:
+    """Log a read: on PostgreSQL as a pending event the sealer chains within a second
+    (no lock, so concurrent reads never wait for each other); on SQLite, where the unit of
+    work already holds the database's write lock, straight onto the chain."""
+    if session.get_bind().dialect.name != "postgresql":
+        append(session, entry)
+        return
+    session.execute(_INSERT_PENDING, [_validated(entry)])
+
+
+def _lock_chain(session: Session, *, wait: bool = True) -> bool:
+    """Serialise appends (see the module docstring); False if ``wait`` is off and another
+    transaction holds the lock (PostgreSQL)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        if not wait:
+            return bool(
+                connection.execute(
+                    select(func.pg_try_advisory_xact_lock(AUDIT_CHAIN_LOCK_KEY))
+                ).scalar()
+            )
         connection.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_KEY)))
-    elif connection.dialect.name == "sqlite":
+        return True
+    if connection.dialect.name == "sqlite":
         # The engine's `begin` hook issues BEGIN IMMEDIATE; without it the head would be
         # read outside the write lock and concurrent appends would collide.
         dbapi = connection.connection.dbapi_connection
@@ -232,29 +265,91 @@ def _lock_chain(session: Session) -> None:
                 "SQLite audit appends need an engine from app.db.create_db_engine "
                 "(BEGIN IMMEDIATE); this connection is not in a transaction"
             )
-    else:  # pragma: no cover - only the two supported databases
-        raise RuntimeError(f"unsupported database for the audit chain: {connection.dialect.name}")
+        return True
+    raise RuntimeError(  # pragma: no cover - only the two supported databases
+        f"unsupported database for the audit chain: {connection.dialect.name}"
+    )
 
 
 def _append_locked(session: Session, values: dict[str, Any]) -> AuditEvent:
-    """Read the head and insert the next event. Callers must hold the chain lock.
+    """Read the head and insert the next event. Callers must hold the chain lock."""
+    return _append_many(session, [values])[0]
 
-    Plain INSERT statements rather than a unit-of-work flush keep the Python work done while
-    holding the lock (which serialises every request) small.
+
+def _append_many(session: Session, batch: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Chain ``batch`` after the head, in order, with one insert per table.
+
+    Callers must hold the chain lock. Plain batched INSERT statements rather than a
+    unit-of-work flush keep the work done while holding the lock (which serialises every
+    append) small.
     """
     head_seq, head_hash = head(session)
-    values["seq"] = head_seq + 1
-    values["prev_hash"] = head_hash
-    values["hash"] = compute_hash(values)
-    event = session.scalars(insert(AuditEvent).returning(AuditEvent), [values]).one()
-    index_rows = [
-        {"event_seq": event.seq, "kind": kind, "record_id": record_id}
-        for kind, ids in (("record", values["record_ids"]), ("person", values["person_ids"]))
-        for record_id in dict.fromkeys(ids)  # unique, in order
-    ]
+    index_rows = []
+    for values in batch:
+        head_seq += 1
+        values["seq"] = head_seq
+        values["prev_hash"] = head_hash
+        values["hash"] = head_hash = compute_hash(values)
+        index_rows += [
+            {"event_seq": head_seq, "kind": kind, "record_id": record_id}
+            for kind, ids in (("record", values["record_ids"]), ("person", values["person_ids"]))
+            for record_id in dict.fromkeys(ids)  # unique, in order
+        ]
+    session.execute(_INSERT_EVENTS, batch)
     if index_rows:
-        session.execute(insert(AuditEventRecord), index_rows)
-    return event
+        session.execute(_INSERT_INDEX, index_rows)
+    return [AuditEvent(**values) for values in batch]
+
+
+# --- pending events -------------------------------------------------------------------------
+
+SEAL_BATCH = 1000
+
+
+def seal_pending(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int:
+    """Chain up to ``limit`` pending events (oldest first) and remove them from pending.
+
+    Returns how many were sealed. With ``wait`` off, gives up at once (0) when another
+    transaction holds the chain lock. Never commits: the caller does, so a pending event
+    is either still pending or chained, never both and never lost.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    session.flush()
+    if not _lock_chain(session, wait=wait):
+        return 0
+    rows = list(
+        session.execute(select(_PENDING).order_by(_PENDING.c.pending_id).limit(limit)).mappings()
+    )
+    if not rows:
+        return 0
+    batch = [{name: row[name] for name in CONTENT_FIELDS if name in row} for row in rows]
+    _append_many(session, batch)
+    session.execute(
+        delete(_PENDING).where(_PENDING.c.pending_id.in_([row["pending_id"] for row in rows]))
+    )
+    return len(rows)
+
+
+def seal_all(session: Session) -> int:
+    """Seal every pending event (before reading the log); the caller commits."""
+    total = 0
+    while sealed := seal_pending(session):
+        total += sealed
+    return total
+
+
+@dataclass(frozen=True)
+class PendingStatus:
+    count: int
+    oldest_at: datetime | None
+
+
+def pending_status(session: Session | Connection) -> PendingStatus:
+    count, oldest = session.execute(select(func.count(), func.min(_PENDING.c.occurred_at))).one()
+    if isinstance(oldest, str):  # SQLite without the column's type (aggregate)
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return PendingStatus(int(count), oldest)
 
 
 def _validated(entry: AuditEntry) -> dict[str, Any]:

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import rfc8785
 
-from app.audit.chain import AuditEntry, VerifyResult, append, format_timestamp, head, verify
+from app.audit.chain import (
+    AuditEntry,
+    VerifyResult,
+    append,
+    format_timestamp,
+    head,
+    seal_all,
+    verify,
+)
 from app.audit.queries import EventFilter, iter_event_json, read_snapshot
 from app.db import Database, utcnow
 
@@ -108,9 +116,16 @@ def _describe_failure(result: VerifyResult) -> str:
     )
 
 
+def _seal(db: Database) -> None:
+    """Chain every pending read event first, so that the walk covers everything logged."""
+    with db.unit() as session:
+        seal_all(session)
+
+
 def verify_command(args: argparse.Namespace) -> int:
     db = _database()
     try:
+        _seal(db)
         with read_snapshot(db.engine) as conn:
             result = verify(conn, batch_size=args.batch_size, anchor=args.anchor)
     finally:
@@ -129,6 +144,7 @@ def verify_command(args: argparse.Namespace) -> int:
 def anchor_command(_args: argparse.Namespace) -> int:
     db = _database()
     try:
+        _seal(db)
         with read_snapshot(db.engine) as conn:
             result = verify(conn)
             at = utcnow()
@@ -158,6 +174,7 @@ def export_command(args: argparse.Namespace) -> int:
     out: Path = args.out
     partial = out.with_name(out.name + ".partial")
     db = _database()
+    _seal(db)
     session = db.session()
     try:
         up_to_seq, _ = head(session)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Uuid,
 )
@@ -49,19 +50,13 @@ def _in_list(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class AuditEvent(Base):
-    """One logged operation on personal data. Holds ids and digests, never the data itself."""
+class AuditContent:
+    """What an audit event says: who did which operation to which records, and why.
 
-    __tablename__ = "audit_events"
-    __table_args__ = (
-        CheckConstraint(_in_list("operation", OPERATIONS), name="operation"),
-        CheckConstraint("seq >= 1", name="seq_positive"),
-        Index(None, "operation"),
-        Index(None, "principal_id"),
-        Index(None, "occurred_at"),
-    )
+    The same columns on the chain and on the pending events, so an event moves from one
+    to the other unchanged; on the chain they are hashed with ``seq`` and ``prev_hash``.
+    """
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     principal_id: Mapped[str] = mapped_column(String(PRINCIPAL_MAX_LENGTH))
@@ -79,6 +74,23 @@ class AuditEvent(Base):
     digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
     # Non-personal metadata only: counts, outcome, versions.
     detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+
+
+class AuditEvent(AuditContent, Base):
+    """One logged operation on personal data. Holds ids and digests, never the data itself."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(_in_list("operation", OPERATIONS), name="operation"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index(None, "operation"),
+        Index(None, "principal_id"),
+        Index(None, "occurred_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, sort_order=-1
+    )
     prev_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
     hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
 
@@ -97,3 +109,26 @@ class AuditEventRecord(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(RECORD_ID_MAX_LENGTH), primary_key=True)
+
+
+class AuditPendingEvent(AuditContent, Base):
+    """A read's audit event, committed with the read and not yet chained (PostgreSQL).
+
+    Reads of personal data are logged like everything else, but chaining each one would
+    make every read wait for the chain's lock. Instead a read inserts its event here, which
+    takes no lock, and the sealer (``app.audit.chain.seal_pending``: every second in each
+    process, and before any read of the log) appends the waiting events to the chain in
+    order, in one batch, deleting them here in the same transaction. Until then the event
+    is stored and counted (``/metrics``, ``/v1/audit/verify``) but not yet tamper-evident.
+    On SQLite every write already holds the database's single write lock, so reads chain
+    their events at once and this table stays empty.
+    """
+
+    __tablename__ = "audit_pending_events"
+
+    pending_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+        sort_order=-1,
+    )

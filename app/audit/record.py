@@ -4,6 +4,11 @@ Called by handlers inside the request's unit of work, so the event commits or ro
 with the data it describes. The digest is of what was returned or changed; the personal
 data itself never enters the log. Every response to an agency principal is also logged
 as a ``disclose`` to that agency (DPA 2018 s.62(1)(d), (3)).
+
+Changes are chained at once, as the last statement before the commit. Reads pass
+``deferred=True``: their events are committed with the read and chained by the sealer
+within a second (``app.audit.chain.defer``), so that concurrent reads never queue for the
+chain's lock.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from app.audit.chain import AuditEntry, AuditOperation, append, digest_of
+from app.audit.chain import AuditEntry, AuditOperation, append, defer, digest_of
 from app.audit.models import PURPOSE_MAX_LENGTH
 from app.auth.principal import Principal
 from app.logging import route_template
@@ -33,6 +38,7 @@ def record(
     recipients: Sequence[str] = (),
     detail: Mapping[str, Any] | None = None,
     principal: Principal | None = None,
+    deferred: bool = False,
 ) -> None:
     principal = principal or request.state.principal
     common: dict[str, Any] = {
@@ -48,13 +54,14 @@ def record(
         "digest": digest_of(payload),
         "detail": dict(detail or {}),
     }
-    append(
+    log = defer if deferred else append
+    log(
         session,
         AuditEntry(operation=operation, recipients=list(recipients), **common),
     )
     if principal.role == "agency" and operation != "disclose":
         # Whatever the operation, what an agency gets back has been disclosed to it.
-        append(
+        log(
             session,
             AuditEntry(
                 operation="disclose",

@@ -15,16 +15,24 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.audit.chain import event_as_json, head, verify
+from app.audit.chain import event_as_json, head, pending_status, seal_all, verify
 from app.audit.queries import EventFilter, iter_event_json, list_events, read_snapshot
 from app.audit.record import record
+from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
-from app.db import DatabaseDep
-from app.deps import REQUIRE_PURPOSE
+from app.db import Database, DatabaseDep
 from app.errors import COMMON_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def seal(db: Database) -> None:
+    """Chain every pending read event before the log is read, so that an auditor sees
+    every committed event (app/audit/models.py ``AuditPendingEvent``)."""
+    with db.unit() as session:
+        seal_all(session)
+
 
 Operation = Literal["collect", "alter", "consult", "disclose", "combine", "erase"]
 
@@ -64,6 +72,11 @@ class VerifyOut(BaseModel):
     head_hash: str
     first_broken_seq: int | None = None
     reason: str | None = None
+    pending_events: int = Field(
+        default=0,
+        description="Read events committed but not yet chained (PostgreSQL; the sealer "
+        "chains them within about a second). Sealed before the walk, so normally 0.",
+    )
 
 
 AuditorDep = Annotated[Principal, Depends(authorize("audit.read"))]
@@ -120,6 +133,7 @@ def list_audit_events(
     after: Annotated[int, Query(ge=0, description="Cursor: the last `seq` seen.")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
+    seal(db)
     with db.unit() as session:
         rows = list_events(session, filters.where, after_seq=after, limit=limit + 1)
         page = [AuditEventOut(**event_as_json(r)) for r in rows[:limit]]
@@ -129,6 +143,7 @@ def list_audit_events(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="audit",
             record_ids=[e.id for e in page],
             payload=body.model_dump(mode="json"),
@@ -155,6 +170,7 @@ def export_audit_events(
     principal: AuditorDep,
     filters: Annotated[Filters, Depends()],
 ) -> StreamingResponse:
+    seal(db)
     with db.unit() as session:
         # The export covers the chain as it stands now; it is logged before it streams.
         up_to_seq, up_to_hash = head(session)
@@ -162,6 +178,7 @@ def export_audit_events(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="audit",
             record_ids=[],
             payload={"filter": filters.describe(), "up_to_seq": up_to_seq, "head": up_to_hash},
@@ -203,16 +220,19 @@ def verify_audit_chain(
     if anchor is not None:
         seq, digest = anchor.split(":")
         anchor_pair = (int(seq), digest)
+    seal(db)
     # The walk reads a snapshot outside any unit of work: on SQLite a writing unit holds
     # the write lock, which must not stay held while a million events are walked.
     with read_snapshot(db.engine) as conn:
         result = verify(conn, anchor=anchor_pair)
-    out = VerifyOut(**result.__dict__)
+        pending = pending_status(conn)
+    out = VerifyOut(**result.__dict__, pending_events=pending.count)
     with db.unit() as session:
         record(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="audit",
             record_ids=[],
             payload=out.model_dump(mode="json"),

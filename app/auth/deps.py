@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +27,7 @@ from app.auth.keys import KEY_PREFIX, KeyCache, KeyLookup, hash_key, lookup_key
 from app.auth.principal import Principal
 from app.auth.ratelimit import retry_after_header
 from app.db import Database, DatabaseDep
-from app.errors import TooManyRequests, Unauthorized
+from app.errors import PurposeRequired, TooManyRequests, Unauthorized
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -99,3 +99,56 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as received (Starlette caches it for the JSON parser)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+async def require_purpose(
+    request: Request,
+    # Authenticate first: a caller without credentials gets 401, not a hint about headers.
+    _principal: CurrentPrincipal,
+    x_purpose: Annotated[
+        str | None,
+        Header(
+            alias="X-Purpose",
+            description="Why personal data is being read (kept in the audit log). Required.",
+            max_length=200,
+        ),
+    ] = None,
+) -> str:
+    if x_purpose is None or not x_purpose.strip():
+        raise PurposeRequired(
+            "Reads of personal data must state their purpose in the X-Purpose header."
+        )
+    purpose = x_purpose.strip()
+    request.state.purpose = purpose  # recorded with every audit event of this request
+    return purpose
+
+
+# For routes that need the header enforced but not its value.
+REQUIRE_PURPOSE = Depends(require_purpose)
+
+
+async def capture_purpose(
+    request: Request,
+    x_purpose: Annotated[
+        str | None,
+        Header(
+            alias="X-Purpose",
+            description="Why (kept in the audit log). Optional on changes.",
+            max_length=200,
+        ),
+    ] = None,
+) -> None:
+    """Record X-Purpose with the audit events of a change when the caller states one."""
+    if x_purpose is not None and x_purpose.strip():
+        request.state.purpose = x_purpose.strip()
+
+
+CAPTURE_PURPOSE = Depends(capture_purpose)

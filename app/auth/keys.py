@@ -115,6 +115,10 @@ def revoke_key(session: Session, key_id: uuid.UUID, *, now: datetime | None = No
     return True
 
 
+def key_row(session: Session, key_id: uuid.UUID) -> ApiKey | None:
+    return session.get(ApiKey, key_id)
+
+
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 

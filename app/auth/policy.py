@@ -13,15 +13,11 @@ test per cell.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from app.auth.deps import CurrentPrincipal
-from app.auth.principal import Principal, Role
+from app.auth.principal import ALL_AREAS, Principal, Role
 from app.errors import Forbidden
 
 # action → roles allowed to call it. Object scope is applied on top (see below).
@@ -65,9 +61,13 @@ def authorize(action: str) -> Callable[[Principal], Coroutine[Any, Any, Principa
 
 
 def incident_in_scope(
-    session: Session, principal: Principal, *, incident_id: uuid.UUID, area: str, source_system: str
+    principal: Principal, *, area: str, source_system: str, agency_subjects: set[str]
 ) -> bool:
-    """Whether ``principal`` may see this incident at all (callers answer 404 if not)."""
+    """Whether ``principal`` may see this incident at all (callers answer 404 if not).
+
+    ``agency_subjects``: the person refs the principal's agency has flags about in this
+    incident (flags are the only way an agency sees a case).
+    """
     role = principal.role
     if role == "auditor":
         return True
@@ -76,30 +76,12 @@ def incident_in_scope(
     if role == "triage":
         return principal.in_area(area)
     if role == "agency":
-        return principal.in_area(area) and bool(
-            agency_flag_subjects(session, principal, incident_id)
-        )
+        return principal.in_area(area) and bool(agency_subjects)
     return False  # admins manage keys and configuration, not case data
-
-
-def agency_flag_subjects(
-    session: Session, principal: Principal, incident_id: uuid.UUID
-) -> set[str]:
-    """Person refs that this agency has flags about in this incident (empty: no access)."""
-    from app.flags.models import Flag  # flags are the only way an agency sees a case
-
-    refs = session.scalars(
-        select(Flag.subject_ref).where(
-            Flag.incident_id == incident_id, Flag.agency == principal.agency
-        )
-    )
-    return set(refs)
 
 
 def area_filter(principal: Principal) -> frozenset[str] | None:
     """Areas a listing must be limited to; None means every area."""
-    from app.auth.principal import ALL_AREAS
-
     if principal.role == "auditor" or ALL_AREAS in principal.areas:
         return None
     return principal.areas

@@ -45,7 +45,7 @@ from app.classifier.features import (
     row_vector,
 )
 from app.classifier.scorecard import ScorecardError, score_points, verify_definition
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 ARTIFACT_FORMAT = "da-triage-classifier/1"
 MODEL_FILE = "model.skops"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.scoring.items import DASH_RIC_ITEMS
+from app.contract.items import DASH_RIC_ITEMS
 
 LEVELS: tuple[str, ...] = ("standard", "medium", "high")
 MEDIUM_FROM = 10

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 GROUP_KEYS = ("protected_group", "group", "protected_attribute")
 PROBABILITY_KEYS = ("true_probability", "oracle_probability")

@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 
-from app.incidents.schemas import Incident
-from app.scoring.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
+from app.contract.incident import Incident
+from app.contract.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
 
 FEATURE_SCHEMA_VERSION = "1"
 

@@ -30,7 +30,7 @@ from app.classifier.features import (
     FEATURE_INDEX,
     NUMERIC_FEATURES,
 )
-from app.scoring.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
+from app.contract.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 
 FloatArray = NDArray[np.float64]
 PSI_WATCH = 0.10

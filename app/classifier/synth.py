@@ -56,7 +56,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from app.classifier.data import SYNTHETIC_SYSTEM
-from app.scoring.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
+from app.contract.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 
 GENERATOR_VERSION = "1"
 SYNTHETIC_NOTICE = "SYNTHETIC DATA - invented incidents, not real people; not for operational use"

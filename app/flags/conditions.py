@@ -49,9 +49,9 @@ from pydantic import (
     model_validator,
 )
 
+from app.contract.incident import ChildDetails, Incident
+from app.contract.items import DASH_POLICE_ITEMS
 from app.flags.vocabulary import ChecklistAnswer, ChildLevel, VictimLevel
-from app.incidents.schemas import ChildDetails, Incident
-from app.scoring.items import DASH_POLICE_ITEMS
 
 Scalar = bool | int | str | None
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from app.contract.incident import Incident, Person
 from app.flags.calendar import Calendar, local_date
 from app.flags.conditions import (
     AllOf,
@@ -42,7 +43,6 @@ from app.flags.conditions import (
 )
 from app.flags.ruleset import FlagRule, FlagRuleSet
 from app.flags.vocabulary import Agency, ChildLevel, FlagType, SubjectKind, VictimLevel
-from app.incidents.schemas import Incident, Person
 
 # -- the assessment, as the scoring engine's `to_dict()` gives it ----------------------
 

@@ -28,8 +28,9 @@ from app.errors import Conflict, PreconditionFailed
 from app.flags import repository
 from app.flags.api_schemas import FlagChange
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
-from app.flags.queue import lock_incident, refresh_queue_row
+from app.flags.queue import refresh_queue_row
 from app.flags.schemas import FlagOut, etag
+from app.incidents.repository import lock_incident
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("acknowledged", "in_progress", "done", "not_required"),

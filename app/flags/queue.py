@@ -38,7 +38,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.assessments.models import Assessment
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, insert_rows, utcnow
 from app.flags.models import Flag
 from app.flags.repository import (
     MAX_UNION_AREAS,
@@ -107,16 +107,6 @@ class QueueEntry(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-def lock_incident(session: Session, incident_id: uuid.UUID) -> None:
-    """Lock the incident's row for this transaction (PostgreSQL; SQLite serialises writers).
-
-    Whatever changes an incident's flags takes this lock first, so concurrent changes to
-    one incident queue up instead of deadlocking or computing its queue row from a
-    snapshot that misses the other's change.
-    """
-    session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
-
-
 def refresh_queue_row(session: Session, incident_id: uuid.UUID) -> QueueEntry | None:
     """Rewrite the incident's queue row from its flags and latest assessment.
 
@@ -150,25 +140,16 @@ def refresh_queue_row(session: Session, incident_id: uuid.UUID) -> QueueEntry | 
             session.delete(entry)
             session.flush()
         return None
-    children = [c.get("level") for c in (latest.result or {}).get("children", [])]
-    highest_child = max(
-        (level for level in children if level in CHILD_RANK),
-        key=CHILD_RANK.__getitem__,
-        default=None,
+    values = queue_values(
+        area=incident.area,
+        occurred_at=incident.occurred_at,
+        assessment_id=latest.id,
+        assessment_version=latest.version,
+        risk_rank=latest.risk_rank,
+        result=latest.result or {},
+        open_flags=int(open_flags),
+        earliest_due_at=earliest,
     )
-    values = {
-        "area": incident.area,
-        "occurred_at": incident.occurred_at,
-        "risk_rank": latest.risk_rank,
-        "sort_rank": MAX_RISK_RANK - latest.risk_rank,
-        "victim_level": latest.victim_level,
-        "highest_child_level": highest_child,
-        "assessment_id": latest.id,
-        "assessment_version": latest.version,
-        "open_flags": int(open_flags),
-        "earliest_due_at": earliest,
-        "updated_at": utcnow(),
-    }
     if entry is None:
         entry = QueueEntry(incident_id=incident_id, **values)
         session.add(entry)
@@ -177,6 +158,44 @@ def refresh_queue_row(session: Session, incident_id: uuid.UUID) -> QueueEntry | 
             setattr(entry, name, value)
     session.flush()
     return entry
+
+
+def queue_values(
+    *,
+    area: str,
+    occurred_at: dt.datetime,
+    assessment_id: uuid.UUID,
+    assessment_version: int,
+    risk_rank: int,
+    result: dict[str, Any],
+    open_flags: int,
+    earliest_due_at: dt.datetime,
+) -> dict[str, Any]:
+    """The queue row's columns from the latest assessment and the open flags."""
+    children = [c.get("level") for c in result.get("children", [])]
+    highest_child = max(
+        (level for level in children if level in CHILD_RANK),
+        key=CHILD_RANK.__getitem__,
+        default=None,
+    )
+    return {
+        "area": area,
+        "occurred_at": occurred_at,
+        "risk_rank": risk_rank,
+        "sort_rank": MAX_RISK_RANK - risk_rank,
+        "victim_level": result["victim"]["level"],
+        "highest_child_level": highest_child,
+        "assessment_id": assessment_id,
+        "assessment_version": assessment_version,
+        "open_flags": open_flags,
+        "earliest_due_at": earliest_due_at,
+        "updated_at": utcnow(),
+    }
+
+
+def insert_queue_row(session: Session, incident_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """The queue row of a new incident (nothing to read: its flags are all new)."""
+    insert_rows(session, QueueEntry, [{"incident_id": incident_id, **values}])
 
 
 # --------------------------------------------------------------------------- reading

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db import UTCDateTime
+from app.db import UTCDateTime, insert_rows
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 
 # The open statuses as SQL literals. Partial indexes are only used when the planner can
@@ -233,3 +233,39 @@ def overdue_counts(
         .group_by(Flag.incident_id)
     )
     return {incident_id: int(n) for incident_id, n in rows}
+
+
+def insert_flags(
+    session: Session, flags: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]
+) -> None:
+    """New flags and their history events, one batched statement each."""
+    insert_rows(session, Flag, flags)
+    insert_rows(session, FlagEvent, events)
+
+
+def flags_of_incident(session: Session, incident_id: uuid.UUID) -> list[Flag]:
+    """The incident's flags in the order responses list them."""
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(Flag.incident_id == incident_id)
+            .order_by(Flag.priority, Flag.due_at, Flag.type, Flag.subject_ref)
+        )
+    )
+
+
+def dedupe_keys(session: Session, incident_id: uuid.UUID) -> set[str]:
+    return set(session.scalars(select(Flag.dedupe_key).where(Flag.incident_id == incident_id)))
+
+
+def move_to_area(session: Session, incident_id: uuid.UUID, area: str) -> None:
+    """A corrected area moves the incident's flags, and so the case, to that area's teams."""
+    session.execute(update(Flag).where(Flag.incident_id == incident_id).values(area=area))
+
+
+def agency_flag_subjects(session: Session, agency: str | None, incident_id: uuid.UUID) -> set[str]:
+    """Person refs that this agency has flags about in this incident (empty: no access)."""
+    refs = session.scalars(
+        select(Flag.subject_ref).where(Flag.incident_id == incident_id, Flag.agency == agency)
+    )
+    return set(refs)

@@ -11,7 +11,6 @@ logged.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -20,11 +19,10 @@ from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from app.audit.record import record
+from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
 from app.auth.policy import area_filter, authorize
 from app.auth.principal import Principal
-from app.canonical import sha256_hex
 from app.db import DatabaseDep, utcnow
-from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import (
     COMMON_PROBLEMS,
     BadRequest,
@@ -49,7 +47,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import QueueEntry, queue_page
 from app.flags.schemas import FlagOut, etag
 from app.flags.vocabulary import Agency, FlagType
-from app.idempotency import service as idempotency
+from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 
 router = APIRouter(prefix="/v1", tags=["flags"])
 queue_router = APIRouter(prefix="/v1", tags=["queue"])
@@ -70,10 +68,6 @@ AreaQuery = Annotated[
         max_length=50,
     ),
 ]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="Replay protection for retries."),
-]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -82,36 +76,6 @@ IfMatch = Annotated[
         "missing → 428, stale → 412 with the current flag.",
     ),
 ]
-
-
-def capture_purpose(
-    request: Request,
-    x_purpose: Annotated[
-        str | None,
-        Header(
-            alias="X-Purpose",
-            description="Why (kept in the audit log). Optional on changes.",
-            max_length=200,
-        ),
-    ] = None,
-) -> None:
-    """Record X-Purpose with the audit events of a change when the caller states one."""
-    if x_purpose is not None and x_purpose.strip():
-        request.state.purpose = x_purpose.strip()
-
-
-CAPTURE_PURPOSE = Depends(capture_purpose)
-
-
-def record_change(
-    request: Request,
-    session: Session,
-    principal: Principal,
-    **event: Any,
-) -> None:
-    """An ``alter`` event (``record`` adds the ``disclose`` when the caller is an agency:
-    the response hands the agency the flag)."""
-    record(request, session, operation="alter", principal=principal, **event)
 
 
 # --------------------------------------------------------------------------- scope
@@ -227,6 +191,7 @@ def list_flags(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="flag",
             record_ids=[f.id for f in rows],
             person_ids=_person_ids(rows),
@@ -270,6 +235,7 @@ def get_flag(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="flag",
             record_ids=[flag.id],
             person_ids=_person_ids([flag]),
@@ -297,32 +263,41 @@ def change_flag(
     request: Request,
     flag_id: uuid.UUID,
     change: FlagChange,
-    response: Response,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.work"))],
+    write: WriteRequestDep,
     if_match: IfMatch = None,
-) -> FlagOut:
-    with db.unit() as session:
+) -> Response:
+    def work(session: Session) -> WriteResult:
         flag = _visible_flag(session, principal, flag_id)
         now = utcnow()
         if not _if_match_holds(if_match, flag):
             raise lifecycle.stale(flag, now)
         before = flag.status
         changed = lifecycle.change_flag(session, flag, change, principal=principal, now=now)
-        out = FlagOut.of(flag, now)
-        event: dict[str, Any] = {
-            "record_type": "flag",
-            "record_ids": [flag.id],
-            "person_ids": _person_ids([flag]),
-            "payload": out.model_dump(mode="json"),
-            "detail": {"from": before, "to": flag.status, "changed": ",".join(sorted(changed))},
-        }
-        if changed:
-            record_change(request, session, principal, **event)
-        else:  # nothing changed: the flag was only handed back
-            record(request, session, operation="consult", principal=principal, **event)
-        response.headers["ETag"] = etag(flag)
-        return out
+        body = FlagOut.of(flag, now).model_dump(mode="json", by_alias=True)
+        return WriteResult(
+            body=body,
+            headers={"ETag": etag(flag)},
+            incident_id=flag.incident_id,
+            audit=[
+                AuditRecord(
+                    # Nothing changed: the flag was only handed back.
+                    operation="alter" if changed else "consult",
+                    record_type="flag",
+                    record_ids=[flag.id],
+                    person_ids=_person_ids([flag]),
+                    payload=body,
+                    detail={
+                        "from": before,
+                        "to": flag.status,
+                        "changed": ",".join(sorted(changed)),
+                    },
+                )
+            ],
+        )
+
+    return run_write(request, db, write, work)
 
 
 def _if_match_holds(header: str | None, flag: Flag) -> bool:
@@ -358,52 +333,32 @@ def add_flag_note(
     request: Request,
     flag_id: uuid.UUID,
     note: NoteIn,
-    raw: RawBody,
-    response: Response,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.work"))],
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> FlagEventOut:
-    with db.unit() as session:
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
         flag = _visible_flag(session, principal, flag_id)
-        key = idempotency.parse_key(idempotency_key)
-        route = f"POST /v1/flags/{flag.id}/notes"
-        fingerprint = sha256_hex(json.loads(raw))
-        if key is not None:
-            replay = idempotency.lookup(
-                session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
-            )
-            if replay is not None and replay.body is not None:
-                response.status_code = 200
-                response.headers["Idempotent-Replayed"] = "true"
-                return FlagEventOut.model_validate(replay.body)
         event = lifecycle.add_note(session, flag, note.text, principal=principal, now=utcnow())
-        out = _event_out(event)
-        if key is not None:
-            idempotency.remember(
-                session,
-                principal_id=principal.id,
-                key=key,
-                route=route,
-                fingerprint=fingerprint,
-                status_code=201,
-                body=out.model_dump(mode="json"),
-                # Erasure of the incident clears stored replies by the incident's location.
-                location=f"/v1/incidents/{flag.incident_id}",
-                retention_days=request.app.state.settings.idempotency_retention_days,
-            )
-        record_change(
-            request,
-            session,
-            principal,
-            record_type="flag",
-            record_ids=[flag.id],
-            person_ids=_person_ids([flag]),
-            payload=out.model_dump(mode="json", by_alias=True),
-            detail={"note": 1},
+        body = _event_out(event).model_dump(mode="json", by_alias=True)
+        return WriteResult(
+            body=body,
+            status_code=201,
+            headers={"Location": f"/v1/flags/{flag.id}/history"},
+            incident_id=flag.incident_id,
+            audit=[
+                AuditRecord(
+                    operation="alter",
+                    record_type="flag",
+                    record_ids=[flag.id],
+                    person_ids=_person_ids([flag]),
+                    payload=body,
+                    detail={"note": 1},
+                )
+            ],
         )
-        response.headers["Location"] = f"/v1/flags/{flag.id}/history"
-        return out
+
+    return run_write(request, db, write, work)
 
 
 @router.get(
@@ -430,6 +385,7 @@ def get_flag_history(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="flag",
             record_ids=[flag.id],
             person_ids=_person_ids([flag]),
@@ -501,6 +457,7 @@ def get_queue(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="incident",
             record_ids=[r.incident_id for r in rows],
             payload=page.model_dump(mode="json"),

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 
 from app.flags.models import Flag
+from app.flags.store import NewFlag
 
 
 class FlagOut(BaseModel):
@@ -35,7 +36,7 @@ class FlagOut(BaseModel):
     updated_at: AwareDatetime
 
     @classmethod
-    def of(cls, flag: Flag, now: Any) -> FlagOut:
+    def of(cls, flag: Flag | NewFlag, now: Any) -> FlagOut:
         return cls(
             id=str(flag.id),
             incident_id=str(flag.incident_id),
@@ -61,5 +62,5 @@ class FlagOut(BaseModel):
         )
 
 
-def etag(flag: Flag) -> str:
+def etag(flag: Flag | NewFlag) -> str:
     return f'"{flag.id}.{flag.version}"'

@@ -2,14 +2,17 @@
 
 The stored result is written in the same transaction as the work it protects, so a crash
 leaves neither. The key is scoped to the principal (a low-entropy key can never replay
-another client's result). Same key and same body → the original result again (200);
-same key and a different body or route → 422.
+another client's result) and binds to the first request it was used with, whether that
+request did the work or was itself answered as a replay: the same key with the same
+method, path and body → the stored result again (200); with anything else → 422.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +42,8 @@ def parse_key(header: str | None) -> str | None:
 class Replay:
     status_code: int
     body: dict[str, Any] | None
-    location: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    audit_subject: dict[str, Any] = field(default_factory=dict)
 
 
 def lookup(
@@ -60,10 +64,13 @@ def lookup(
         return None
     if row.route != route or row.fingerprint != fingerprint:
         raise Unprocessable(
-            "This Idempotency-Key was already used with a different request body.",
+            "This Idempotency-Key was already used with a different request.",
             errors=[{"loc": ["header", "Idempotency-Key"], "msg": "key reused with another body"}],
         )
-    return Replay(row.status_code, row.response_body, row.location)
+    headers = dict(row.headers or {})
+    if not headers and row.location:
+        headers["Location"] = row.location
+    return Replay(row.status_code, row.response_body, headers, dict(row.audit_subject or {}))
 
 
 def remember(
@@ -75,7 +82,9 @@ def remember(
     fingerprint: str,
     status_code: int,
     body: dict[str, Any] | None,
-    location: str | None,
+    headers: Mapping[str, str],
+    incident_id: uuid.UUID | None,
+    audit_subject: Mapping[str, Any],
     retention_days: int,
     now: datetime | None = None,
 ) -> None:
@@ -88,7 +97,10 @@ def remember(
             fingerprint=fingerprint,
             status_code=status_code,
             response_body=body,
-            location=location,
+            location=None,
+            headers=dict(headers),
+            incident_id=incident_id,
+            audit_subject=dict(audit_subject),
             created_at=now,
             expires_at=now + timedelta(days=retention_days),
         )

@@ -8,6 +8,13 @@ Persons are counted as their survivor: an incident linked to a record that was l
 merged into another counts for the survivor, and distinct victims are distinct survivors.
 The ids handed to the engine are survivor ids, so an assessment stores the links as they
 stood when it was made; a later merge or unmerge changes new assessments only.
+
+Everything comes from one read of the persons' participations in stored incidents (and,
+only when they exist, the survivors of the victims of the perpetrator's incidents and the
+victim's last MARAC referral). A person no stored incident knows needs no read at all.
+The same participations, at any time, show the patterns across incidents
+(app/intake/patterns.py): the perpetrator's victims in every incident, and the victim's
+incidents that occurred later than this one.
 """
 
 from __future__ import annotations
@@ -15,60 +22,144 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from app.incidents import models
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 from app.people import repository
+from app.people.repository import MergeGraph, Participation
 from app.scoring.history import History, LinkedVictim, StoredIncident, StoredMaracReferral
 
 LONDON = ZoneInfo("Europe/London")
 
 
-def stored_history(
-    session: Session, row: models.Incident, incident: Incident, reported: History
-) -> History:
-    record_of = {p.ref: p.person_id for p in row.persons}
-    survivor = repository.survivors(session, record_of.values())
-    person_of = {ref: survivor[record] for ref, record in record_of.items()}
-    victim_id = person_of[incident.relationship.victim]
-    perpetrator_id = person_of[incident.relationship.perpetrator]
-    child_ids = {c.ref: person_of[c.ref] for c in incident.children}
-    cluster = repository.clusters(session, {victim_id, perpetrator_id, *child_ids.values()})
+@dataclass(frozen=True)
+class StoredRecords:
+    """What the service holds about one incident's persons, as survivors.
 
-    victim_incidents = repository.incidents_in_role(
-        session, cluster[victim_id], "victim", before=row.occurred_at, exclude=row.id
-    )
-    last_referral = repository.last_marac_referral(session, [i for i, _ in victim_incidents])
+    ``participations`` covers every live stored incident of the victim, the perpetrator
+    and the children at any time (excluding the incident being assessed), and
+    ``graph`` resolves every record in them to its survivor.
+    """
 
-    # Every earlier incident of this perpetrator, and the victim (as a survivor) in each.
-    earlier = repository.incidents_with_victims(
-        session, cluster[perpetrator_id], before=row.occurred_at, exclude=row.id
+    incident_id: uuid.UUID
+    occurred_at: dt.datetime
+    victim: uuid.UUID  # survivor ids
+    perpetrator: uuid.UUID
+    children: Mapping[str, uuid.UUID]
+    participations: tuple[Participation, ...]
+    graph: MergeGraph
+
+    def of(self, survivor: uuid.UUID, role: str) -> list[Participation]:
+        return [
+            p
+            for p in self.participations
+            if p.role == role and self.graph.survivor_of(p.record) == survivor
+        ]
+
+    def perpetrator_victims(self) -> dict[uuid.UUID, set[uuid.UUID]]:
+        """Each victim (survivor) of the perpetrator's stored incidents, with those incidents,
+        this incident included."""
+        incidents = {p.incident_id for p in self.of(self.perpetrator, "perpetrator")}
+        victims: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+        for p in self.participations:
+            if p.role == "victim" and p.incident_id in incidents:
+                victims[self.graph.survivor_of(p.record)].add(p.incident_id)
+        victims[self.victim].add(self.incident_id)
+        return dict(victims)
+
+    def later_victim_incidents(self) -> list[uuid.UUID]:
+        """The victim's stored incidents that occurred after this one."""
+        return sorted(
+            {
+                p.incident_id
+                for p in self.of(self.victim, "victim")
+                if p.occurred_at > self.occurred_at
+            }
+        )
+
+
+def stored_records(
+    session: Session,
+    incident: Incident,
+    records: Mapping[str, uuid.UUID],
+    graph: MergeGraph,
+    *,
+    incident_id: uuid.UUID,
+    occurred_at: dt.datetime,
+    fresh: frozenset[uuid.UUID] = frozenset(),
+) -> StoredRecords:
+    """The participations of this incident's victim, perpetrator and children.
+
+    ``records`` maps each person ref to the record it is linked to; ``graph`` resolves
+    those records (and everything merged with them) to survivors. ``fresh`` records were
+    made for this incident: no stored incident holds them, so they are not looked up.
+    """
+    survivor = {ref: graph.survivor_of(record) for ref, record in records.items()}
+    victim = survivor[incident.relationship.victim]
+    perpetrator = survivor[incident.relationship.perpetrator]
+    children = {c.ref: survivor[c.ref] for c in incident.children}
+    wanted = {victim, perpetrator, *children.values()}
+    lookup = {r for root in wanted for r in graph.cluster(root)} - fresh
+    found = [p for p in repository.participations(session, lookup) if p.incident_id != incident_id]
+    # Victims of the perpetrator's other incidents may belong to clusters not read yet.
+    unknown = {p.record for p in found if p.record not in graph.records}
+    if unknown:
+        graph = graph.with_records(repository.merge_graph(session, unknown).survivor)
+    return StoredRecords(
+        incident_id=incident_id,
+        occurred_at=occurred_at,
+        victim=victim,
+        perpetrator=perpetrator,
+        children=children,
+        participations=tuple(found),
+        graph=graph,
     )
-    victim_survivor = repository.survivors(session, {v for _, _, v in earlier})
+
+
+def stored_history(session: Session, stored: StoredRecords, reported: History) -> History:
+    """``reported`` with the stored half added: only incidents before this one count."""
+    before = stored.occurred_at
+    victim_incidents = sorted(
+        {
+            (p.incident_id, p.occurred_at)
+            for p in stored.of(stored.victim, "victim")
+            if p.occurred_at < before
+        },
+        key=lambda pair: (pair[1], pair[0]),
+    )
+    last_referral = (
+        repository.last_marac_referral(session, [i for i, _ in victim_incidents])
+        if victim_incidents
+        else None
+    )
+    earlier = {
+        p.incident_id
+        for p in stored.of(stored.perpetrator, "perpetrator")
+        if p.occurred_at < before
+    }
     by_victim: dict[str, set[str]] = defaultdict(set)
-    for incident_id, _, victim_record in earlier:
-        by_victim[str(victim_survivor[victim_record])].add(str(incident_id))
-    perpetrator_incidents = sorted({str(i) for i, _, _ in earlier})
-
-    child_of_record = {record: ref for ref, child in child_ids.items() for record in cluster[child]}
-    child_incidents: dict[str, set[str]] = {ref: set() for ref in child_ids}
-    for record, incident_id in repository.child_incidents(
-        session, child_of_record, before=row.occurred_at, exclude=row.id
-    ):
-        child_incidents[child_of_record[record]].add(str(incident_id))
-
+    for p in stored.participations:
+        if p.role == "victim" and p.incident_id in earlier:
+            by_victim[str(stored.graph.survivor_of(p.record))].add(str(p.incident_id))
+    child_incidents = {
+        ref: sorted(
+            {str(p.incident_id) for p in stored.of(child, "child") if p.occurred_at < before}
+        )
+        for ref, child in stored.children.items()
+    }
     return reported.with_stored(
-        victim_person_id=str(victim_id),
+        victim_person_id=str(stored.victim),
         victim_incidents=[StoredIncident(str(i), at) for i, at in victim_incidents],
         victim_last_marac_referral=_referral(last_referral),
-        perpetrator_person_id=str(perpetrator_id),
+        perpetrator_person_id=str(stored.perpetrator),
         perpetrator_victims=[LinkedVictim(v, tuple(ids)) for v, ids in by_victim.items()],
-        perpetrator_incident_ids=perpetrator_incidents,
-        child_person_ids={ref: str(child) for ref, child in child_ids.items()},
-        child_incident_ids={ref: sorted(ids) for ref, ids in child_incidents.items()},
+        perpetrator_incident_ids=sorted(str(i) for i in earlier),
+        child_person_ids={ref: str(child) for ref, child in stored.children.items()},
+        child_incident_ids=child_incidents,
     )
 
 

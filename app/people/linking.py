@@ -26,6 +26,12 @@ is never linked to a record another person of the same incident is already linke
 Merged records count as their survivor. Links are never rewritten by merges, so an
 unmerge restores exactly what was there, and stored assessments keep the history they
 were given.
+
+How it is done: ``plan_links`` reads what it needs in a few set-wise queries (the holders
+of every identifier and key at once; the merge graph and identifiers of the records they
+point to, only when any do), decides every link in memory, and returns the rows to write,
+which the caller inserts in batches. Intakes that could create or match the same person are
+serialised by per-identifier locks taken first (``repository.lock_link_keys``).
 """
 
 from __future__ import annotations
@@ -37,16 +43,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from app.incidents import models
+from app.contract.incident import Identifier, Incident
+from app.contract.incident import Person as PersonIn
+from app.db import new_id
 from app.incidents import repository as incident_repository
-from app.incidents.schemas import Identifier, Incident
-from app.incidents.schemas import Person as PersonIn
 from app.people import repository
-from app.people.models import PersonMatchKey, PersonMerge
+from app.people.repository import MergeGraph
 
 LinkRule = Literal[
     "identifier:pnc", "identifier:nhs", "identifier:source", "name_dob", "revision", "new"
@@ -112,7 +118,7 @@ def _namespace(scheme: str, value: str) -> str:
     return f"source:{value.split(':', 1)[0]}" if scheme == "source" else scheme
 
 
-# --------------------------------------------------------------------------- linking
+# --------------------------------------------------------------------------- the plan
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,72 @@ class PreviousLink:
 
     person_id: uuid.UUID
     rule: str | None
+
+
+@dataclass(frozen=True)
+class LinkedPerson:
+    """One incident person, the record it is linked to, and why."""
+
+    ref: str
+    role: str
+    position: int
+    person_id: uuid.UUID  # the record (incident_persons.person_id)
+    survivor_id: uuid.UUID  # the person that record counts as now
+    rule: LinkRule
+    basis: str
+
+
+@dataclass
+class LinkPlan:
+    """Every link of one incident, and the rows that make them (not yet written)."""
+
+    persons: list[LinkedPerson]
+    graph: MergeGraph
+    new_persons: list[dict[str, Any]] = field(default_factory=list)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    identifiers: list[dict[str, Any]] = field(default_factory=list)
+    match_keys: list[dict[str, Any]] = field(default_factory=list)
+
+    def record_of(self, ref: str) -> uuid.UUID:
+        return next(p.person_id for p in self.persons if p.ref == ref)
+
+    def survivor_of(self, ref: str) -> uuid.UUID:
+        return next(p.survivor_id for p in self.persons if p.ref == ref)
+
+    def incident_person_rows(
+        self, incident_id: uuid.UUID, incident: Incident
+    ) -> list[dict[str, Any]]:
+        by_ref = {p.ref: p for p in incident.persons}
+        rows = []
+        for linked in self.persons:
+            data = by_ref[linked.ref]
+            rows.append(
+                {
+                    "id": new_id(),
+                    "incident_id": incident_id,
+                    "person_id": linked.person_id,
+                    "position": linked.position,
+                    "ref": linked.ref,
+                    "role": linked.role,
+                    "given_name": data.name.given if data.name else None,
+                    "family_name": data.name.family if data.name else None,
+                    "date_of_birth": data.date_of_birth,
+                    "unborn": data.unborn,
+                    "link_rule": linked.rule,
+                    "link_basis": linked.basis,
+                }
+            )
+        return rows
+
+    def write(self, session: Session) -> None:
+        """Insert the new person records, merges, identifiers and keys (in FK order)."""
+        repository.insert_link_rows(
+            session,
+            persons=self.new_persons,
+            merges=self.merges,
+            identifiers=self.identifiers,
+            match_keys=self.match_keys,
+        )
 
 
 @dataclass
@@ -146,49 +218,78 @@ class _State:
     holders: dict[tuple[str, str], uuid.UUID]
     key_holders: dict[str, set[uuid.UUID]]
     survivor: dict[uuid.UUID, uuid.UUID]
+    graph: MergeGraph
+    held: dict[uuid.UUID, list[tuple[str, str]]]  # identifiers of each known record
     used: set[uuid.UUID] = field(default_factory=set)  # survivors linked in this incident
 
+    def cluster_identifiers(self, root: uuid.UUID) -> dict[str, set[str]]:
+        """Identifier values by namespace across ``root`` and every record merged into it."""
+        out: dict[str, set[str]] = {}
+        members = {r for r, s in self.survivor.items() if s == root} | {root}
+        for record in members:
+            for scheme, value in self.held.get(record, ()):
+                out.setdefault(_namespace(scheme, value), set()).add(value)
+        return out
 
-def link_incident_persons(
+
+def lock_keys_of(incident: Incident) -> list[str]:
+    """The lock names of every identifier and name key of ``incident`` (``app.db.lock_keys``),
+    for a caller that takes them together with its own."""
+    wanted = [_wanted(p, incident.source.system) for p in incident.persons]
+    return [repository.LINK_LOCK_PREFIX + k for k in _link_keys(wanted)]
+
+
+def _link_keys(wanted: list[_Wanted]) -> list[str]:
+    pairs = {pair for w in wanted for pair in w.identifiers}
+    digests = {w.key for w in wanted if w.key}
+    return [f"id:{s}:{v}" for s, v in sorted(pairs)] + [f"key:{k}" for k in sorted(digests)]
+
+
+def plan_links(
     session: Session,
-    row: models.Incident,
     incident: Incident,
     *,
     previous: Mapping[str, PreviousLink] | None = None,
     now: datetime,
-) -> list[models.IncidentPerson]:
-    """Link every person of ``incident`` and store its incident row with rule and basis."""
+    locked: bool = False,
+) -> LinkPlan:
+    """Decide the link of every person of ``incident``; nothing is written yet.
+
+    Takes the person-link locks first, unless the caller already holds them (``locked``:
+    see ``lock_keys_of``).
+    """
     previous = previous or {}
     wanted = [_wanted(p, incident.source.system) for p in incident.persons]
-    repository.lock_link_keys(
-        session,
-        [f"id:{s}:{v}" for w in wanted for s, v in w.identifiers]
-        + [f"key:{w.key}" for w in wanted if w.key],
-    )
-    holders = repository.identifier_holders(
-        session, {pair for w in wanted for pair in w.identifiers}
-    )
-    key_holders = repository.key_holders(session, {w.key for w in wanted if w.key})
+    pairs = {pair for w in wanted for pair in w.identifiers}
+    digests = {w.key for w in wanted if w.key}
+    if not locked:
+        repository.lock_link_keys(session, _link_keys(wanted))
+    holders, key_holders = repository.link_candidates(session, pairs, digests)
     known = {*holders.values(), *(h for hs in key_holders.values() for h in hs)}
     known |= {link.person_id for link in previous.values()}
-    state = _State(holders, key_holders, repository.survivors(session, known))
+    graph = repository.merge_graph(session, known)
+    held = repository.identifiers_by_record(session, graph.records) if graph.records else {}
+    state = _State(holders, key_holders, dict(graph.survivor), graph, held)
 
-    linked = []
+    plan = LinkPlan(persons=[], graph=graph)
     for position, w in enumerate(wanted):
-        decision = _decide(session, w, state, previous.get(w.person.ref))
-        person_id = _apply(session, w, decision, state, now)
-        state.used.add(state.survivor[person_id])
-        out = incident_repository.add_incident_person(
-            session,
-            incident=row,
-            person=_person(session, person_id),
-            position=position,
-            data=w.person,
+        decision = _decide(w, state, previous.get(w.person.ref))
+        person_id = _apply(plan, w, decision, state, now)
+        survivor = state.survivor[person_id]
+        state.used.add(survivor)
+        plan.persons.append(
+            LinkedPerson(
+                ref=w.person.ref,
+                role=w.person.role,
+                position=position,
+                person_id=person_id,
+                survivor_id=survivor,
+                rule=decision.rule,
+                basis=_text(decision.basis + decision.notes),
+            )
         )
-        out.link_rule = decision.rule
-        out.link_basis = _text(decision.basis + decision.notes)
-        linked.append(out)
-    return linked
+    plan.graph = graph.with_records(state.survivor)
+    return plan
 
 
 def _wanted(person: PersonIn, source_system: str) -> _Wanted:
@@ -206,9 +307,7 @@ def _wanted(person: PersonIn, source_system: str) -> _Wanted:
     return _Wanted(person, identifiers, key)
 
 
-def _decide(
-    session: Session, w: _Wanted, state: _State, previous: PreviousLink | None
-) -> _Decision:
+def _decide(w: _Wanted, state: _State, previous: PreviousLink | None) -> _Decision:
     # 1. Strong identifiers, in precedence order.
     found = [
         (scheme, holder)
@@ -248,7 +347,7 @@ def _decide(
             reasons.append("name and date of birth match a person already in this incident")
         elif candidates:
             survivor = candidates[0]
-            conflicts = _conflicting_schemes(session, survivor, w.identifiers)
+            conflicts = _conflicting_schemes(state, survivor, w.identifiers)
             if conflicts:
                 reasons.append(
                     "name and date of birth match a person with a different "
@@ -281,16 +380,12 @@ def _decide(
 
 
 def _conflicting_schemes(
-    session: Session, survivor: uuid.UUID, identifiers: list[tuple[str, str]]
+    state: _State, survivor: uuid.UUID, identifiers: list[tuple[str, str]]
 ) -> list[str]:
     """Schemes this person has in a namespace where the known person has another value."""
     if not identifiers:
         return []
-    held: dict[str, set[str]] = {}
-    for scheme, value in repository.identifiers_of(
-        session, repository.cluster_of(session, survivor)
-    ):
-        held.setdefault(_namespace(scheme, value), set()).add(value)
+    held = state.cluster_identifiers(survivor)
     return sorted(
         {
             scheme
@@ -301,55 +396,63 @@ def _conflicting_schemes(
 
 
 def _apply(
-    session: Session, w: _Wanted, decision: _Decision, state: _State, now: datetime
+    plan: LinkPlan, w: _Wanted, decision: _Decision, state: _State, now: datetime
 ) -> uuid.UUID:
     """Make the record if needed, record an automatic merge, and learn identifiers and key."""
     person_id = decision.person_id
     if person_id is None:
-        person_id = uuid.uuid4()
-        session.add(models.Person(id=person_id, created_at=now, merged_into_id=decision.merge_into))
+        person_id = new_id()
+        plan.new_persons.append(
+            {
+                "id": person_id,
+                "created_at": now,
+                "erased_at": None,
+                "merged_into_id": decision.merge_into,
+            }
+        )
         state.survivor[person_id] = decision.merge_into or person_id
         if decision.merge_into is not None:
-            session.add(
-                PersonMerge(
-                    person_id=person_id,
-                    into_id=decision.merge_into,
-                    requested_into_id=decision.merge_into,
-                    kind="name_dob",
-                    reason="linked on name and date of birth at intake",
-                    merged_by=LINKING_ACTOR,
-                    merged_at=now,
-                )
+            plan.merges.append(
+                {
+                    "id": new_id(),
+                    "person_id": person_id,
+                    "into_id": decision.merge_into,
+                    "requested_into_id": decision.merge_into,
+                    "kind": "name_dob",
+                    "reason": "linked on name and date of birth at intake",
+                    "merged_by": LINKING_ACTOR,
+                    "merged_at": now,
+                }
             )
-        session.flush()
-    _learn_identifiers(session, w, decision, person_id, state)
+    _learn_identifiers(plan, w, decision, person_id, state)
     if w.key is not None and person_id not in state.key_holders[w.key]:
-        session.add(PersonMatchKey(person_id=person_id, key_sha256=w.key, created_at=now))
+        plan.match_keys.append(
+            {"id": new_id(), "person_id": person_id, "key_sha256": w.key, "created_at": now}
+        )
         state.key_holders[w.key].add(person_id)
     return person_id
 
 
 def _learn_identifiers(
-    session: Session, w: _Wanted, decision: _Decision, person_id: uuid.UUID, state: _State
+    plan: LinkPlan, w: _Wanted, decision: _Decision, person_id: uuid.UUID, state: _State
 ) -> None:
     unheld = [pair for pair in w.identifiers if pair not in state.holders]
     if not unheld:
         return
     held: dict[str, set[str]] = {}
     if decision.person_id is not None or decision.merge_into is not None:
-        root = state.survivor[person_id]
-        for scheme, value in repository.identifiers_of(
-            session, repository.cluster_of(session, root)
-        ):
-            held.setdefault(_namespace(scheme, value), set()).add(value)
+        held = state.cluster_identifiers(state.survivor[person_id])
     learned, refused = [], []
     for scheme, value in unheld:
         namespace = _namespace(scheme, value)
         if held.get(namespace, {value}) - {value}:
             refused.append(scheme)
             continue
-        session.add(models.PersonIdentifier(person_id=person_id, scheme=scheme, value=value))
+        plan.identifiers.append(
+            {"id": new_id(), "person_id": person_id, "scheme": scheme, "value": value}
+        )
         state.holders[(scheme, value)] = person_id
+        state.held.setdefault(person_id, []).append((scheme, value))
         held.setdefault(namespace, set()).add(value)
         learned.append(scheme)
     if learned and decision.person_id is not None:
@@ -358,13 +461,6 @@ def _learn_identifiers(
         decision.notes.append(
             f"{', '.join(sorted(set(refused)))} differs from the one on record: not added"
         )
-
-
-def _person(session: Session, person_id: uuid.UUID) -> models.Person:
-    person = session.get(models.Person, person_id)
-    if person is None:  # pragma: no cover - found or made just above
-        raise LookupError("linked person vanished")
-    return person
 
 
 def _text(parts: list[str]) -> str:

@@ -8,16 +8,17 @@ earlier merges. Incident links are never rewritten by a merge, so every reader t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
 from app.assessments.models import Judgement as JudgementRow
+from app.db import insert_rows, lock_keys, table_of
 from app.flags.models import OPEN_STATUSES, Flag
 from app.incidents import models
 from app.people.models import PersonMatchKey, PersonMerge
@@ -25,7 +26,8 @@ from app.people.models import PersonMatchKey, PersonMerge
 # Merge chains are short (a merge always targets a survivor); this only stops a corrupt
 # cycle from looping for ever.
 MAX_MERGE_DEPTH = 64
-LOCK_NAMESPACE = b"da-triage:person-link:"
+# Person-link lock names ("person-link:id:pnc:…", "person-link:key:…", "person-link:merges").
+LINK_LOCK_PREFIX = "person-link:"
 
 
 # --------------------------------------------------------------------------- locking
@@ -35,21 +37,178 @@ def lock_link_keys(session: Session, keys: Iterable[str]) -> None:
     """Serialise intakes that could create or match the same person (PostgreSQL).
 
     Transaction-scoped advisory locks, one per identifier or match key, taken in sorted
-    order so two intakes never wait on each other in a cycle. SQLite needs none: every
-    transaction there starts with ``BEGIN IMMEDIATE`` (app/db.py) and holds the write lock.
+    order so two intakes never wait on each other in a cycle (``app.db.lock_keys``).
+    SQLite needs none: a writing unit holds the database's write lock (app/db.py).
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for lock_id in sorted({_lock_id(k) for k in keys}):
-        session.execute(select(func.pg_advisory_xact_lock(lock_id)))
-
-
-def _lock_id(key: str) -> int:
-    digest = hashlib.sha256(LOCK_NAMESPACE + key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    lock_keys(session, [LINK_LOCK_PREFIX + k for k in keys])
 
 
 # --------------------------------------------------------------------------- lookups
+
+
+_IDENTIFIERS = table_of(models.PersonIdentifier)
+_MATCH_KEYS = table_of(PersonMatchKey)
+_PERSONS = table_of(models.Person)
+# Built once: the holders of every identifier and every name key of an incident, at once.
+_HOLDERS = union_all(
+    select(
+        literal_column("'id'").label("kind"),
+        _IDENTIFIERS.c.scheme,
+        _IDENTIFIERS.c.value,
+        _IDENTIFIERS.c.person_id,
+    )
+    .join(_PERSONS, _PERSONS.c.id == _IDENTIFIERS.c.person_id)
+    .where(
+        tuple_(_IDENTIFIERS.c.scheme, _IDENTIFIERS.c.value).in_(bindparam("pairs", expanding=True)),
+        _PERSONS.c.erased_at.is_(None),
+    ),
+    select(
+        literal_column("'key'"),
+        literal_column("''"),
+        _MATCH_KEYS.c.key_sha256,
+        _MATCH_KEYS.c.person_id,
+    )
+    .join(_PERSONS, _PERSONS.c.id == _MATCH_KEYS.c.person_id)
+    .where(
+        _MATCH_KEYS.c.key_sha256.in_(bindparam("digests", expanding=True)),
+        _PERSONS.c.erased_at.is_(None),
+    ),
+)
+
+
+def link_candidates(
+    session: Session, pairs: Collection[tuple[str, str]], digests: Collection[str]
+) -> tuple[dict[tuple[str, str], uuid.UUID], dict[str, set[uuid.UUID]]]:
+    """The live holder of each identifier and the live holders of each match key, at once."""
+    holders: dict[tuple[str, str], uuid.UUID] = {}
+    key_holders: dict[str, set[uuid.UUID]] = {d: set() for d in digests}
+    if not pairs and not digests:
+        return holders, key_holders
+    rows = session.connection().execute(
+        _HOLDERS, {"pairs": sorted(pairs), "digests": sorted(digests)}
+    )
+    for kind, scheme, value, person_id in rows:
+        if kind == "id":
+            holders[(scheme, value)] = person_id
+        else:
+            key_holders[value].add(person_id)
+    return holders, key_holders
+
+
+@dataclass(frozen=True)
+class MergeGraph:
+    """Records, each with the survivor it counts as: whole merge clusters, never part of one."""
+
+    survivor: Mapping[uuid.UUID, uuid.UUID]
+
+    @property
+    def records(self) -> frozenset[uuid.UUID]:
+        return frozenset(self.survivor)
+
+    def survivor_of(self, record: uuid.UUID) -> uuid.UUID:
+        return self.survivor.get(record, record)
+
+    def cluster(self, root: uuid.UUID) -> tuple[uuid.UUID, ...]:
+        """``root`` and every record merged into it (sorted)."""
+        return tuple(sorted({r for r, s in self.survivor.items() if s == root} | {root}))
+
+    def with_records(self, survivor: Mapping[uuid.UUID, uuid.UUID]) -> MergeGraph:
+        return MergeGraph({**self.survivor, **survivor})
+
+
+EMPTY_GRAPH = MergeGraph({})
+
+
+def merge_graph(session: Session, records: Collection[uuid.UUID]) -> MergeGraph:
+    """Every record merged with any of ``records`` (up to survivors and down to what was
+    merged into them), in one recursive query; no query when ``records`` is empty."""
+    if not records:
+        return EMPTY_GRAPH
+    p = table_of(models.Person)
+    seed = select(p.c.id).where(p.c.id.in_(sorted(records))).cte("component", recursive=True)
+    step = select(case((p.c.merged_into_id == seed.c.id, p.c.id), else_=p.c.merged_into_id)).where(
+        or_(
+            p.c.merged_into_id == seed.c.id,
+            and_(p.c.id == seed.c.id, p.c.merged_into_id.is_not(None)),
+        )
+    )
+    component = seed.union(step)
+    parent: dict[uuid.UUID, uuid.UUID | None] = dict(
+        session.execute(
+            select(p.c.id, p.c.merged_into_id).where(p.c.id.in_(select(component.c.id)))
+        ).all()
+    )
+    survivor = {}
+    for record in parent:
+        current = record
+        for _ in range(MAX_MERGE_DEPTH):
+            nxt = parent.get(current)
+            if nxt is None:
+                break
+            current = nxt
+        survivor[record] = current
+    return MergeGraph(survivor)
+
+
+def identifiers_by_record(
+    session: Session, records: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, str]]]:
+    ident = models.PersonIdentifier
+    out: dict[uuid.UUID, list[tuple[str, str]]] = {}
+    for person_id, scheme, value in session.execute(
+        select(ident.person_id, ident.scheme, ident.value).where(
+            ident.person_id.in_(sorted(records))
+        )
+    ):
+        out.setdefault(person_id, []).append((scheme, value))
+    return out
+
+
+@dataclass(frozen=True)
+class Participation:
+    """One person record's part in one live stored incident."""
+
+    incident_id: uuid.UUID
+    occurred_at: dt.datetime
+    record: uuid.UUID
+    role: str
+
+
+def participations(session: Session, records: Collection[uuid.UUID]) -> list[Participation]:
+    """Every victim, perpetrator and child of every live incident any of ``records`` is in.
+
+    One query for all of an incident's stored history: the caller sorts it by person and
+    time (app/people/history.py).
+    """
+    if not records:
+        return []
+    ip, incident = models.IncidentPerson, models.Incident
+    involved = select(ip.incident_id).where(ip.person_id.in_(sorted(records)))
+    rows = session.execute(
+        select(ip.incident_id, incident.occurred_at, ip.person_id, ip.role)
+        .join(incident, incident.id == ip.incident_id)
+        .where(
+            ip.incident_id.in_(involved),
+            incident.erased_at.is_(None),
+            ip.role.in_(("victim", "perpetrator", "child")),
+        )
+    )
+    return [Participation(i, at, record, role) for i, at, record, role in rows]
+
+
+def insert_link_rows(
+    session: Session,
+    *,
+    persons: Sequence[Mapping[str, Any]],
+    merges: Sequence[Mapping[str, Any]],
+    identifiers: Sequence[Mapping[str, Any]],
+    match_keys: Sequence[Mapping[str, Any]],
+) -> None:
+    """New person records and what linking learned, one batched statement per table."""
+    insert_rows(session, models.Person, persons)
+    insert_rows(session, PersonMerge, merges)
+    insert_rows(session, models.PersonIdentifier, identifiers)
+    insert_rows(session, PersonMatchKey, match_keys)
 
 
 def identifier_holders(

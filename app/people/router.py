@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from app.audit.record import record
+from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.db import DatabaseDep, utcnow
-from app.deps import REQUIRE_PURPOSE
 from app.errors import COMMON_PROBLEMS, problem_responses
+from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.people import service
 from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
 
@@ -40,6 +42,7 @@ def get_person(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="person",
             record_ids=[visible.person.id],
             person_ids=visible.records,
@@ -77,6 +80,7 @@ def get_person_timeline(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="person",
             record_ids=[visible.person.id, *(e.incident_id for e in out.entries if e.incident_id)],
             person_ids=[str(p) for p in shown],
@@ -102,11 +106,11 @@ def merge_person(
     request: Request,
     person_id: uuid.UUID,
     body: MergeIn,
-    response: Response,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.merge"))],
-) -> MergeOut:
-    with db.unit() as session:
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
         result = service.merge(
             session,
             principal,
@@ -115,22 +119,12 @@ def merge_person(
             reason=body.reason,
             now=utcnow(),
         )
-        out = service.merge_out(result.merge)
-        if result.created:
-            record(
-                request,
-                session,
-                operation="combine",
-                record_type="person",
-                record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
-                person_ids=result.person_ids,
-                payload=out.model_dump(mode="json"),
-                detail={"action": "merge"},
-                principal=principal,
-            )
-        else:
-            response.status_code = 200
-        return out
+        out = service.merge_out(result.merge).model_dump(mode="json", by_alias=True)
+        if not result.created:  # already merged into that person: the merge, unchanged
+            return WriteResult(body=out, status_code=200)
+        return WriteResult(body=out, status_code=201, audit=[_combined(result, out, "merge")])
+
+    return run_write(request, db, write, work)
 
 
 @router.post(
@@ -146,21 +140,24 @@ def unmerge_person(
     body: UnmergeIn,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.merge"))],
-) -> MergeOut:
-    with db.unit() as session:
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
         result = service.unmerge(
             session, principal, person_id=person_id, reason=body.reason, now=utcnow()
         )
-        out = service.merge_out(result.merge)
-        record(
-            request,
-            session,
-            operation="combine",
-            record_type="person",
-            record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
-            person_ids=result.person_ids,
-            payload=out.model_dump(mode="json"),
-            detail={"action": "unmerge"},
-            principal=principal,
-        )
-        return out
+        out = service.merge_out(result.merge).model_dump(mode="json", by_alias=True)
+        return WriteResult(body=out, audit=[_combined(result, out, "unmerge")])
+
+    return run_write(request, db, write, work)
+
+
+def _combined(result: service.MergeResult, out: dict[str, Any], action: str) -> AuditRecord:
+    return AuditRecord(
+        operation="combine",
+        record_type="person",
+        record_ids=[result.merge.id, result.merge.person_id, result.merge.into_id],
+        person_ids=result.person_ids,
+        payload=out,
+        detail={"action": action},
+    )

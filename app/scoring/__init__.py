@@ -9,9 +9,8 @@ Public API::
     body = assessment.to_dict()                     # the contract's `assessment` object
     reproduce(body, incident, history, judgements, registry)
 
-Modules import the incident schema only for type checking, so that
-``app.incidents.schemas`` (which imports ``app.scoring.items``) can import this package
-without a cycle.
+The incident schema and the item vocabulary come from ``app.contract`` below; nothing
+here imports storage or HTTP.
 """
 
 from app.scoring.engine import assess

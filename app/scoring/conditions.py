@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Protocol
 
-from app.scoring.items import DASH_POLICE_ITEMS
+from app.contract.items import DASH_POLICE_ITEMS
 from app.scoring.results import VICTIM_LEVELS
 
 CHILD_FACTS: tuple[str, ...] = (
@@ -64,7 +64,7 @@ _FACT_WORDS = {
 
 
 class ChildDetailsLike(Protocol):
-    """What the engine reads from a child's record (``app.incidents.schemas.ChildDetails``)."""
+    """What the engine reads from a child's record (``app.contract.incident.ChildDetails``)."""
 
     @property
     def present(self) -> bool | None: ...

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
+from app.contract.incident import Incident, Person
 from app.scoring.conditions import ChildContext, ChildDetailsLike, NoChildDetails
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -42,7 +43,6 @@ from app.scoring.results import (
 )
 
 if TYPE_CHECKING:
-    from app.incidents.schemas import Incident, Person
     from app.scoring.registry import (
         ChildRiskDefinition,
         CompiledChildRule,

@@ -19,10 +19,10 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from app.contract.incident import Incident
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-    from app.incidents.schemas import Incident
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.contract.incident import Incident
 from app.scoring.results import VICTIM_RANK, VictimLevel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from app.incidents.schemas import Incident
 
 OFFICER_ASSESSMENT = "officer_assessment"
 LATER_JUDGEMENT = "judgement"

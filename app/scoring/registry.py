@@ -6,7 +6,7 @@ in ``app/scoring/definitions/`` is one version of one definition, named ``<id>@<
 an area adds its own version as a new file, never by changing code or an existing file.
 
 Loading validates every file (unknown keys refused, item ids exactly the instrument's
-canonical ids from ``app.scoring.items``, thresholds ordered, child-rule conditions within
+canonical ids from ``app.contract.items``, thresholds ordered, child-rule conditions within
 the vocabulary of ``app.scoring.conditions``) and raises ``DefinitionError`` naming the file
 and the problem. Each definition's sha256 is taken over its canonical JSON (RFC 8785), so
 comments and layout in the file do not change it but any change of meaning does.
@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from app.canonical import canonical_json
+from app.contract.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
 from app.scoring.conditions import (
     ANSWERS,
     CHILD_FACTS,
@@ -39,7 +40,6 @@ from app.scoring.conditions import (
     Uses,
     compile_condition,
 )
-from app.scoring.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
 from app.scoring.results import (
     CHILD_LEVELS,
     CHILD_RANK,

@@ -14,6 +14,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.canonical import fast_canonical_json
+from app.contract.incident import Incident
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -22,7 +24,6 @@ from app.scoring.registry import (
 )
 
 if TYPE_CHECKING:
-    from app.incidents.schemas import Incident
     from app.scoring.registry import DefinitionRegistry
 
 # Set by the persistence layer, not the engine: never part of a comparison.
@@ -78,6 +79,9 @@ def canonical_inputs(
         "history": history.to_dict(),
         "judgements": [judgement.to_dict() for judgement in judgements],
     }
+    fast = fast_canonical_json(document)
+    if fast is not None:  # the same bytes, written by orjson (app/canonical.py)
+        return fast
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -120,11 +124,10 @@ def reproduce(
     """
     # Imported here: the engine module imports this one's siblings, and the incident
     # schema only matters when a stored dict has to be parsed.
-    from app.incidents.schemas import Incident as IncidentModel
     from app.scoring.engine import assess
 
     incident_model = (
-        incident if isinstance(incident, IncidentModel) else IncidentModel.model_validate(incident)
+        incident if isinstance(incident, Incident) else Incident.model_validate(incident)
     )
     history_value = history if isinstance(history, History) else History.from_dict(history)
     judgement_values = tuple(

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.contract.incident import Incident
+
 if TYPE_CHECKING:
-    from app.incidents.schemas import Incident
     from app.scoring.history import History
     from app.scoring.judgement import Judgement
 

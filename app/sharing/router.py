@@ -8,21 +8,19 @@ s.62(3)); a decision not to share changes the incident's record and is logged as
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from app.audit.record import record
+from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
-from app.canonical import sha256_hex
 from app.db import DatabaseDep, utcnow
-from app.deps import REQUIRE_PURPOSE, RawBody
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
-from app.flags.router import CAPTURE_PURPOSE
-from app.idempotency import service as idempotency
+from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.incidents.service import visible_incident
 from app.sharing import service
 from app.sharing.schemas import DisclosureIn, DisclosureList, DisclosureOut
@@ -50,67 +48,42 @@ def record_disclosure(
     request: Request,
     incident_id: uuid.UUID,
     body: DisclosureIn,
-    raw: RawBody,
-    response: Response,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("disclosure.create"))],
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="Replay protection for retries."),
-    ] = None,
-) -> DisclosureOut:
-    with db.unit() as session:
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
         row = visible_incident(session, principal, incident_id)
         if row.erased_at is not None:
             raise Gone("This incident's personal data was erased.")
-        key = idempotency.parse_key(idempotency_key)
-        route = f"POST /v1/incidents/{row.id}/disclosures"
-        fingerprint = sha256_hex(json.loads(raw))
-        if key is not None:
-            replay = idempotency.lookup(
-                session, principal_id=principal.id, key=key, route=route, fingerprint=fingerprint
-            )
-            if replay is not None and replay.body is not None:
-                response.status_code = 200
-                response.headers["Idempotent-Replayed"] = "true"
-                return DisclosureOut.model_validate(replay.body)
         disclosure = service.record_disclosure(
             session, row, body, principal=principal, now=utcnow()
         )
-        out = service.disclosure_out(disclosure)
-        payload = out.model_dump(mode="json")
-        if key is not None:
-            idempotency.remember(
-                session,
-                principal_id=principal.id,
-                key=key,
-                route=route,
-                fingerprint=fingerprint,
-                status_code=201,
-                body=payload,
-                # Erasure clears stored replies by the incident's location.
-                location=f"/v1/incidents/{row.id}",
-                retention_days=request.app.state.settings.idempotency_retention_days,
-            )
+        payload = service.disclosure_out(disclosure).model_dump(mode="json", by_alias=True)
         shared = disclosure.decision == "shared"
-        record(
-            request,
-            session,
-            operation="disclose" if shared else "alter",
-            record_type="incident",
-            record_ids=[row.id, disclosure.id],
-            person_ids=service.person_ids_of(row, disclosure.subject_refs),
-            payload=payload,
-            recipients=[f"agency:{disclosure.recipient_agency}"] if shared else [],
-            detail={
-                "decision": disclosure.decision,
-                "agency": disclosure.recipient_agency,
-                "lawful_basis": disclosure.lawful_basis or "",
-                "categories": ",".join(disclosure.categories_shared),
-            },
-            principal=principal,
+        return WriteResult(
+            body=payload,
+            status_code=201,
+            incident_id=row.id,
+            audit=[
+                AuditRecord(
+                    operation="disclose" if shared else "alter",
+                    record_type="incident",
+                    record_ids=[row.id, disclosure.id],
+                    person_ids=service.person_ids_of(row, disclosure.subject_refs),
+                    payload=payload,
+                    recipients=[f"agency:{disclosure.recipient_agency}"] if shared else [],
+                    detail={
+                        "decision": disclosure.decision,
+                        "agency": disclosure.recipient_agency,
+                        "lawful_basis": disclosure.lawful_basis or "",
+                        "categories": ",".join(disclosure.categories_shared),
+                    },
+                )
+            ],
         )
-        return out
+
+    return run_write(request, db, write, work)
 
 
 @router.get(
@@ -137,6 +110,7 @@ def list_disclosures(
             request,
             session,
             operation="consult",
+            deferred=True,
             record_type="disclosure",
             record_ids=[row.id, *(d.id for d in rows)],
             person_ids=service.person_ids_of(

@@ -18,11 +18,12 @@ import pytest
 from sqlalchemy import create_engine, make_url
 
 from app.audit import AuditEntry, AuditEvent, AuditEventRecord, append, digest_of
+from app.audit.models import AuditPendingEvent
 from app.db import Base, Database
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
-AUDIT_TABLES = [AuditEvent.__table__, AuditEventRecord.__table__]
+AUDIT_TABLES = [AuditEvent.__table__, AuditEventRecord.__table__, AuditPendingEvent.__table__]
 
 
 def create_audit_tables(db: Database) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.audit.chain import GENESIS_HASH, compute_hash
+from app.audit.chain import GENESIS_HASH, compute_hash, seal_all
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database
@@ -36,6 +36,7 @@ PERSONAL = ("Amira", "Hale", "Crewe", "94/118822K", "08/552190B", "1994-03-02", 
 
 
 def events(session: Session, **where: Any) -> list[AuditEvent]:
+    seal_all(session)  # reads' events wait to be chained on PostgreSQL
     query = select(AuditEvent).order_by(AuditEvent.seq)
     for name, value in where.items():
         query = query.where(getattr(AuditEvent, name) == value)
@@ -43,6 +44,7 @@ def events(session: Session, **where: Any) -> list[AuditEvent]:
 
 
 def n_events(session: Session) -> int:
+    seal_all(session)
     return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
 from app.auth.jwt import JwtVerifier, TokenError
 from app.config import Settings
@@ -128,6 +129,7 @@ def test_a_valid_token_authenticates_with_the_role_it_carries(
         == 403
     )
 
+    seal_all(session)  # reads' events wait to be chained on PostgreSQL
     consult = session.scalars(
         select(AuditEvent).where(AuditEvent.operation == "consult").order_by(AuditEvent.seq)
     ).all()[-1]

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
 from app.auth.policy import MATRIX
 from app.incidents import models
@@ -421,6 +422,7 @@ def _matches(expected: Expect, status: int) -> bool:
 
 
 def _logged(session: Session, request_id: str) -> list[AuditEvent]:
+    seal_all(session)  # reads' events wait to be chained on PostgreSQL
     return list(
         session.scalars(
             select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.seq)

@@ -23,7 +23,7 @@ from app.classifier.artifact import (
 )
 from app.classifier.features import ClassifierHistory
 from app.classifier.policy import assessment_classifier, combine
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 
 @pytest.fixture

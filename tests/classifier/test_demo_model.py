@@ -10,7 +10,7 @@ import pytest
 
 from app.classifier.artifact import load_artifact, load_configured
 from app.classifier.scorecard import verify_definition
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo-synthetic" / "1"
 

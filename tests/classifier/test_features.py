@@ -21,7 +21,7 @@ from app.classifier.features import (
     incident_features,
     preprocessor_columns,
 )
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 
 def _incident(body: dict[str, Any]) -> Incident:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.classifier.data import SYNTHETIC_SYSTEM, parse_line
 from app.classifier.synth import SynthResult, generate
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 
 
 def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path: Path) -> None:

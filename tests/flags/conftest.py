@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from app.contract.incident import Incident
 from app.flags import Calendar, FlagProposal, FlagRuleRegistry, FlagRuleSet, evaluate_flags
-from app.incidents.schemas import Incident
 
 # The contract's example incident (Friday 20 November 2026, 22:15 GMT), without names.
 EXAMPLE_INCIDENT: dict[str, Any] = {

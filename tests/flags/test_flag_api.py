@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database
@@ -361,8 +362,12 @@ def test_reads_and_changes_are_in_the_audit_log(
 ) -> None:
     flag = one_flag(flags_of(client, triage, example), "idva_referral")
     patch_flag(client, triage, flag, {"status": "acknowledged"})
+    seal_all(session)  # reads' events wait to be chained on PostgreSQL
+    # In the order they happened: a read's event may be chained after a later change's.
     events = session.scalars(
-        select(AuditEvent).where(AuditEvent.record_type == "flag").order_by(AuditEvent.seq)
+        select(AuditEvent)
+        .where(AuditEvent.record_type == "flag")
+        .order_by(AuditEvent.occurred_at, AuditEvent.seq)
     ).all()
     assert [e.operation for e in events][-2:] == ["consult", "alter"]
     assert str(flag["id"]) in events[-1].record_ids
@@ -414,6 +419,7 @@ def test_an_agency_read_is_also_logged_as_a_disclosure_to_it(
 ) -> None:
     school = make_key("agency", agency="school")
     list_flags(client, school)
+    seal_all(session)
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(2)).all()
     assert {e.operation for e in last} == {"consult", "disclose"}
     assert [e.recipients for e in last if e.operation == "disclose"] == [["agency:school"]]

@@ -17,6 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.contract.incident import Incident
 from app.flags import (
     RULES_DIR,
     AssessmentShapeError,
@@ -25,7 +26,6 @@ from app.flags import (
     evaluate_flags,
     parse_rule_set,
 )
-from app.incidents.schemas import Incident
 
 
 def utc(text: str) -> dt.datetime:

@@ -31,7 +31,9 @@ def test_purge_removes_only_expired_keys(tmp_path: Path, monkeypatch: pytest.Mon
                 fingerprint="0" * 64,
                 status_code=201,
                 body={},
-                location="/v1/incidents/x",
+                headers={"Location": "/v1/incidents/x"},
+                incident_id=None,
+                audit_subject={},
                 retention_days=7,
                 now=created,
             )

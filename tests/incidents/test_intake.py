@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -219,22 +219,37 @@ def test_unknown_route_and_wrong_method_are_problems(client: TestClient) -> None
     assert (r.status_code, r.headers["content-type"]) == (405, PROBLEM)
 
 
-def test_a_fault_after_the_first_insert_leaves_nothing_behind(
-    fresh_database: Database, make_key_fresh: Any
+FAULT_AFTER = (
+    "incidents",
+    "incident_submissions",
+    "persons",
+    "incident_persons",
+    "assessments",
+    "flags",
+    "flag_events",
+    "incident_queue",
+    "audit_events",
+)
+
+
+@pytest.mark.parametrize("table", FAULT_AFTER)
+def test_a_fault_after_any_insert_leaves_nothing_behind(
+    fresh_database: Database, make_key_fresh: Any, table: str
 ) -> None:
     settings = Settings(environment="test", database_url=fresh_database.url)
     app = build_app(settings, fresh_database, None)
     headers = make_key_fresh(fresh_database)
 
-    def explode(*_: Any) -> None:
-        raise RuntimeError("injected fault")
+    def explode(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(f"INSERT INTO {table} "):
+            raise RuntimeError("injected fault")
 
-    event.listen(models.IncidentSubmission, "after_insert", explode)
+    event.listen(fresh_database.engine, "after_cursor_execute", explode)
     try:
         with TestClient(app, raise_server_exceptions=False) as c:
             r = c.post("/v1/incidents", json=example_incident(), headers=headers)
     finally:
-        event.remove(models.IncidentSubmission, "after_insert", explode)
+        event.remove(fresh_database.engine, "after_cursor_execute", explode)
     assert r.status_code == 500
     assert r.headers["content-type"] == PROBLEM
     assert "injected" not in r.text
@@ -243,6 +258,7 @@ def test_a_fault_after_the_first_insert_leaves_nothing_behind(
         assert count(s, models.IncidentSubmission) == 0
         assert count(s, models.IncidentPerson) == 0
         assert count(s, models.Person) == 0
+        assert s.scalar(text("SELECT count(*) FROM audit_events")) == 0
     # And the same request succeeds once the fault is gone: nothing was half-written.
     with TestClient(app) as c:
         assert c.post("/v1/incidents", json=example_incident(), headers=headers).status_code == 201

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from app.contract.incident import Identifier
 from app.incidents import models
-from app.incidents.schemas import Identifier
 from app.people import repository
 from app.people.linking import match_key, normalise_identifier, normalise_name
 from app.people.models import PersonMatchKey, PersonMerge

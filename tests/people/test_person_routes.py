@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import AuditEvent
+from app.audit.chain import seal_all
 from tests.conftest import KeyMaker
 from tests.people.factories import (
     AMY,
@@ -104,6 +105,7 @@ def test_a_person_shows_roles_counts_and_identifier_schemes_but_not_values(
     assert out["name"] == {"given": "Paul", "family": "Strand"}
     assert out["date_of_birth"] == PAUL["dob"]
     assert out["links"] == {"identifier:pnc": 2, "new": 1}
+    seal_all(session)  # reads' events wait to be chained on PostgreSQL
     event = session.scalars(
         select(AuditEvent).where(AuditEvent.record_type == "person").order_by(AuditEvent.seq)
     ).all()[-1]
@@ -177,6 +179,7 @@ def test_triage_sees_other_areas_incidents_only_as_date_area_and_role(
     [other] = [v for v in out["distinct_victims"] if v["incident_ids"] == []]
     assert other["other_incidents"] == 1
     # The audit event lists the incidents shown, not the hidden one.
+    seal_all(session)
     event = session.scalars(
         select(AuditEvent).where(AuditEvent.record_type == "person").order_by(AuditEvent.seq)
     ).all()[-1]

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.incidents.schemas import Incident
-from app.scoring.items import INSTRUMENT_ITEMS
+from app.contract.incident import Incident
+from app.contract.items import INSTRUMENT_ITEMS
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = json.loads((DATA / "incident.example.json").read_text(encoding="utf-8"))

@@ -11,13 +11,13 @@ import pytest
 import rfc8785
 import yaml
 
+from app.contract.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 from app.scoring import (
     DefinitionError,
     DefinitionRegistry,
     UnknownDefinitionError,
     load_registry,
 )
-from app.scoring.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
 from app.scoring.registry import (
     DEFAULT_DEFINITIONS_DIR,
     ChildRiskDefinition,

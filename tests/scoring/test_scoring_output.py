@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 from app.scoring import (
     DefinitionRegistry,
     DefinitionSet,

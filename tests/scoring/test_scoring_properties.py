@@ -10,7 +10,8 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
+from app.contract.items import INSTRUMENT_ITEMS
 from app.scoring import (
     DefinitionRegistry,
     DefinitionSet,
@@ -20,7 +21,6 @@ from app.scoring import (
     load_registry,
     reproduce,
 )
-from app.scoring.items import INSTRUMENT_ITEMS
 from app.scoring.reproduce import canonical_inputs
 from app.scoring.results import CHILD_RANK, VICTIM_RANK
 from tests.scoring.factories import incident_dict

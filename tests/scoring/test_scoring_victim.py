@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.incidents.schemas import Incident
+from app.contract.incident import Incident
 from app.scoring import (
     Assessment,
     DefinitionSet,

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.contract.items import INSTRUMENT_ITEMS
 from app.errors import safe_key
-from app.scoring.items import INSTRUMENT_ITEMS
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]

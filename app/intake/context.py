@@ -2,18 +2,32 @@
 
 Loading validates every checklist and rules file; an invalid one stops the service at
 start-up with a message naming the file (``DefinitionError`` / ``FlagRulesError``).
+
+Every loaded definition is also kept in the database by its hash (``definition_snapshots``)
+so that a past score reproduces after its file is gone. They are recorded once per process,
+before the first write, in a short transaction of their own: recording them inside each
+intake made concurrent first intakes wait on each other's uncommitted snapshot rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import Any
 
+from app.assessments import repository as assessment_repository
 from app.assessments.pipeline import ClassifierPolicy
 from app.classifier.artifact import LoadedModel, load_configured
 from app.config import Settings
+from app.db import Database, utcnow
 from app.flags.calendar import Calendar
 from app.flags.ruleset import FlagRuleRegistry, FlagRuleSet
-from app.scoring.registry import DefinitionRegistry, DefinitionSet, load_registry
+from app.scoring.registry import (
+    DefinitionRegistry,
+    DefinitionSet,
+    VictimChecklistDefinition,
+    load_registry,
+)
 
 # Keys of an area's entry in TRIAGE_AREA_OVERRIDES.
 AREA_KEYS = (
@@ -37,6 +51,7 @@ class ScoringContext:
     flag_rules: FlagRuleRegistry
     calendar: Calendar
     classifier: LoadedModel | None = None
+    _snapshots: _SnapshotState = field(default_factory=lambda: _SnapshotState(), compare=False)
 
     @classmethod
     def load(cls, settings: Settings) -> ScoringContext:
@@ -96,3 +111,49 @@ class ScoringContext:
 
     def rules(self, area: str | None) -> FlagRuleSet:
         return self.flag_rules.get(self._choice(area, "flags", self.settings.flag_rules))
+
+    def ensure_snapshots(self, database: Database) -> None:
+        """Record every loaded definition by its hash, once per process (idempotent)."""
+        state = self._snapshots
+        if state.done:
+            return
+        with state.lock:
+            if state.done:
+                return
+            with database.unit() as session:
+                assessment_repository.record_snapshots(session, self.snapshot_rows())
+            state.done = True
+
+    def snapshot_rows(self) -> list[dict[str, Any]]:
+        now = utcnow()
+        rows = [
+            {
+                "sha256": d.ref.sha256,
+                "kind": (
+                    "victim_checklist" if isinstance(d, VictimChecklistDefinition) else "child_risk"
+                ),
+                "definition_id": d.ref.id,
+                "version": d.ref.version,
+                "body": d.document(),
+                "first_used_at": now,
+            }
+            for d in self.definitions
+        ]
+        for rules in self.flag_rules.by_key.values():
+            rows.append(
+                {
+                    "sha256": rules.sha256,
+                    "kind": "flag_rules",
+                    "definition_id": rules.id,
+                    "version": rules.version,
+                    "body": rules.document(),
+                    "first_used_at": now,
+                }
+            )
+        return rows
+
+
+@dataclass
+class _SnapshotState:
+    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)

@@ -4,17 +4,17 @@ An assessment counts only the history before its incident (order independence), 
 is never rewritten. Two patterns reach further, and add flags to *open cases* (live
 incidents with a flag still being worked) without touching any stored assessment:
 
-* **Serial perpetrator across families** (research.md §6: abuse of two or more unconnected
-  victims; brief.md: "the perpetrator moves on to a new family and repeats the
-  pattern"). Once the stored incidents link a perpetrator to two or more distinct victims,
-  each open case of each of those victims gets the ``serial_perpetrator`` flag, with the
-  perpetrator as subject, so the earlier family is not forgotten (its children are in
-  that case, and the flag reaches whoever works it). The incident being assessed gets it
-  too when its own assessment could not count the other victim because that incident
-  occurred later (``pattern_proposals``).
-* **Late arrivals** (research.md §1.6 MARAC routes 3 and 4). When an incident arrives with
-  an earlier ``occurred_at`` than stored ones, each open later incident of the same victim
-  is scored again in memory against the history as it now stands; if that meets
+* **Serial perpetrator across families** (docs/domain.md: abuse of two or more unconnected
+  victims; "the perpetrator moves on to a new family and repeats the pattern"). Once the
+  stored incidents link a perpetrator to two or more distinct victims, each open case of
+  each of those victims gets the ``serial_perpetrator`` flag, with the perpetrator as
+  subject, so the earlier family is not forgotten (its children are in that case, and the
+  flag reaches whoever works it). The incident being assessed gets it too when its own
+  assessment could not count the other victim because that incident occurred later
+  (``pattern_proposals``).
+* **Late arrivals** (MARAC routes 3 and 4). When an incident arrives with an earlier
+  ``occurred_at`` than stored ones, each open later incident of the same victim is scored
+  again in memory against the history as it now stands; if that meets
   ``potential_escalation`` or ``repeat_marac`` and its stored assessment did not, the case
   gets the ``marac_referral`` flag, whose reason names the late incident. The stored
   assessment stays as it was; a judgement or revision re-scores it with the fuller history.
@@ -24,6 +24,10 @@ policy, due from the moment the pattern became known), keyed by the rules' own d
 so a flag already there in any status is never added again, and a later assessment of that
 incident that proposes the same flag finds it there. Each addition is kept in the flag's
 history and in the audit log (``alter`` of the incidents changed).
+
+Both patterns are read from the same participations as the incident's history
+(``StoredRecords``): when the perpetrator has one victim and the victim no later incident,
+nothing more is read.
 """
 
 from __future__ import annotations
@@ -38,16 +42,16 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from app.assessments.context import ScoringContext
-from app.audit.chain import AuditEntry, append, digest_of
+from app.audit.chain import AuditEntry, digest_of
+from app.contract.incident import Incident
+from app.flags import repository as flag_repository
 from app.flags.engine import FlagProposal, Pointer, evaluate_flags
-from app.flags.models import Flag, FlagEvent
-from app.flags.queue import lock_incident, refresh_queue_row
-from app.flags.store import flag_from_proposal
-from app.incidents import models
-from app.incidents.schemas import Incident
-from app.people import repository
-from app.people.history import stored_history
+from app.flags.queue import refresh_queue_row
+from app.flags.store import NewFlag, flag_event_row, flag_from_proposal, flag_rows
+from app.incidents import repository as incident_repository
+from app.intake.context import ScoringContext
+from app.people import repository as people_repository
+from app.people.history import StoredRecords, stored_history, stored_records
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -68,38 +72,25 @@ class SerialPattern:
         return sorted(i for v, ids in self.victims.items() if v != victim_id for i in ids)
 
 
-def serial_pattern(
-    session: Session, row: models.Incident, incident: Incident
-) -> SerialPattern | None:
+def serial_pattern(stored: StoredRecords) -> SerialPattern | None:
     """The perpetrator's victims across every live stored incident, if two or more."""
-    record = {p.ref: p.person_id for p in row.persons}[incident.relationship.perpetrator]
-    perpetrator = repository.survivor_of(session, record)
-    found = repository.incidents_with_victims(session, repository.cluster_of(session, perpetrator))
-    survivor = repository.survivors(session, {v for _, _, v in found})
-    victims: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for incident_id, _, victim_record in found:
-        victims.setdefault(survivor[victim_record], set()).add(incident_id)
+    victims = stored.perpetrator_victims()
     if len(victims) < 2:
         return None
-    return SerialPattern(perpetrator, {v: tuple(sorted(ids)) for v, ids in victims.items()})
-
-
-def _victim_of(session: Session, row: models.Incident, incident: Incident) -> uuid.UUID:
-    record = {p.ref: p.person_id for p in row.persons}[incident.relationship.victim]
-    return repository.survivor_of(session, record)
+    return SerialPattern(stored.perpetrator, {v: tuple(sorted(ids)) for v, ids in victims.items()})
 
 
 # --------------------------------------------------------------------------- this incident
 
 
 def pattern_proposals(
-    session: Session,
     context: ScoringContext,
     *,
-    row: models.Incident,
     incident: Incident,
+    area: str,
     result: dict[str, Any],
     proposals: Sequence[FlagProposal],
+    stored: StoredRecords,
     flag_base_time: dt.datetime | None,
 ) -> list[FlagProposal]:
     """Flags for this incident from patterns its own assessment cannot see.
@@ -112,17 +103,17 @@ def pattern_proposals(
     perpetrator_ref = incident.relationship.perpetrator
     if any(p.type == "serial_perpetrator" and p.subject_ref == perpetrator_ref for p in proposals):
         return []
-    pattern = serial_pattern(session, row, incident)
+    pattern = serial_pattern(stored)
     if pattern is None:
         return []
     proposal = _serial_proposal(
         incident,
         result,
         context,
-        row.area,
+        area,
         flag_base_time,
         pattern,
-        pattern.other_incidents(_victim_of(session, row, incident)),
+        pattern.other_incidents(stored.victim),
     )
     return [] if proposal is None else [proposal]
 
@@ -166,39 +157,46 @@ def _serial_proposal(
 # --------------------------------------------------------------------------- other cases
 
 
+def reaches_other_cases(stored: StoredRecords) -> bool:
+    """Whether a pattern could add flags to other cases (else nothing more is read)."""
+    return serial_pattern(stored) is not None or bool(stored.later_victim_incidents())
+
+
 def propagate(
     session: Session,
     context: ScoringContext,
     *,
-    row: models.Incident,
-    incident: Incident,
+    stored: StoredRecords,
     principal_id: str,
     now: dt.datetime,
-) -> list[Flag]:
-    """Add pattern flags to other open cases after this incident's assessment."""
-    victim = _victim_of(session, row, incident)
-    added: list[Flag] = []
-    pattern = serial_pattern(session, row, incident)
+) -> AuditEntry | None:
+    """Add pattern flags to other open cases after this incident's assessment is written.
+
+    Returns the audit event for the cases changed (``alter`` by the system), or None.
+    """
+    if not reaches_other_cases(stored):
+        return None
+    added: list[NewFlag] = []
+    pattern = serial_pattern(stored)
     if pattern is not None:
-        added += _propagate_serial(session, context, row, victim, pattern, principal_id, now)
-    added += _propagate_late(session, context, row, victim, principal_id, now)
-    if added:
-        _audit(session, row, added, principal_id, now)
-    return added
+        added += _propagate_serial(session, context, stored, pattern, principal_id, now)
+    added += _propagate_late(session, context, stored, principal_id, now)
+    if not added:
+        return None
+    return _audit(session, stored.incident_id, added, principal_id, now)
 
 
 def _propagate_serial(
     session: Session,
     context: ScoringContext,
-    row: models.Incident,
-    victim: uuid.UUID,
+    stored: StoredRecords,
     pattern: SerialPattern,
     principal_id: str,
     now: dt.datetime,
-) -> list[Flag]:
-    candidates = [i for i in pattern.other_incidents(victim) if i != row.id]
+) -> list[NewFlag]:
+    candidates = [i for i in pattern.other_incidents(stored.victim) if i != stored.incident_id]
     added = []
-    for incident_id in sorted(repository.open_incidents(session, candidates)):
+    for incident_id in sorted(people_repository.open_incidents(session, candidates)):
         case = _open_case(session, incident_id)
         if case is None or "serial_perpetrator" in case.flag_types:
             continue
@@ -206,50 +204,43 @@ def _propagate_serial(
             case.incident,
             case.result,
             context,
-            case.row.area,
+            case.area,
             now,
             pattern,
-            pattern.other_incidents(_victim_of(session, case.row, case.incident)),
+            pattern.other_incidents(case.stored.victim),
         )
         if proposal is not None:
-            added += _add(session, case, [proposal], principal_id, now, via=row.id)
+            added += _add(session, case, [proposal], principal_id, now, via=stored.incident_id)
     return added
 
 
 def _propagate_late(
     session: Session,
     context: ScoringContext,
-    row: models.Incident,
-    victim: uuid.UUID,
+    stored: StoredRecords,
     principal_id: str,
     now: dt.datetime,
-) -> list[Flag]:
-    later = repository.incidents_in_role(
-        session,
-        repository.cluster_of(session, victim),
-        "victim",
-        after=row.occurred_at,
-        exclude=row.id,
-    )
+) -> list[NewFlag]:
+    later = stored.later_victim_incidents()
     added = []
-    for incident_id in sorted(repository.open_incidents(session, [i for i, _ in later])):
+    for incident_id in sorted(people_repository.open_incidents(session, later)):
         case = _open_case(session, incident_id)
         if case is None or "marac_referral" in case.flag_types:
             continue
-        stored = set(case.result["victim"]["marac"]["criteria"])
+        criteria_before = set(case.result["victim"]["marac"]["criteria"])
         # The pure engine, on the case as stored and the history as it stands now.
-        history = stored_history(session, case.row, case.incident, History.reported(case.incident))
+        history = stored_history(session, case.stored, History.reported(case.incident))
         judgements = [
             Judgement(level=j.level, rationale=j.rationale or "", by=j.by, at=j.at)  # type: ignore[arg-type]
-            for j in repository.judgements_of(session, incident_id)
+            for j in people_repository.judgements_of(session, incident_id)
         ]
         rescored = assess(
-            case.incident, history, context.definition_set(case.row.area), judgements
+            case.incident, history, context.definition_set(case.area), judgements
         ).to_dict()
         gained = [
             c
             for c in HISTORY_CRITERIA
-            if c in rescored["victim"]["marac"]["criteria"] and c not in stored
+            if c in rescored["victim"]["marac"]["criteria"] and c not in criteria_before
         ]
         if not gained:
             continue
@@ -262,53 +253,70 @@ def _propagate_late(
             dataclasses.replace(
                 p,
                 reason=_cut(
-                    f"Pattern now meets {' and '.join(gained)} after late incident {row.id} "
-                    f"(the stored assessment is unchanged): {'; '.join(details)}"
+                    f"Pattern now meets {' and '.join(gained)} after late incident "
+                    f"{stored.incident_id} (the stored assessment is unchanged): "
+                    f"{'; '.join(details)}"
                 ),
                 because=(
                     *(Pointer.of("trigger", rule=c) for c in gained),
-                    Pointer.of("late_incident", incident_id=str(row.id)),
+                    Pointer.of("late_incident", incident_id=str(stored.incident_id)),
                 ),
             )
             for p in evaluate_flags(
                 case.incident,
                 rescored,
-                context.rules(case.row.area),
+                context.rules(case.area),
                 context.calendar,
                 now_reference=now,
             )
             if p.type == "marac_referral"
         ]
-        added += _add(session, case, proposals, principal_id, now, via=row.id)
+        added += _add(session, case, proposals, principal_id, now, via=stored.incident_id)
     return added
 
 
 @dataclass(frozen=True)
 class _Case:
-    row: models.Incident
+    incident_id: uuid.UUID
+    area: str
     incident: Incident
     assessment_id: uuid.UUID
     result: dict[str, Any]
     flag_types: frozenset[str]
+    records: dict[str, uuid.UUID]  # person ref → record
+    stored: StoredRecords
 
 
 def _open_case(session: Session, incident_id: uuid.UUID) -> _Case | None:
     # Changes to an incident's flags take its lock first (app/flags/queue.py).
-    lock_incident(session, incident_id)
-    row = session.get(models.Incident, incident_id)
-    body = repository.latest_submission_body(session, incident_id)
-    latest = repository.latest_assessments(session, [incident_id]).get(incident_id)
+    incident_repository.lock_incident(session, incident_id)
+    row = incident_repository.get(session, incident_id)
+    body = people_repository.latest_submission_body(session, incident_id)
+    latest = people_repository.latest_assessments(session, [incident_id]).get(incident_id)
     if row is None or row.erased_at is not None or body is None or latest is None:
         return None
     if latest.result is None:
         return None
-    flags = repository.flags_of_incidents(session, [incident_id])[incident_id]
+    flags = flag_repository.flags_of_incident(session, incident_id)
+    incident = Incident.model_validate(body)
+    records = {p.ref: p.person_id for p in row.persons}
+    graph = people_repository.merge_graph(session, set(records.values()))
     return _Case(
-        row=row,
-        incident=Incident.model_validate(body),
+        incident_id=incident_id,
+        area=row.area,
+        incident=incident,
         assessment_id=latest.id,
         result=latest.result,
         flag_types=frozenset(f.type for f in flags),
+        records=records,
+        stored=stored_records(
+            session,
+            incident,
+            records,
+            graph,
+            incident_id=incident_id,
+            occurred_at=row.occurred_at,
+        ),
     )
 
 
@@ -320,69 +328,71 @@ def _add(
     now: dt.datetime,
     *,
     via: uuid.UUID,
-) -> list[Flag]:
-    keys = repository.flag_keys(session, case.row.id)
-    person_of = {p.ref: p.person_id for p in case.row.persons}
-    added = []
+) -> list[NewFlag]:
+    keys = flag_repository.dedupe_keys(session, case.incident_id)
+    added: list[NewFlag] = []
     for p in proposals:
         if p.dedupe_key in keys:
             continue
-        flag = flag_from_proposal(
-            p,
-            incident_id=case.row.id,
-            assessment_id=case.assessment_id,
-            area=case.row.area,
-            subject_person_id=person_of.get(p.subject_ref),
-            now=now,
-        )
-        session.add(flag)
-        session.add(
-            FlagEvent(
-                flag_id=flag.id,
-                at=now,
-                principal_id=principal_id,
-                role=PATTERN_ACTOR_ROLE,
-                change="created",
-                from_value=None,
-                to_value="open",
-                note=f"raised by a pattern across incidents after incident {via}",
+        added.append(
+            flag_from_proposal(
+                p,
+                incident_id=case.incident_id,
+                assessment_id=case.assessment_id,
+                area=case.area,
+                subject_person_id=case.records.get(p.subject_ref),
+                now=now,
             )
         )
         keys.add(p.dedupe_key)
-        added.append(flag)
     if added:
-        refresh_queue_row(session, case.row.id)
+        flag_repository.insert_flags(
+            session,
+            flag_rows(added),
+            [
+                flag_event_row(
+                    f,
+                    principal_id=principal_id,
+                    role=PATTERN_ACTOR_ROLE,
+                    change="created",
+                    from_value=None,
+                    to_value="open",
+                    at=now,
+                    note=f"raised by a pattern across incidents after incident {via}",
+                )
+                for f in added
+            ],
+        )
+        refresh_queue_row(session, case.incident_id)
     return added
 
 
 def _audit(
-    session: Session, row: models.Incident, added: list[Flag], principal_id: str, now: dt.datetime
-) -> None:
+    session: Session,
+    incident_id: uuid.UUID,
+    added: list[NewFlag],
+    principal_id: str,
+    now: dt.datetime,
+) -> AuditEntry:
     incident_ids = sorted({f.incident_id for f in added})
     person_ids = sorted(
-        {p.person_id for p in repository.persons_of_incidents(session, incident_ids)}
+        {p.person_id for p in people_repository.persons_of_incidents(session, incident_ids)}
     )
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    append(
-        session,
-        AuditEntry(
-            principal_id=principal_id,
-            role=PATTERN_ACTOR_ROLE,
-            agency=None,
-            operation="alter",
-            record_type="incident",
-            record_ids=incident_ids,
-            person_ids=person_ids,
-            request_id=request_id if isinstance(request_id, str) else None,
-            digest=digest_of(
-                [
-                    {"id": str(f.id), "type": f.type, "incident_id": str(f.incident_id)}
-                    for f in added
-                ]
-            ),
-            detail={"pattern_flags_added": len(added), "after_incident": str(row.id)},
-            occurred_at=now,
+    return AuditEntry(
+        principal_id=principal_id,
+        role=PATTERN_ACTOR_ROLE,
+        agency=None,
+        operation="alter",
+        record_type="incident",
+        record_ids=incident_ids,
+        person_ids=person_ids,
+        request_id=request_id if isinstance(request_id, str) else None,
+        digest=digest_of(
+            [{"id": str(f.id), "type": f.type, "incident_id": str(f.incident_id)} for f in added]
         ),
+        detail={"pattern_flags_added": len(added), "after_incident": str(incident_id)},
+        occurred_at=now,
     )
 
 

@@ -1,0 +1,196 @@
+"""Every write, one way: replay protection, the work, the audit record, one transaction.
+
+A write route hands its work to ``run_write`` as a function of the session. In one unit of
+work (app/db.py: one thread, bounded waits) it
+
+1. answers a retry that carries a known ``Idempotency-Key`` with the stored result (200,
+   ``Idempotent-Replayed: true``), logging the replay as a ``consult`` of what it hands
+   back; the same key with another method, path or body is a 422;
+2. otherwise runs the work, which returns a ``WriteResult`` (body, status, headers and
+   the audit events it owes);
+3. stores the result under the key, if one was sent (so the key is bound to this request
+   even when the work itself answered as a replay);
+4. appends the audit events last, immediately before the commit: the audit chain's lock
+   (app/audit/chain.py) is held only for that append and the commit.
+
+The response is serialised here, once, from the JSON body that is also stored and digested.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from app.audit.chain import AuditEntry, AuditOperation, append
+from app.audit.record import record
+from app.auth.deps import CurrentPrincipal
+from app.auth.principal import Principal
+from app.canonical import sha256_hex
+from app.db import Database
+from app.idempotency import service as store
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+JSON_MEDIA_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An audit event a write owes (``app.audit.record.record``'s arguments)."""
+
+    operation: AuditOperation
+    record_type: str
+    record_ids: Sequence[str | uuid.UUID]
+    person_ids: Sequence[str | uuid.UUID] = ()
+    payload: Any = None
+    recipients: Sequence[str] = ()
+    detail: Mapping[str, Any] | None = None
+
+
+@dataclass
+class WriteResult:
+    """What a write returns: its JSON body, and what goes with it."""
+
+    body: dict[str, Any] | None
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
+    # The incident whose personal data the body holds (erasure clears a stored reply).
+    incident_id: uuid.UUID | None = None
+    # False for replies that must never be stored (a new API key's secret).
+    replayable: bool = True
+    # Events prepared in full by the work (the system's own changes), appended first.
+    entries: list[AuditEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """A write's identity for replay protection: who, which key, what exactly."""
+
+    principal: Principal
+    key: str | None
+    route: str
+    fingerprint: str
+
+
+async def write_request(
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Replay protection for retries: the same key with the same method, "
+            "path and body returns the original result (200, `Idempotent-Replayed: true`); "
+            "with anything else, 422. Kept for at least 7 days "
+            "(`TRIAGE_IDEMPOTENCY_RETENTION_DAYS`).",
+        ),
+    ] = None,
+) -> WriteRequest:
+    key = store.parse_key(idempotency_key)
+    body = await request.body()
+    if not body:
+        content: Any = None
+    else:
+        try:
+            content = await request.json()
+        except ValueError:
+            content = body.hex()
+    return WriteRequest(
+        principal=principal,
+        key=key,
+        route=f"{request.method} {request.url.path}",
+        # Identical means the same JSON document, whatever the key order or whitespace.
+        fingerprint=sha256_hex(content),
+    )
+
+
+WriteRequestDep = Annotated[WriteRequest, Depends(write_request)]
+
+
+def run_write(
+    request: Request,
+    database: Database,
+    write: WriteRequest,
+    work: Callable[[Session], WriteResult],
+) -> Response:
+    """Replay or run ``work`` in one unit of work; see the module docstring."""
+    settings = request.app.state.settings
+    with database.unit() as session:
+        if write.key is not None:
+            replay = store.lookup(
+                session,
+                principal_id=write.principal.id,
+                key=write.key,
+                route=write.route,
+                fingerprint=write.fingerprint,
+            )
+            if replay is not None and replay.body is not None:
+                subject = replay.audit_subject
+                record(
+                    request,
+                    session,
+                    # A replay hands stored data back: that is a consultation.
+                    operation="consult",
+                    record_type=subject.get("record_type", "idempotency"),
+                    record_ids=subject.get("record_ids", []),
+                    person_ids=subject.get("person_ids", []),
+                    payload=replay.body,
+                    detail={"replayed": 1, "status": replay.status_code},
+                    principal=write.principal,
+                )
+                return _response(200, replay.body, {**replay.headers, REPLAYED_HEADER: "true"})
+        result = work(session)
+        if write.key is not None and result.replayable:
+            first = result.audit[0] if result.audit else None
+            store.remember(
+                session,
+                principal_id=write.principal.id,
+                key=write.key,
+                route=write.route,
+                fingerprint=write.fingerprint,
+                status_code=result.status_code,
+                body=result.body,
+                headers={k: v for k, v in result.headers.items() if k != REPLAYED_HEADER},
+                incident_id=result.incident_id,
+                audit_subject=(
+                    {
+                        "record_type": first.record_type,
+                        "record_ids": [str(r) for r in first.record_ids],
+                        "person_ids": [str(p) for p in first.person_ids],
+                    }
+                    if first is not None
+                    else {}
+                ),
+                retention_days=settings.idempotency_retention_days,
+            )
+        for entry in result.entries:
+            append(session, entry)
+        for event in result.audit:
+            record(
+                request,
+                session,
+                operation=event.operation,
+                record_type=event.record_type,
+                record_ids=event.record_ids,
+                person_ids=event.person_ids,
+                payload=event.payload,
+                recipients=event.recipients,
+                detail=event.detail,
+                principal=write.principal,
+            )
+    return _response(result.status_code, result.body, result.headers)
+
+
+def _response(status: int, body: dict[str, Any] | None, headers: Mapping[str, str]) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=dict(headers))
+    return Response(
+        orjson.dumps(body), status_code=status, headers=dict(headers), media_type=JSON_MEDIA_TYPE
+    )

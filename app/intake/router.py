@@ -1,0 +1,275 @@
+"""HTTP routes for incidents: intake, revision, judgement, and reading one incident.
+
+The writes go through ``run_write`` (replay protection and audit, once for every write)
+into the orchestrator (``app.intake.orchestrator``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit.record import record
+from app.auth.deps import REQUIRE_PURPOSE, RawBody
+from app.auth.policy import agency_view, authorize
+from app.auth.principal import Principal
+from app.contract.incident import Incident, IncidentRevision
+from app.db import DatabaseDep, utcnow
+from app.errors import COMMON_PROBLEMS, Gone, problem_responses
+from app.flags import repository as flag_repository
+from app.flags.schemas import FlagOut
+from app.idempotency.writes import (
+    REPLAYED_HEADER,
+    AuditRecord,
+    WriteRequestDep,
+    WriteResult,
+    run_write,
+)
+from app.incidents import models, repository, service
+from app.intake import orchestrator
+from app.intake.context import ScoringContext
+from app.intake.orchestrator import IntakeResult
+from app.intake.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.scoring.schemas import JudgementIn
+
+router = APIRouter(prefix="/v1", tags=["incidents"])
+
+
+def _written(
+    result: IntakeResult, *, operation: str, detail: dict[str, int | str], replay_header: bool
+) -> WriteResult:
+    headers = {"Location": result.location}
+    if result.replayed and replay_header:
+        headers[REPLAYED_HEADER] = "true"
+    return WriteResult(
+        body=result.body,
+        status_code=result.status_code,
+        headers=headers,
+        incident_id=result.incident_id,
+        entries=[result.pattern_audit] if result.pattern_audit is not None else [],
+        audit=[
+            AuditRecord(
+                # A replay hands stored personal data back: that is a consultation.
+                operation="consult" if result.replayed else operation,  # type: ignore[arg-type]
+                record_type="incident",
+                record_ids=[result.incident_id],
+                person_ids=result.person_ids,
+                payload=result.body,
+                detail=detail,
+            )
+        ],
+    )
+
+
+def _run_with_retry(
+    request: Request,
+    db: DatabaseDep,
+    write: WriteRequestDep,
+    work: Callable[[Session], WriteResult],
+) -> Response:
+    context: ScoringContext = request.app.state.scoring
+    context.ensure_snapshots(db)
+    try:
+        return run_write(request, db, write, work)
+    except IntegrityError:
+        # A concurrent request stored the same incident first (the locks make this rare):
+        # run again, and what it stored answers as a replay or a conflict.
+        return run_write(request, db, write, work)
+
+
+@router.post(
+    "/incidents",
+    status_code=201,
+    response_model=IntakeResponse,
+    operation_id="create_incident",
+    summary="Submit a domestic-abuse incident",
+    responses={
+        200: {"description": "Identical replay: the original result", "model": IntakeResponse},
+        **problem_responses(409, *COMMON_PROBLEMS),
+    },
+)
+def create_incident(
+    request: Request,
+    incident: Incident,
+    raw: RawBody,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("incident.create"))],
+    write: WriteRequestDep,
+) -> Response:
+    context: ScoringContext = request.app.state.scoring
+
+    def work(session: Session) -> WriteResult:
+        result = orchestrator.submit(
+            session,
+            context,
+            principal=principal,
+            incident=incident,
+            raw_body=raw,
+            fingerprint=write.fingerprint,
+        )
+        return _written(
+            result,
+            operation="collect",
+            detail={"replayed": int(result.replayed), "status": result.status_code},
+            replay_header=True,
+        )
+
+    return _run_with_retry(request, db, write, work)
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentRecord,
+    operation_id="get_incident",
+    summary="Read a stored incident",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def get_incident(
+    request: Request,
+    incident_id: uuid.UUID,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("incident.read"))],
+) -> IncidentRecord:
+    with db.unit() as session:
+
+        def subjects_of(row_id: uuid.UUID) -> set[str]:
+            return flag_repository.agency_flag_subjects(session, principal.agency, row_id)
+
+        row = service.visible_incident(session, principal, incident_id, agency_subjects=subjects_of)
+        latest = repository.latest_submission(session, row.id)
+        body = latest.body if latest is not None else None
+        persons = list(row.persons)
+        flags = flag_repository.flags_of_incident(session, row.id)
+        if principal.role == "agency":
+            # Only what the agency needs: its own flags and the people the view keeps (the
+            # flag subjects alone once the body is erased).
+            flags = [f for f in flags if f.agency == principal.agency]
+            subjects = subjects_of(row.id)
+            kept = subjects
+            if body is not None and principal.agency is not None:
+                body = agency_view(body, principal.agency, subjects)
+                kept = {p["ref"] for p in body["persons"]}
+            persons = [p for p in persons if p.ref in kept]
+        now = utcnow()
+        out = IncidentRecord(
+            id=str(row.id),
+            version=row.version,
+            received_at=row.received_at,
+            updated_at=row.updated_at,
+            review_due_at=row.review_due_at,
+            erased=row.erased_at is not None,
+            persons=[
+                StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons
+            ],
+            incident=body,
+            flags=[FlagOut.of(f, now) for f in flags],
+        )
+        record(
+            request,
+            session,
+            operation="consult",
+            deferred=True,
+            record_type="incident",
+            record_ids=[row.id],
+            person_ids=[p.person_id for p in persons],
+            payload=out.model_dump(mode="json"),
+            principal=principal,
+        )
+        return out
+
+
+def _incident_in_scope_or_404(
+    session: Session, principal: Principal, incident_id: uuid.UUID
+) -> models.Incident:
+    row = service.visible_incident(session, principal, incident_id)
+    if row.erased_at is not None:
+        raise Gone("This incident's personal data was erased.")
+    return row
+
+
+@router.post(
+    "/incidents/{incident_id}/revisions",
+    status_code=201,
+    response_model=IntakeResponse,
+    operation_id="revise_incident",
+    summary="Submit amended or completed data; re-scored as a new assessment version",
+    responses={
+        200: {
+            "description": "Identical to the latest revision: its result",
+            "model": IntakeResponse,
+        },
+        **problem_responses(410, *COMMON_PROBLEMS),
+    },
+)
+def revise_incident(
+    request: Request,
+    incident_id: uuid.UUID,
+    incident: IncidentRevision,
+    raw: RawBody,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("incident.revise"))],
+    write: WriteRequestDep,
+) -> Response:
+    context: ScoringContext = request.app.state.scoring
+
+    def work(session: Session) -> WriteResult:
+        row = _incident_in_scope_or_404(session, principal, incident_id)
+        result = orchestrator.revise(
+            session,
+            context,
+            principal=principal,
+            row=row,
+            incident=incident,
+            raw_body=raw,
+            fingerprint=write.fingerprint,
+        )
+        return _written(
+            result,
+            operation="alter",
+            detail={"revision": int(result.body["version"]), "replayed": int(result.replayed)},
+            replay_header=False,
+        )
+
+    return _run_with_retry(request, db, write, work)
+
+
+@router.post(
+    "/incidents/{incident_id}/judgements",
+    status_code=201,
+    response_model=IntakeResponse,
+    operation_id="record_judgement",
+    summary="Record a professional judgement (raises, never lowers); a new assessment version",
+    responses=problem_responses(410, *COMMON_PROBLEMS),
+)
+def record_judgement(
+    request: Request,
+    incident_id: uuid.UUID,
+    judgement: JudgementIn,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("judgement.create"))],
+    write: WriteRequestDep,
+) -> Response:
+    context: ScoringContext = request.app.state.scoring
+
+    def work(session: Session) -> WriteResult:
+        row = _incident_in_scope_or_404(session, principal, incident_id)
+        result = orchestrator.judge(
+            session,
+            context,
+            principal=principal,
+            row=row,
+            level=judgement.level,
+            rationale=judgement.rationale,
+        )
+        return _written(
+            result, operation="alter", detail={"judgement": judgement.level}, replay_header=False
+        )
+
+    return _run_with_retry(request, db, write, work)

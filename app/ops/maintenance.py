@@ -1,0 +1,76 @@
+"""Background upkeep of one process, off the request path: every ``interval`` seconds it
+
+- seals pending audit events (PostgreSQL): the reads' events are chained in batches, with
+  a try-lock so that several processes never queue for the chain behind each other
+  (``app.audit.chain.seal_pending``);
+- checkpoints SQLite's write-ahead log. The app's SQLite connections raise the automatic
+  checkpoint threshold (``DatabaseLimits.sqlite_background_checkpoint``), so that a
+  request does not pay for copying the log into the database in its commit; a passive
+  checkpoint here does it instead, without blocking readers or writers.
+
+One daemon thread; ``stop`` runs a last round at a graceful shutdown. Rounds never wait
+for the chain's lock (another process or transaction holding it is sealing, or will
+release it soon); pending events are committed rows, so a round skipped is never an event
+lost. A failed round is logged (by type only) and retried at the next tick.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from app.audit.chain import SEAL_BATCH, seal_pending
+from app.db import Database
+
+log = structlog.get_logger(__name__)
+
+
+class Maintenance:
+    def __init__(self, database: Database, interval: float) -> None:
+        self.database = database
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="triage-maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 10)
+        self.run_once(wait=False)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once(wait=False)
+
+    def run_once(self, *, wait: bool) -> int:
+        """One round; returns how many audit events were sealed."""
+        try:
+            if self.database.sqlite:
+                self._checkpoint()
+                return 0
+            return self._seal(wait=wait)
+        except Exception as exc:  # the next round retries; never kill the thread
+            log.warning("maintenance_failed", error_type=type(exc).__name__)
+            return 0
+
+    def _seal(self, *, wait: bool) -> int:
+        total = 0
+        while True:
+            # A transaction per batch keeps the chain's lock held briefly.
+            with self.database.unit() as session:
+                sealed = seal_pending(session, wait=wait)
+            total += sealed
+            if sealed < SEAL_BATCH:
+                return total
+
+    def _checkpoint(self) -> None:
+        with self.database.engine.connect() as conn:
+            # Outside a transaction: our BEGIN hook only runs for statements that begin one.
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            )
