@@ -7,6 +7,7 @@ errors list locations and messages, never the rejected values.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -154,6 +155,18 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service temporarily unavailable"
 
 
+async def send_problem(send: Send, error: ProblemError) -> None:
+    """Send a problem document straight from ASGI middleware (outside FastAPI's handlers)."""
+    body = json.dumps(error.to_problem()).encode()
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def problem_response(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -279,8 +292,6 @@ class CatchAllMiddleware:
         except Exception as exc:
             log.error("unhandled_error", error_type=type(exc).__name__)
             if not started:
-                from app.rfc9457 import send_problem
-
                 await send_problem(
                     send, ProblemError("An unexpected error occurred; nothing was saved.")
                 )

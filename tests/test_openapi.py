@@ -13,7 +13,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from app.ops.cli import OPENAPI_PATH, openapi_document
+from app.cli import OPENAPI_PATH, openapi_document
 from tests.conftest import KeyMaker
 
 

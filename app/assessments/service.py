@@ -12,8 +12,8 @@ from typing import Any
 
 from app.assessments import models
 from app.assessments.schemas import AssessmentOut
+from app.contract.levels import CHILD_RANK, VICTIM_RANK
 from app.errors import Gone
-from app.scoring.results import CHILD_RANK, VICTIM_RANK
 
 
 def risk_rank(result: dict[str, Any]) -> int:

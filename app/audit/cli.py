@@ -29,6 +29,7 @@ from app.audit.chain import (
     verify,
 )
 from app.audit.queries import EventFilter, iter_event_json, read_snapshot
+from app.config import get_settings
 from app.db import Database, utcnow
 
 _HEX = frozenset("0123456789abcdef")
@@ -103,8 +104,7 @@ def parse_time(text: str) -> datetime:
 
 
 def _database() -> Database:
-    from app.config import get_settings  # read at run time, after the environment is set
-
+    # Settings are read when a command runs, after the environment is set.
     return Database(get_settings().effective_database_url)
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.assessments.models import Assessment
+from app.contract.levels import CHILD_LEVELS, CHILD_RANK
 from app.db import Base, UTCDateTime, insert_rows, utcnow
 from app.flags.models import Flag
 from app.flags.repository import (
@@ -47,7 +48,6 @@ from app.flags.repository import (
     merged_keyset_ids,
 )
 from app.incidents.models import Incident
-from app.scoring.results import CHILD_LEVELS, CHILD_RANK
 
 # The highest risk rank there is (a severe child); sort_rank = MAX_RISK_RANK - risk_rank,
 # so that one ascending index order puts the highest risk first.

@@ -22,8 +22,7 @@ from collections.abc import Collection
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import ServiceUnavailable
-from app.rfc9457 import send_problem
+from app.errors import ServiceUnavailable, send_problem
 
 
 class Gate:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge
-from app.rfc9457 import send_problem
+from app.errors import PayloadTooLarge, send_problem
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

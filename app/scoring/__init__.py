@@ -13,6 +13,7 @@ The incident schema and the item vocabulary come from ``app.contract`` below; no
 here imports storage or HTTP.
 """
 
+from app.scoring.digest import inputs_digest
 from app.scoring.engine import assess
 from app.scoring.history import (
     ChildHistory,
@@ -31,7 +32,7 @@ from app.scoring.registry import (
     UnknownDefinitionError,
     load_registry,
 )
-from app.scoring.reproduce import Difference, Reproduction, compare, inputs_digest, reproduce
+from app.scoring.reproduce import Difference, Reproduction, compare, reproduce
 from app.scoring.results import Assessment
 
 __all__ = [

@@ -29,7 +29,7 @@ from operator import attrgetter
 from typing import Any, Protocol
 
 from app.contract.items import DASH_POLICE_ITEMS
-from app.scoring.results import VICTIM_LEVELS
+from app.contract.levels import VICTIM_LEVELS
 
 CHILD_FACTS: tuple[str, ...] = (
     "present",

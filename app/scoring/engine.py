@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from app.contract.incident import Incident, Person
+from app.contract.levels import CHILD_LEVELS, VICTIM_LEVELS, VICTIM_RANK, VictimLevel
 from app.scoring.conditions import ChildContext, ChildDetailsLike, NoChildDetails
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.results import (
-    CHILD_LEVELS,
-    VICTIM_LEVELS,
-    VICTIM_RANK,
     Assessment,
     AssessmentInputs,
     ChildAssessment,
@@ -39,7 +37,6 @@ from app.scoring.results import (
     Trigger,
     VictimAssessment,
     VictimItem,
-    VictimLevel,
 )
 
 if TYPE_CHECKING:

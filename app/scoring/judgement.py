@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.contract.incident import Incident
-from app.scoring.results import VICTIM_RANK, VictimLevel
+from app.contract.levels import VICTIM_RANK, VictimLevel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -30,6 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app.canonical import canonical_json
 from app.contract.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
+from app.contract.levels import (
+    CHILD_LEVELS,
+    CHILD_RANK,
+    VICTIM_LEVELS,
+    VICTIM_RANK,
+    ChildLevel,
+    VictimLevel,
+)
 from app.scoring.conditions import (
     ANSWERS,
     CHILD_FACTS,
@@ -40,18 +48,7 @@ from app.scoring.conditions import (
     Uses,
     compile_condition,
 )
-from app.scoring.results import (
-    CHILD_LEVELS,
-    CHILD_RANK,
-    VICTIM_LEVELS,
-    VICTIM_RANK,
-    ChildItem,
-    ChildLevel,
-    DefinitionRef,
-    Trigger,
-    VictimItem,
-    VictimLevel,
-)
+from app.scoring.results import ChildItem, DefinitionRef, Trigger, VictimItem
 from app.yamlfiles import load_yaml
 
 DEFAULT_DEFINITIONS_DIR = Path(__file__).resolve().with_name("definitions")

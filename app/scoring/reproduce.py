@@ -8,14 +8,12 @@ file or the engine changed since the assessment was made; the paths say where.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.canonical import fast_canonical_json
 from app.contract.incident import Incident
+from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -60,33 +58,6 @@ class Reproduction:
         }
 
 
-def inputs_digest(incident: Incident, history: History, judgements: Sequence[Judgement]) -> str:
-    """sha256 of the canonical JSON of everything the engine was given.
-
-    The inputs hold only strings, whole numbers, booleans and nulls, with ASCII keys, and
-    for such documents sorted keys, no whitespace and UTF-8 are exactly RFC 8785 (JCS);
-    the tests check the two agree. The standard library's encoder is used because the
-    pure-Python RFC 8785 encoder costs ~0.3 ms per incident, more than scoring it.
-    """
-    return hashlib.sha256(canonical_inputs(incident, history, judgements)).hexdigest()
-
-
-def canonical_inputs(
-    incident: Incident, history: History, judgements: Sequence[Judgement]
-) -> bytes:
-    document = {
-        "incident": incident.model_dump(mode="json"),
-        "history": history.to_dict(),
-        "judgements": [judgement.to_dict() for judgement in judgements],
-    }
-    fast = fast_canonical_json(document)
-    if fast is not None:  # the same bytes, written by orjson (app/canonical.py)
-        return fast
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
 def compare(
     stored: Mapping[str, Any],
     recomputed: Mapping[str, Any],
@@ -122,10 +93,6 @@ def reproduce(
     travels inside the incident). A definition that is no longer loaded cannot be re-run:
     that is reported as a difference rather than raised, so the auditor sees why.
     """
-    # Imported here: the engine module imports this one's siblings, and the incident
-    # schema only matters when a stored dict has to be parsed.
-    from app.scoring.engine import assess
-
     incident_model = (
         incident if isinstance(incident, Incident) else Incident.model_validate(incident)
     )

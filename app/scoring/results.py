@@ -16,27 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.contract.incident import Incident
+from app.contract.levels import ChildLevel, VictimLevel
+from app.scoring.digest import inputs_digest
+from app.scoring.summary import summarise
 
 if TYPE_CHECKING:
     from app.scoring.history import History
     from app.scoring.judgement import Judgement
 
-VictimLevel = Literal["standard", "medium", "high"]
-ChildLevel = Literal["moderate", "moderate_to_serious", "serious", "severe"]
 AnswerValue = Literal["yes", "no", "unknown", "not_asked"]
-
-# Ordered lowest first; the index is the level's rank (api.md "Scoring defaults").
-VICTIM_LEVELS: tuple[VictimLevel, ...] = ("standard", "medium", "high")
-CHILD_LEVELS: tuple[ChildLevel, ...] = ("moderate", "moderate_to_serious", "serious", "severe")
-VICTIM_RANK: dict[str, int] = {level: rank for rank, level in enumerate(VICTIM_LEVELS)}
-CHILD_RANK: dict[str, int] = {level: rank for rank, level in enumerate(CHILD_LEVELS)}
-
-MARAC_CRITERIA: tuple[str, ...] = (
-    "visible_high_risk",
-    "professional_judgement",
-    "potential_escalation",
-    "repeat_marac",
-)
 
 # Bumped when the engine's logic changes in a way that changes any output for the same
 # inputs and definitions, so that a failed reproduction can be told apart from tampering.
@@ -291,8 +279,6 @@ class Assessment:
         A pure function of the fields above, so it cannot disagree with them; computed
         when asked for (``to_dict`` asks) rather than on every ``assess``.
         """
-        from app.scoring.summary import summarise  # summary imports this module
-
         return summarise(self.victim, self.children, self.perpetrator, self.red_flag_items)
 
     def child(self, person_ref: str) -> ChildAssessment:
@@ -306,9 +292,6 @@ class Assessment:
         ``inputs_digest`` (sha256 of the canonical inputs, so that a reproduction also
         proves the stored inputs were not altered).
         """
-        # Imported here: the digest needs pydantic serialisation, which the hot path avoids.
-        from app.scoring.reproduce import inputs_digest
-
         return {
             "victim": self.victim.to_dict(),
             "children": [child.to_dict() for child in self.children],

@@ -8,14 +8,12 @@ to several roles, and names are personal data (brief.md; reliability-research.md
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from app.scoring.results import (
-    CHILD_RANK,
-    VICTIM_RANK,
-    ChildAssessment,
-    PerpetratorProfile,
-    VictimAssessment,
-)
+from app.contract.levels import CHILD_RANK, VICTIM_RANK
+
+if TYPE_CHECKING:  # results imports this module to write the summary
+    from app.scoring.results import ChildAssessment, PerpetratorProfile, VictimAssessment
 
 # Most red-flag factors a summary names before saying "and N more".
 MAX_FACTORS_NAMED = 4

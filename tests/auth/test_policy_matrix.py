@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
 from app.auth.policy import MATRIX
+from app.cli import OPENAPI_PATH
 from app.incidents import models
-from app.ops.cli import OPENAPI_PATH
 from tests.auth.conftest import PRINCIPALS, World, pin_flags
 from tests.auth.scenario import AREA_A, AREA_B, PROBLEM, SYSTEM_A, give_flag, incident_body
 from tests.conftest import KeyMaker

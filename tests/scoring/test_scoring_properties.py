@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.contract.incident import Incident
 from app.contract.items import INSTRUMENT_ITEMS
+from app.contract.levels import CHILD_RANK, VICTIM_RANK
 from app.scoring import (
     DefinitionRegistry,
     DefinitionSet,
@@ -21,8 +22,7 @@ from app.scoring import (
     load_registry,
     reproduce,
 )
-from app.scoring.reproduce import canonical_inputs
-from app.scoring.results import CHILD_RANK, VICTIM_RANK
+from app.scoring.digest import canonical_inputs
 from tests.scoring.factories import incident_dict
 
 # Loaded once for the module: hypothesis runs many examples per test and must not share
