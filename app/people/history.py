@@ -105,8 +105,16 @@ def stored_records(
     wanted = {victim, perpetrator, *children.values()}
     lookup = {r for root in wanted for r in graph.cluster(root)} - fresh
     found = [p for p in repository.participations(session, lookup) if p.incident_id != incident_id]
-    # Victims of the perpetrator's other incidents may belong to clusters not read yet.
-    unknown = {p.record for p in found if p.record not in graph.records}
+    # The perpetrator's other victims may belong to clusters not read yet: resolve them.
+    perpetrator_records = set(graph.cluster(perpetrator))
+    theirs = {
+        p.incident_id for p in found if p.role == "perpetrator" and p.record in perpetrator_records
+    }
+    unknown = {
+        p.record
+        for p in found
+        if p.role == "victim" and p.incident_id in theirs and p.record not in graph.records
+    }
     if unknown:
         graph = graph.with_records(repository.merge_graph(session, unknown).survivor)
     return StoredRecords(
