@@ -71,8 +71,10 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     jwt_leeway_seconds: int = 30
 
-    # Write rate limit per principal (requests per minute); 0 disables it.
+    # Write rate limit per principal (requests per minute); 0 disables it. With a Redis URL
+    # the window is shared by every process and replica, else each process keeps its own.
     write_rate_per_minute: int = 120
+    redis_url: str | None = None
 
     # Scoring and flag definitions active by default and per area ("E09000018=dash-ric@2").
     victim_checklist: str = "dash-ric@1"

@@ -15,7 +15,7 @@ from app.audit.metrics import install_audit_metrics
 from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
 from app.auth.keys import KeyCache
-from app.auth.ratelimit import RateLimiter
+from app.auth.ratelimit import rate_limiter
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import CatchAllMiddleware, install_error_handlers
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # Uvicorn has stopped accepting connections and drained in-flight requests.
         app.state.shutting_down = True
         maintenance.stop()
+        await app.state.rate_limiter.close()
         database.dispose()
 
     app = FastAPI(
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Loads and validates every checklist and rules file: a bad one stops start-up here.
     app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
-    app.state.rate_limiter = RateLimiter(settings.write_rate_per_minute)
+    app.state.rate_limiter = rate_limiter(settings.write_rate_per_minute, settings.redis_url)
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     # Readiness and metrics use a thread of their own, never the requests' worker threads.
     app.state.probe_limiter = CapacityLimiter(1)

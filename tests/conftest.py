@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -217,3 +218,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         engine.dispose()
     except Exception as exc:
         pytest.exit(f"PostgreSQL is required but unreachable: {type(exc).__name__}", 2)
+
+
+# --------------------------------------------------------------------------- redis
+
+REDIS_URL = os.environ.get("TRIAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (a database of its own); skipped where none runs, required in CI."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("TRIAGE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"Redis is required but unreachable at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    finally:
+        client.close()
+    return REDIS_URL

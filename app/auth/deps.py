@@ -88,7 +88,7 @@ async def authenticate(
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(principal_role=principal.role)
     if request.method in WRITE_METHODS:
-        wait = request.app.state.rate_limiter.hit(principal.id)
+        wait = await request.app.state.rate_limiter.hit(principal.id)
         if wait is not None:
             log.info("rate_limited", role=principal.role)
             raise TooManyRequests(

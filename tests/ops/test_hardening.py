@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from app.auth.ratelimit import RateLimiter, retry_after_header
+from app.auth.ratelimit import LocalRateLimiter, retry_after_header
 from app.config import Settings
 from app.db import Database
 from tests.auth import scenario
@@ -81,16 +81,16 @@ def test_the_rate_limit_is_per_principal_and_on_writes_only(
 
 def test_the_rate_limit_window_slides() -> None:
     now = [1000.0]
-    limiter = RateLimiter(2, clock=lambda: now[0])
-    assert limiter.hit("p") is None
+    limiter = LocalRateLimiter(2, clock=lambda: now[0])
+    assert limiter.hit_now("p") is None
     now[0] += 10
-    assert limiter.hit("p") is None
-    wait = limiter.hit("p")
+    assert limiter.hit_now("p") is None
+    wait = limiter.hit_now("p")
     assert wait == pytest.approx(50.0)
     assert retry_after_header(wait or 0) == "50"
     now[0] += 50
-    assert limiter.hit("p") is None  # the first write left the window
-    assert RateLimiter(0).hit("p") is None  # 0 disables the limit
+    assert limiter.hit_now("p") is None  # the first write left the window
+    assert LocalRateLimiter(0).hit_now("p") is None  # 0 disables the limit
 
 
 def test_retry_after_is_a_whole_number_of_seconds_at_least_one() -> None:
