@@ -174,20 +174,31 @@ class DatabaseBusy(Exception):
 class DatabaseLimits:
     """How long anything may wait for the database, and how many connections there are.
 
-    ``pool_size`` must be at least the number of requests admitted at once (each holds at
-    most one connection) plus the probes and the audit sealer; there is no overflow, so a
-    connection is never opened in a hurry under load.
+    The defaults suit commands and batch jobs (a long export or migration must not be cut
+    off). The running service passes ``Settings.database_limits``: every wait bounded, and
+    ``pool_size`` at least the number of requests admitted at once (each holds at most one
+    connection) plus the probes and the audit sealer, with no overflow, so a connection is
+    never opened in a hurry under load.
     """
 
-    pool_size: int = 24
-    pool_timeout_seconds: float = 5.0
-    lock_timeout_ms: int = 5_000
-    statement_timeout_ms: int = 30_000
-    idle_in_transaction_timeout_ms: int = 60_000
-    sqlite_busy_timeout_ms: int = 5_000
+    pool_size: int = 10
+    pool_timeout_seconds: float = 30.0
+    lock_timeout_ms: int | None = None
+    statement_timeout_ms: int | None = None
+    idle_in_transaction_timeout_ms: int | None = None
+    sqlite_busy_timeout_ms: int = 30_000
     # The running service checkpoints SQLite's log in the background (app/ops/maintenance.py)
-    # and leaves the automatic checkpoint as a safety net only; CLI jobs keep the default.
+    # and leaves the automatic checkpoint as a safety net only; commands keep the default.
     sqlite_background_checkpoint: bool = False
+
+    def postgresql_options(self) -> str:
+        """The session settings every PostgreSQL connection starts with."""
+        settings = {
+            "lock_timeout": self.lock_timeout_ms,
+            "statement_timeout": self.statement_timeout_ms,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout_ms,
+        }
+        return " ".join(f"-c {name}={value}" for name, value in settings.items() if value)
 
 
 def json_dumps(value: Any) -> str:
@@ -228,11 +239,7 @@ def create_db_engine(
         )
         _install_sqlite_hooks(engine, limits)
         return engine
-    options = (
-        f"-c lock_timeout={limits.lock_timeout_ms} "
-        f"-c statement_timeout={limits.statement_timeout_ms} "
-        f"-c idle_in_transaction_session_timeout={limits.idle_in_transaction_timeout_ms}"
-    )
+    options = limits.postgresql_options()
     return create_engine(
         url,
         echo=echo,
@@ -241,7 +248,7 @@ def create_db_engine(
         max_overflow=0,
         pool_timeout=limits.pool_timeout_seconds,
         pool_pre_ping=True,
-        connect_args={"options": options},
+        connect_args={"options": options} if options else {},
     )
 
 

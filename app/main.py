@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         yield
         # Uvicorn has stopped accepting connections and drained in-flight requests.
         app.state.shutting_down = True
-        maintenance.stop()
+        await anyio.to_thread.run_sync(maintenance.stop)
         await app.state.rate_limiter.close()
         database.dispose()
 

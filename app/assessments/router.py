@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from app.db import DatabaseDep
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
 from app.incidents.service import person_ids, visible_incident
+from app.responses import json_response
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import DefinitionRegistry, DefinitionSet, definition_from_document
@@ -70,10 +71,11 @@ def get_assessment(
     assessment_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.read"))],
-) -> AssessmentOut:
+) -> Response:
     with db.unit() as session:
         assessment, row = _visible_assessment(session, principal, assessment_id)
         out = assessment_out(assessment)
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -82,10 +84,10 @@ def get_assessment(
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 @router.get(
@@ -101,7 +103,7 @@ def list_assessments(
     incident_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.read"))],
-) -> AssessmentList:
+) -> Response:
     with db.unit() as session:
         row = visible_incident(session, principal, incident_id)
         if row.erased_at is not None:
@@ -114,6 +116,7 @@ def list_assessments(
         out = AssessmentList(
             incident_id=str(row.id), assessments=[assessment_out(a) for a in versions]
         )
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -122,10 +125,10 @@ def list_assessments(
             record_type="assessment",
             record_ids=[row.id, *(a.id for a in out.assessments)],
             person_ids=person_ids(session, row.id),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 def _definitions_used(session: Session, assessment: models.Assessment) -> list[DefinitionUsed]:
@@ -163,7 +166,7 @@ def explain_assessment(
     assessment_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.explain"))],
-) -> Explanation:
+) -> Response:
     with db.unit() as session:
         assessment, row = _visible_assessment(session, principal, assessment_id)
         submissions = session.scalars(
@@ -219,6 +222,7 @@ def explain_assessment(
             ],
             judgements=judgements,
         )
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -227,11 +231,11 @@ def explain_assessment(
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             detail={"explanation": 1},
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 def reproduce_differences(
@@ -316,7 +320,7 @@ def reproduce_assessment(
     assessment_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("assessment.reproduce"))],
-) -> Reproduction:
+) -> Response:
     with db.unit() as session:
         assessment, row = _visible_assessment(session, principal, assessment_id)
         differences = reproduce_differences(
@@ -327,6 +331,7 @@ def reproduce_assessment(
             identical=not differences,
             differences=[Difference(**d.to_dict()) for d in differences],
         )
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -335,11 +340,11 @@ def reproduce_assessment(
             record_type="assessment",
             record_ids=[assessment.id, row.id],
             person_ids=person_ids(session, row.id),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             detail={"reproduce": 1, "identical": int(out.identical)},
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 class ChecklistSummary(BaseModel):

@@ -234,12 +234,10 @@ def append(session: Session, entry: AuditEntry) -> AuditEvent:
 
 
 def defer(session: Session, entry: AuditEntry) -> None:
-    """Log a read: on PostgreSQL as a pending event the sealer chains within a second
-    (no lock, so concurrent reads never wait for each other); on SQLite, where the unit of
-    work already holds the database's write lock, straight onto the chain."""
-    if session.get_bind().dialect.name != "postgresql":
-        append(session, entry)
-        return
+    """Log a read as a pending event, committed with the read; the sealer chains it within
+    about a second. Takes no lock: concurrent reads never wait for the chain (on PostgreSQL;
+    on SQLite every write waits for the database's single write lock, but only for a
+    one-row insert, the chain's index rows being written by the sealer)."""
     session.execute(_INSERT_PENDING, [_validated(entry)])
 
 
@@ -310,11 +308,10 @@ def seal_pending(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH
     """Chain up to ``limit`` pending events (oldest first) and remove them from pending.
 
     Returns how many were sealed. With ``wait`` off, gives up at once (0) when another
-    transaction holds the chain lock. Never commits: the caller does, so a pending event
-    is either still pending or chained, never both and never lost.
+    transaction holds the chain lock (PostgreSQL; on SQLite the caller's unit of work holds
+    the write lock already). Never commits: the caller does, so a pending event is either
+    still pending or chained, never both and never lost.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return 0
     session.flush()
     if not _lock_chain(session, wait=wait):
         return 0

@@ -112,16 +112,15 @@ class AuditEventRecord(Base):
 
 
 class AuditPendingEvent(AuditContent, Base):
-    """A read's audit event, committed with the read and not yet chained (PostgreSQL).
+    """A read's audit event, committed with the read and not yet chained.
 
     Reads of personal data are logged like everything else, but chaining each one would
-    make every read wait for the chain's lock. Instead a read inserts its event here, which
-    takes no lock, and the sealer (``app.audit.chain.seal_pending``: every second in each
-    process, and before any read of the log) appends the waiting events to the chain in
-    order, in one batch, deleting them here in the same transaction. Until then the event
-    is stored and counted (``/metrics``, ``/v1/audit/verify``) but not yet tamper-evident.
-    On SQLite every write already holds the database's single write lock, so reads chain
-    their events at once and this table stays empty.
+    make every read wait for the chain's lock (and write the chain's index rows while the
+    client waits). Instead a read inserts its event here, which takes no lock, and the
+    sealer (``app.audit.chain.seal_pending``: every second in each process, and before any
+    read of the log) appends the waiting events to the chain in order, in one batch,
+    deleting them here in the same transaction. Until then the event is stored and counted
+    (``/metrics``, ``/v1/audit/verify``) but not yet tamper-evident.
     """
 
     __tablename__ = "audit_pending_events"

@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Row,
     String,
     Uuid,
     func,
@@ -39,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.assessments.models import Assessment
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK
-from app.db import Base, UTCDateTime, insert_rows, utcnow
+from app.db import Base, UTCDateTime, insert_rows, table_of, utcnow
 from app.flags.models import Flag
 from app.flags.repository import (
     MAX_UNION_AREAS,
@@ -209,7 +210,7 @@ def queue_page(
     areas: Collection[str] | None,
     after: QueueKey | None,
     limit: int,
-) -> list[QueueEntry]:
+) -> list[Row[Any]]:
     """The next ``limit`` queue rows after ``after`` in queue order, limited to ``areas``.
 
     Order: ``sort_rank`` (highest risk first), earliest due open flag, incident id. Each
@@ -222,10 +223,10 @@ def queue_page(
     if wanted is not None and not wanted:
         return []
     if wanted is None or len(wanted) > MAX_UNION_AREAS:
-        stmt = select(QueueEntry).where(*after_key)
+        stmt = select(table_of(QueueEntry)).where(*after_key)
         if wanted is not None:
             stmt = stmt.where(QueueEntry.area.in_(wanted))
-        return list(session.scalars(stmt.order_by(*order).limit(limit)))
+        return list(session.connection().execute(stmt.order_by(*order).limit(limit)))
     scans = [
         select(*order).where(QueueEntry.area == area, *after_key).order_by(*order).limit(limit)
         for area in wanted
@@ -233,7 +234,7 @@ def queue_page(
     ids = merged_keyset_ids(session, scans, limit)
     if not ids:
         return []
-    found = session.scalars(select(QueueEntry).where(QueueEntry.incident_id.in_(ids)))
+    found = session.execute(select(table_of(QueueEntry)).where(QueueEntry.incident_id.in_(ids)))
     by_id = {row.incident_id: row for row in found}
     return [by_id[i] for i in ids if i in by_id]
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.audit.record import record
@@ -44,10 +46,11 @@ from app.flags.api_schemas import (
 )
 from app.flags.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
-from app.flags.queue import QueueEntry, queue_page
+from app.flags.queue import queue_page
 from app.flags.schemas import FlagOut, etag
 from app.flags.vocabulary import Agency, FlagType
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["flags"])
 queue_router = APIRouter(prefix="/v1", tags=["queue"])
@@ -106,7 +109,7 @@ def _scoped_areas(principal: Principal, requested: list[str] | None) -> frozense
     return wanted if allowed is None else wanted & allowed
 
 
-def _person_ids(flags: list[Flag]) -> list[uuid.UUID]:
+def _person_ids(flags: Sequence[Flag | Row[Any]]) -> list[uuid.UUID]:
     return [f.subject_person_id for f in flags if f.subject_person_id is not None]
 
 
@@ -147,7 +150,7 @@ def list_flags(
     needs_review: bool | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> FlagPage:
+) -> Response:
     with db.unit() as session:
         now = utcnow()
         agencies: frozenset[str] | None = frozenset(agency) if agency is not None else None
@@ -173,7 +176,7 @@ def list_flags(
         )
         after = _flag_key(decode_cursor(cursor, fingerprint)) if cursor else None
         if filters.agencies is not None and not filters.agencies:
-            rows: list[Flag] = []
+            rows: list[Row[Any]] = []
         else:
             rows = repository.list_flags(session, filters, now=now, after=after, limit=limit + 1)
         more = len(rows) > limit
@@ -187,6 +190,7 @@ def list_flags(
         page = FlagPage(
             items=[FlagOut.of(f, now) for f in rows], next_cursor=next_cursor, as_of=now
         )
+        body = page.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -195,11 +199,11 @@ def list_flags(
             record_type="flag",
             record_ids=[f.id for f in rows],
             person_ids=_person_ids(rows),
-            payload=page.model_dump(mode="json"),
+            payload=body,
             detail={"count": len(rows)},
             principal=principal,
         )
-        return page
+        return json_response(body)
 
 
 def _flag_key(key: list[Any]) -> repository.FlagKey:
@@ -224,13 +228,12 @@ def _flag_key(key: list[Any]) -> repository.FlagKey:
 def get_flag(
     request: Request,
     flag_id: uuid.UUID,
-    response: Response,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.read"))],
-) -> FlagOut:
+) -> Response:
     with db.unit() as session:
         flag = _visible_flag(session, principal, flag_id)
-        out = FlagOut.of(flag, utcnow())
+        body = FlagOut.of(flag, utcnow()).model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -239,11 +242,10 @@ def get_flag(
             record_type="flag",
             record_ids=[flag.id],
             person_ids=_person_ids([flag]),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             principal=principal,
         )
-        response.headers["ETag"] = etag(flag)
-        return out
+        return json_response(body, headers={"ETag": etag(flag)})
 
 
 @router.patch(
@@ -374,13 +376,13 @@ def get_flag_history(
     flag_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("flag.read"))],
-) -> FlagHistory:
+) -> Response:
     with db.unit() as session:
         flag = _visible_flag(session, principal, flag_id)
-        out = FlagHistory(
+        body = FlagHistory(
             flag_id=str(flag.id),
             events=[_event_out(e) for e in repository.history(session, flag.id)],
-        )
+        ).model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -389,11 +391,11 @@ def get_flag_history(
             record_type="flag",
             record_ids=[flag.id],
             person_ids=_person_ids([flag]),
-            payload=out.model_dump(mode="json", by_alias=True),
+            payload=body,
             detail={"history": 1},
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 def _event_out(event: FlagEvent) -> FlagEventOut:
@@ -431,7 +433,7 @@ def get_queue(
     area: AreaQuery = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> QueuePage:
+) -> Response:
     with db.unit() as session:
         now = utcnow()
         areas = _scoped_areas(principal, area)
@@ -448,11 +450,11 @@ def get_queue(
                 fingerprint,
                 [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
             )
-        page = QueuePage(
+        body = QueuePage(
             items=[_queue_row(r, overdue.get(r.incident_id, 0)) for r in rows],
             next_cursor=next_cursor,
             as_of=now,
-        )
+        ).model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -460,18 +462,18 @@ def get_queue(
             deferred=True,
             record_type="incident",
             record_ids=[r.incident_id for r in rows],
-            payload=page.model_dump(mode="json"),
+            payload=body,
             detail={"queue": 1, "count": len(rows)},
             principal=principal,
         )
-        return page
+        return json_response(body)
 
 
 def _queue_key(key: list[Any]) -> tuple[int, dt.datetime, uuid.UUID]:
     return _flag_key(key)  # the same shape: (integer rank, aware time, uuid)
 
 
-def _queue_row(row: QueueEntry, overdue: int) -> QueueRow:
+def _queue_row(row: Row[Any], overdue: int) -> QueueRow:
     return QueueRow(
         incident_id=str(row.incident_id),
         area=row.area,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import Row
 
 from app.flags.models import Flag
 from app.flags.store import NewFlag
@@ -36,8 +37,10 @@ class FlagOut(BaseModel):
     updated_at: AwareDatetime
 
     @classmethod
-    def of(cls, flag: Flag | NewFlag, now: Any) -> FlagOut:
-        return cls(
+    def of(cls, flag: Flag | NewFlag | Row[Any], now: Any) -> FlagOut:
+        # Built from a stored (or about to be stored) flag, whose columns the database
+        # constrains: constructed without validation, which cost more than the query.
+        return cls.model_construct(
             id=str(flag.id),
             incident_id=str(flag.incident_id),
             type=flag.type,
@@ -62,5 +65,5 @@ class FlagOut(BaseModel):
         )
 
 
-def etag(flag: Flag | NewFlag) -> str:
+def etag(flag: Flag | NewFlag | Row[Any]) -> str:
     return f'"{flag.id}.{flag.version}"'

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -35,9 +34,9 @@ from app.auth.principal import Principal
 from app.canonical import sha256_hex
 from app.db import Database
 from app.idempotency import service as store
+from app.responses import json_response
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-JSON_MEDIA_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def run_write(
                     detail={"replayed": 1, "status": replay.status_code},
                     principal=write.principal,
                 )
-                return _response(200, replay.body, {**replay.headers, REPLAYED_HEADER: "true"})
+                return json_response(replay.body, 200, {**replay.headers, REPLAYED_HEADER: "true"})
         result = work(session)
         if write.key is not None and result.replayable:
             first = result.audit[0] if result.audit else None
@@ -185,12 +184,4 @@ def run_write(
                 detail=event.detail,
                 principal=write.principal,
             )
-    return _response(result.status_code, result.body, result.headers)
-
-
-def _response(status: int, body: dict[str, Any] | None, headers: Mapping[str, str]) -> Response:
-    if body is None:
-        return Response(status_code=status, headers=dict(headers))
-    return Response(
-        orjson.dumps(body), status_code=status, headers=dict(headers), media_type=JSON_MEDIA_TYPE
-    )
+    return json_response(result.body, result.status_code, result.headers)

@@ -36,6 +36,7 @@ from app.intake import orchestrator
 from app.intake.context import ScoringContext
 from app.intake.orchestrator import IntakeResult
 from app.intake.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.responses import json_response
 from app.scoring.schemas import JudgementIn
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -136,7 +137,7 @@ def get_incident(
     incident_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("incident.read"))],
-) -> IncidentRecord:
+) -> Response:
     with db.unit() as session:
 
         def subjects_of(row_id: uuid.UUID) -> set[str]:
@@ -171,6 +172,7 @@ def get_incident(
             incident=body,
             flags=[FlagOut.of(f, now) for f in flags],
         )
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -179,10 +181,10 @@ def get_incident(
             record_type="incident",
             record_ids=[row.id],
             person_ids=[p.person_id for p in persons],
-            payload=out.model_dump(mode="json"),
+            payload=body,
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 def _incident_in_scope_or_404(

@@ -17,6 +17,7 @@ from app.errors import COMMON_PROBLEMS, problem_responses
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.people import service
 from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
+from app.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["people"])
 
@@ -34,10 +35,11 @@ def get_person(
     person_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.read"))],
-) -> PersonOut:
+) -> Response:
     with db.unit() as session:
         visible = service.visible_person(session, principal, person_id)
         out = service.person_view(session, visible)
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -46,10 +48,10 @@ def get_person(
             record_type="person",
             record_ids=[visible.person.id],
             person_ids=visible.records,
-            payload=out.model_dump(mode="json"),
+            payload=body,
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 @router.get(
@@ -66,7 +68,7 @@ def get_person_timeline(
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("person.read"))],
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest entries kept.")] = 200,
-) -> Timeline:
+) -> Response:
     with db.unit() as session:
         visible = service.visible_person(session, principal, person_id)
         out = service.timeline(session, visible, limit=limit)
@@ -76,6 +78,7 @@ def get_person_timeline(
             *(x for e in out.entries for x in (e.victim_person_id, e.perpetrator_person_id) if x),
             *(c.person_id for e in out.entries for c in e.children),
         }
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -84,11 +87,11 @@ def get_person_timeline(
             record_type="person",
             record_ids=[visible.person.id, *(e.incident_id for e in out.entries if e.incident_id)],
             person_ids=[str(p) for p in shown],
-            payload=out.model_dump(mode="json"),
+            payload=body,
             detail={"view": "timeline", "entries": len(out.entries)},
             principal=principal,
         )
-        return out
+        return json_response(body)
 
 
 @router.post(

@@ -22,6 +22,7 @@ from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.incidents.service import visible_incident
+from app.responses import json_response
 from app.sharing import service
 from app.sharing.schemas import DisclosureIn, DisclosureList, DisclosureOut
 
@@ -99,13 +100,14 @@ def list_disclosures(
     incident_id: uuid.UUID,
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("disclosure.read"))],
-) -> DisclosureList:
+) -> Response:
     with db.unit() as session:
         row = visible_incident(session, principal, incident_id)
         rows = service.disclosures_of(session, row.id)
         out = DisclosureList(
             incident_id=str(row.id), disclosures=[service.disclosure_out(d) for d in rows]
         )
+        body = out.model_dump(mode="json", by_alias=True)
         record(
             request,
             session,
@@ -116,8 +118,8 @@ def list_disclosures(
             person_ids=service.person_ids_of(
                 row, sorted({r for d in rows for r in d.subject_refs})
             ),
-            payload=out.model_dump(mode="json"),
+            payload=body,
             detail={"count": len(rows)},
             principal=principal,
         )
-        return out
+        return json_response(body)
