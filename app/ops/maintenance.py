@@ -20,6 +20,7 @@ lost. A failed round is logged (by type only) and retried at the next tick.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -97,6 +98,8 @@ class Maintenance:
             try:
                 driver.execute(f"PRAGMA analysis_limit={ANALYZE_SAMPLE_ROWS}")
                 driver.execute("ANALYZE")
+            except sqlite3.OperationalError:  # busy: the next round after ten minutes
+                log.info("statistics_not_refreshed_database_busy")
             finally:
                 driver.execute(f"PRAGMA busy_timeout={self.database.limits.sqlite_busy_timeout_ms}")
 
