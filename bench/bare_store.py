@@ -5,6 +5,7 @@ SQLAlchemy Core in the same kind of database as the service (SQLite in WAL mode 
 service's pragmas, or PostgreSQL), and answers 201. The intake's throughput is reported
 as a ratio of this one, measured in the same run on the same machine.
 
+    python -c 'import bare_store; bare_store.create_schema("sqlite:///tmp/bare.db")'
     BARE_DATABASE_URL=sqlite:///tmp/bare.db uvicorn --app-dir bench bare_store:create_app --factory
 """
 
@@ -27,6 +28,13 @@ stored = Table(
 )
 
 
+def create_schema(url: str) -> None:
+    """Run once before the server starts: several workers must not race to create it."""
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+
 def create_app() -> FastAPI:
     url = os.environ["BARE_DATABASE_URL"]
     sqlite = url.startswith("sqlite")
@@ -46,7 +54,6 @@ def create_app() -> FastAPI:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-    metadata.create_all(engine)
     app = FastAPI()
 
     @app.post("/store", status_code=201)

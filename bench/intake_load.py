@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bare_store  # bench/, beside this script
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -214,6 +215,7 @@ def measure(
         fresh_database(kind, postgres, Path(tmp_dir), "load_bare") as bare_url,
     ):
         key = submitter_key(service_url)
+        bare_store.create_schema(bare_url)
         service_port, bare_port = free_port(), free_port()
         service_env = {
             "TRIAGE_ENVIRONMENT": "test",

@@ -75,6 +75,11 @@ def test_documents_the_fast_path_cannot_write_exactly_go_to_the_reference() -> N
     ):
         assert canonical_json(value) == bytes(rfc8785.dumps(value))
     assert fast_canonical_json({"p": 0.1}) is None
+    # Exponents without a fraction (orjson: 1e-6, 1e+16), in every position a number takes.
+    for value in ([1e-6], {"p": 1e16}, {"p": [2.0, 1e-7]}, [-1.5e16], {"a": 5e-324}):
+        assert fast_canonical_json(value) is None
+        assert canonical_json(value) == bytes(rfc8785.dumps(value))
+    assert fast_canonical_json({"k": "re-e+2 e-mail", "n": [1, 2]}) is not None
     assert fast_canonical_json([2**53]) is None  # beyond IEEE 754's exact integers
     with pytest.raises(ValueError, match="safe integer"):
         canonical_json([2**53])

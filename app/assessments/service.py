@@ -14,6 +14,7 @@ from app.assessments import models
 from app.assessments.schemas import AssessmentOut
 from app.contract.levels import CHILD_RANK, VICTIM_RANK
 from app.errors import Gone
+from app.responses import json_datetime
 
 
 def risk_rank(result: dict[str, Any]) -> int:
@@ -29,6 +30,27 @@ def assessment_out(assessment: models.Assessment) -> AssessmentOut:
     return assessment_body(
         assessment.result, assessment.id, assessment.version, assessment.created_at
     )
+
+
+def assessment_json(
+    result: dict[str, Any], assessment_id: uuid.UUID, version: int, created_at: datetime
+) -> dict[str, Any]:
+    """``assessment_body(...).model_dump(mode="json")``, built directly.
+
+    The engine's result is JSON already, made by this service's own code: validating it
+    again on every intake cost more than scoring it. A property test holds the two equal
+    for generated incidents, so the contract's model still says what this returns."""
+    merged = {
+        **result,
+        "id": str(assessment_id),
+        "version": version,
+        "created_at": json_datetime(created_at),
+    }
+    return {name: merged[name] for name in ASSESSMENT_FIELDS if name in merged}
+
+
+# The contract's order of the assessment's fields (what the model would dump).
+ASSESSMENT_FIELDS = tuple(AssessmentOut.model_fields)
 
 
 def assessment_body(

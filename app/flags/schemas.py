@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Row
 
-from app.flags.models import Flag
+from app.flags.models import OPEN_STATUSES, Flag
 from app.flags.store import NewFlag
+from app.responses import json_datetime
 
 
 class FlagOut(BaseModel):
@@ -37,32 +39,46 @@ class FlagOut(BaseModel):
     updated_at: AwareDatetime
 
     @classmethod
-    def of(cls, flag: Flag | NewFlag | Row[Any], now: Any) -> FlagOut:
+    def of(cls, flag: Flag | NewFlag | Row[Any], now: datetime) -> FlagOut:
         # Built from a stored (or about to be stored) flag, whose columns the database
         # constrains: constructed without validation, which cost more than the query.
-        return cls.model_construct(
-            id=str(flag.id),
-            incident_id=str(flag.incident_id),
-            type=flag.type,
-            agency=flag.agency,
-            subject_ref=flag.subject_ref,
-            subject_kind=flag.subject_kind,
-            priority=flag.priority,
-            due_at=flag.due_at,
-            overdue=flag.status in ("open", "acknowledged", "in_progress") and flag.due_at < now,
-            status=flag.status,
-            status_reason=flag.status_reason,
-            assignee=flag.assignee,
-            needs_review=flag.needs_review,
-            reason=flag.reason,
-            because=list(flag.because or []),
-            action=flag.action,
-            rule_id=flag.rule_id,
-            rules_version=flag.rules_version,
-            etag=etag(flag),
-            created_at=flag.created_at,
-            updated_at=flag.updated_at,
-        )
+        return cls.model_construct(**_values(flag, now))
+
+
+def flag_json(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:
+    """``FlagOut.of(flag, now).model_dump(mode="json")``, built directly (a third of the
+    cost): the intake's result and every page of flags are lists of these."""
+    values = _values(flag, now)
+    for name in ("due_at", "created_at", "updated_at"):
+        values[name] = json_datetime(values[name])
+    return values
+
+
+def _values(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:
+    """FlagOut's fields, in its order."""
+    return {
+        "id": str(flag.id),
+        "incident_id": str(flag.incident_id),
+        "type": flag.type,
+        "agency": flag.agency,
+        "subject_ref": flag.subject_ref,
+        "subject_kind": flag.subject_kind,
+        "priority": flag.priority,
+        "due_at": flag.due_at,
+        "overdue": flag.status in OPEN_STATUSES and flag.due_at < now,
+        "status": flag.status,
+        "status_reason": flag.status_reason,
+        "assignee": flag.assignee,
+        "needs_review": flag.needs_review,
+        "reason": flag.reason,
+        "because": list(flag.because or []),
+        "action": flag.action,
+        "rule_id": flag.rule_id,
+        "rules_version": flag.rules_version,
+        "etag": etag(flag),
+        "created_at": flag.created_at,
+        "updated_at": flag.updated_at,
+    }
 
 
 def etag(flag: Flag | NewFlag | Row[Any]) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments import repository as assessment_repository
 from app.assessments.pipeline import evaluate
-from app.assessments.service import assessment_body, risk_rank
+from app.assessments.service import assessment_json, risk_rank
 from app.audit.chain import AuditEntry
 from app.auth.principal import Principal
 from app.config import Settings
@@ -41,16 +41,16 @@ from app.flags import repository as flag_repository
 from app.flags.engine import evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag
 from app.flags.queue import insert_queue_row, queue_values, refresh_queue_row
-from app.flags.schemas import FlagOut
+from app.flags.schemas import flag_json
 from app.flags.store import NewFlag, flag_event_row, flag_from_proposal, flag_rows
 from app.incidents import models, repository
 from app.incidents.service import check_source_system, incident_location
 from app.intake import patterns
 from app.intake.context import ScoringContext
-from app.intake.responses import IntakeResponse
 from app.people import repository as people_repository
 from app.people.history import StoredRecords, stored_history, stored_records
 from app.people.linking import LinkPlan, PreviousLink, lock_keys_of, plan_links
+from app.responses import json_datetime
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 
@@ -640,16 +640,17 @@ def _stored_judgements(session: Session, incident_id: uuid.UUID) -> list[Judgeme
 def _body(
     incident_id: uuid.UUID, revision: int, received_at: dt.datetime, version: _Version
 ) -> dict[str, Any]:
-    """The contract's intake body for one assessment version of an incident."""
+    """The contract's intake body (``IntakeResponse``) for one assessment version of an
+    incident, built as JSON directly; tests hold it equal to the model's dump."""
     a = version.assessment
     now = a.created_at
-    return IntakeResponse(
-        incident_id=str(incident_id),
-        version=revision,
-        received_at=received_at,
-        assessment=assessment_body(a.result, a.id, a.version, a.created_at),
-        flags=[FlagOut.of(f, now) for f in version.flags],
-    ).model_dump(mode="json")
+    return {
+        "incident_id": str(incident_id),
+        "version": revision,
+        "received_at": json_datetime(received_at),
+        "assessment": assessment_json(a.result, a.id, a.version, a.created_at),
+        "flags": [flag_json(f, now) for f in version.flags],
+    }
 
 
 def _submission(
