@@ -1,7 +1,9 @@
 """Intake throughput against a bare store of the same JSON, in one run (wrk, loopback).
 
-For each database (SQLite file, PostgreSQL) and each number of uvicorn workers, starts
-two servers on fresh databases:
+For each database (SQLite file, PostgreSQL) and each number of workers, starts two servers
+on fresh databases (N workers are N uvicorn processes on one port through SO_REUSEPORT,
+as N replicas behind a balancer; see bench/reuseport_server.py for why not
+``uvicorn --workers``):
 
 - the service (``app.main:create_app``), with a submitter key and no write rate limit;
 - the baseline (``bench/bare_store.py``): a FastAPI ``def`` POST that stores the body as
@@ -35,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,34 +136,43 @@ def fresh_database(kind: str, postgres: str | None, tmp: Path, name: str) -> Ite
         admin.dispose()
 
 
+def listening(port: int) -> int:
+    """How many sockets listen on ``port`` (Linux: /proc/net/tcp, state 0A)."""
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for r in rows if r[1].endswith(f":{port:04X}") and r[3] == "0A")
+
+
 @contextlib.contextmanager
-def server(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [PYTHON, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        start_new_session=True,
-    )  # fmt: skip
+def server(args: list[str], env: dict[str, str], port: int, processes: int) -> Iterator[None]:
+    """``processes`` uvicorn processes sharing ``port`` through SO_REUSEPORT, so the
+    kernel spreads connections evenly (see bench/reuseport_server.py)."""
+    procs = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [PYTHON, str(ROOT / "bench" / "reuseport_server.py"), *args, "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+        for _ in range(processes)
+    ]
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.2)
+        while listening(port) < processes:
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
         yield
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def drive(port: int, path: str, key: str, run: int, connections: int, seconds: int) -> Result:
@@ -223,11 +233,10 @@ def measure(
             "TRIAGE_WRITE_RATE_PER_MINUTE": "0",
             "TRIAGE_LOG_LEVEL": "WARNING",
         }
-        w = ["--workers", str(workers)]
         with (
-            server(["app.main:create_app", "--factory", *w], service_env, service_port),
-            server(["--app-dir", "bench", "bare_store:create_app", "--factory", *w],
-                   {"BARE_DATABASE_URL": bare_url}, bare_port),
+            server(["app.main:create_app", "--factory"], service_env, service_port, workers),
+            server(["--app-dir", "bench", "bare_store:create_app", "--factory"],
+                   {"BARE_DATABASE_URL": bare_url}, bare_port, workers),
         ):  # fmt: skip
             # Warm-up: imports, pools, first pages of every table.
             drive(service_port, "/v1/incidents", key, 1, 4, 3)

@@ -65,7 +65,7 @@ def test_a_read_is_logged_and_chained_once_sealed(
         assert verify(s).ok
 
 
-def test_reads_never_wait_for_the_chain_lock_on_postgresql(
+def test_reads_never_wait_for_the_chain_lock(
     fresh_database: Database, world: tuple[TestClient, dict[str, str], str]
 ) -> None:
     if fresh_database.sqlite:
