@@ -13,16 +13,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import DatabaseBusy
+from app.openapi import known_keys
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://da-triage.example/problems/"
@@ -155,6 +156,19 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service temporarily unavailable"
 
 
+class BodyRejected(HTTPException):
+    """A ``ProblemError`` raised while the body is read or parsed.
+
+    FastAPI turns any other exception from that step into a bare 400 ("There was an error
+    parsing the body"); an ``HTTPException`` passes through, and its handler answers with
+    the problem it carries.
+    """
+
+    def __init__(self, problem: ProblemError) -> None:
+        super().__init__(problem.status, problem.detail, problem.headers or None)
+        self.problem = problem
+
+
 async def send_problem(send: Send, error: ProblemError) -> None:
     """Send a problem document straight from ASGI middleware (outside FastAPI's handlers)."""
     body = json.dumps(error.to_problem()).encode()
@@ -175,27 +189,31 @@ def problem_response(
     )
 
 
-# A client-chosen key is echoed only if it looks like one of our field names; anything
-# else (a key that is really someone's name, say) is replaced.
-_SAFE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A client-chosen key is echoed only if the API itself defines that name
+# (``app.openapi.known_keys``); anything else (a key that is really someone's name, say)
+# is replaced.
 UNRECOGNISED_KEY = "<unrecognised key>"
+_QUOTED = re.compile(r"`[^`]*`")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def safe_key(key: Any) -> str | int:
+def safe_key(key: Any, known: frozenset[str]) -> str | int:
     if isinstance(key, int):
         return key
     text = str(key)
-    return text if _SAFE_KEY.match(text) else UNRECOGNISED_KEY
+    return text if text in known else UNRECOGNISED_KEY
 
 
-def _validation_issues(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def _validation_issues(errors: Sequence[Any], known: frozenset[str]) -> list[dict[str, Any]]:
     # Never echo the input: the rejected value may be a name or a date of birth, and a
     # key the client chose may be one too.
     issues = []
     for err in errors:
         raw_loc = err.get("loc", ())
-        loc = [safe_key(p) for p in raw_loc if p != "body" or len(raw_loc) == 1]
-        issues.append({"loc": loc, "msg": str(err.get("msg", "invalid"))})
+        loc = [safe_key(p, known) for p in raw_loc if p != "body" or len(raw_loc) == 1]
+        # Pydantic quotes a character it found (`found \`x\` at 0`): never send it back.
+        msg = _QUOTED.sub("`…`", str(err.get("msg", "invalid")))
+        issues.append({"loc": loc, "msg": _CONTROL.sub("", msg)})
     return issues
 
 
@@ -217,20 +235,42 @@ _STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
 }
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the API serves at this path (RFC 9110 §15.5.6: ``Allow`` on a 405),
+    read from the OpenAPI document: Starlette names only the methods of the first route
+    that matched the path, though a path often has one route per method (GET and POST of
+    /v1/admin/keys)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc.status, exc.to_problem(), exc.headers)
 
+    @app.exception_handler(BodyRejected)
+    async def _body(_request: Request, exc: BodyRejected) -> JSONResponse:
+        return problem_response(exc.status_code, exc.problem.to_problem(), exc.problem.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = Unprocessable(
-            "The request did not match the schema.", errors=_validation_issues(exc.errors())
+            "The request did not match the schema.",
+            errors=_validation_issues(exc.errors(), known_keys(request.app)),
         )
         return problem_response(err.status, err.to_problem())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         cls = _STATUS_TO_ERROR.get(exc.status_code)
         if cls is None:
             body = {
@@ -238,10 +278,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 "title": "HTTP error",
                 "status": exc.status_code,
             }
-            return problem_response(exc.status_code, body, exc.headers)
+            return problem_response(exc.status_code, body, headers)
         # Starlette's own details ("Not Found") carry no personal data.
         err = cls()
-        return problem_response(err.status, err.to_problem(), exc.headers)
+        return problem_response(err.status, err.to_problem(), headers)
 
     # A bounded wait that ran out (a lock, a statement, the pool, SQLite's writer turn) or
     # a database that cannot be reached: the unit of work rolled back, so nothing was
@@ -256,6 +296,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         retry_after = str(getattr(request.app.state.settings, "retry_after_seconds", 2))
         return problem_response(err.status, err.to_problem(), {"Retry-After": retry_after})
+
+    # The last line of defence behind validation: the database refused a value (out of
+    # its range, or a character it cannot hold). The unit of work rolled back.
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_refused_value", error_type=type(exc).__name__)
+        err = Unprocessable(
+            "A value in the request cannot be stored or compared (out of range, or a "
+            "character the database refuses); nothing was saved."
+        )
+        return problem_response(err.status, err.to_problem())
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: Exception) -> JSONResponse:

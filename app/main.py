@@ -17,6 +17,7 @@ from app.auth.jwt import JwtVerifier
 from app.auth.keys import KeyCache
 from app.auth.ratelimit import rate_limiter
 from app.config import Settings, get_settings
+from app.contract.items import INSTRUMENT_ITEMS
 from app.db import Database
 from app.errors import CatchAllMiddleware, install_error_handlers
 from app.flags.metrics import install_flag_metrics
@@ -25,10 +26,15 @@ from app.flags.router import router as flags_router
 from app.intake.context import ScoringContext
 from app.intake.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
+from app.openapi import document_enforced
 from app.ops.admission import AdmissionMetrics, AdmissionMiddleware, Gate
 from app.ops.maintenance import Maintenance
 from app.ops.metrics import Metrics, MetricsMiddleware
-from app.ops.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.ops.middleware import (
+    BodyLimitMiddleware,
+    ControlCharacterMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
@@ -89,6 +95,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Loads and validates every checklist and rules file: a bad one stops start-up here.
     app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
+    # Names an error may quote besides the OpenAPI document's (app/openapi.py).
+    app.state.extra_known_keys = frozenset(i for ids in INSTRUMENT_ITEMS.values() for i in ids)
     app.state.rate_limiter = rate_limiter(settings.write_rate_per_minute, settings.redis_url)
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     # Readiness and metrics use a thread of their own, never the requests' worker threads.
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_audit_metrics(app)
 
     install_error_handlers(app)
+    document_enforced(app)
     app.include_router(ops_router)
     app.include_router(incidents_router)
     app.include_router(assessments_router)
@@ -109,8 +118,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(admin_router)
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
-    # catch-all → app.
+    # control characters → catch-all → app.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AdmissionMiddleware,

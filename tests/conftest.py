@@ -164,7 +164,7 @@ def make_key(session: Session) -> KeyMaker:
             kwargs.setdefault("areas", ["E09000018"])
         issued = create_key(session, role=role, **kwargs)  # type: ignore[arg-type]
         session.commit()
-        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "test: triage review"}
+        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "triage"}
 
     return _make
 
@@ -200,7 +200,7 @@ def make_key_fresh() -> Callable[..., dict[str, str]]:
         with database.session() as s:
             issued = create_key(s, role=role, **kwargs)  # type: ignore[arg-type]
             s.commit()
-        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "test: triage review"}
+        return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "triage"}
 
     return _make
 

@@ -17,7 +17,18 @@ APP = Path(__file__).resolve().parents[1] / "app"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
-        {"config", "db", "errors", "logging", "canonical", "responses", "yamlfiles", "models"},
+        {
+            "config",
+            "db",
+            "errors",
+            "logging",
+            "canonical",
+            "openapi",
+            "requests",
+            "responses",
+            "yamlfiles",
+            "models",
+        },
         {"contract"},  # the incident schema, the item vocabulary, the levels
         {"scoring"},  # the pure engine and the versioned checklists
         {"classifier"},

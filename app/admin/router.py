@@ -12,15 +12,24 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.admin.service import erase_incident
-from app.auth.keys import KeySpecError, create_key, key_row, list_keys, revoke_key
+from app.auth.keys import MAX_KEY_DAYS, KeySpecError, create_key, key_row, list_keys, revoke_key
 from app.auth.policy import authorize
 from app.auth.principal import Agency, Principal, Role
+from app.contract.bounds import BoundedTime, WholeNumber
 from app.db import DatabaseDep, utcnow
-from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
+from app.errors import (
+    COMMON_PROBLEMS,
+    BadRequest,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    problem_responses,
+)
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.incidents import repository as incident_repository
+from app.requests import StrictJsonRoute
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=StrictJsonRoute)
 
 AdminErase = Annotated[Principal, Depends(authorize("admin.erase"))]
 ADMIN_KEYS = Depends(authorize("admin.keys"))
@@ -58,7 +67,7 @@ class KeyIn(BaseModel):
     )
     source_system: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,64}$")
     label: str = Field(default="", max_length=100)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=MAX_KEY_DAYS)
 
 
 class KeyOut(BaseModel):
@@ -140,7 +149,7 @@ def erase(
 )
 def reviews_due(
     db: DatabaseDep,
-    before: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
+    before: Annotated[BoundedTime | None, Query(description="Default: now.")] = None,
     after: Annotated[str | None, Query(max_length=80, description="Cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReviewsDuePage:
@@ -173,6 +182,9 @@ def reviews_due(
 _CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)_([0-9a-f-]{36})$")
 
 
+INVALID_CURSOR = "The cursor is not valid; start again without one."
+
+
 def _cursor(when: datetime, last_id: uuid.UUID) -> str:
     return f"{when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}_{last_id}"
 
@@ -180,11 +192,11 @@ def _cursor(when: datetime, last_id: uuid.UUID) -> str:
 def _parse_cursor(text: str) -> tuple[datetime, uuid.UUID]:
     match = _CURSOR.match(text)
     if match is None:
-        raise Unprocessable("Invalid cursor.")
+        raise BadRequest(INVALID_CURSOR)
     try:
         return datetime.fromisoformat(match.group(1)), uuid.UUID(match.group(2))
     except ValueError as exc:
-        raise Unprocessable("Invalid cursor.") from exc
+        raise BadRequest(INVALID_CURSOR) from exc
 
 
 def _key_out(row: object) -> KeyOut:

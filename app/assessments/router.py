@@ -34,6 +34,7 @@ from app.db import DatabaseDep
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
 from app.incidents.service import person_ids, visible_incident
+from app.requests import StrictJsonRoute
 from app.responses import json_response
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -41,7 +42,7 @@ from app.scoring.registry import DefinitionRegistry, DefinitionSet, definition_f
 from app.scoring.reproduce import Difference as ScoringDifference
 from app.scoring.reproduce import compare
 
-router = APIRouter(prefix="/v1", tags=["assessments"])
+router = APIRouter(prefix="/v1", tags=["assessments"], route_class=StrictJsonRoute)
 
 NOT_VISIBLE = "No assessment with this id is visible to you."
 

@@ -20,10 +20,47 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from app.audit.chain import AuditEntry, AuditOperation, append, defer, digest_of
-from app.audit.models import PURPOSE_MAX_LENGTH
+from app.audit.chain import AuditEntry, AuditOperation, append_all, defer, digest_of
 from app.auth.principal import Principal
+from app.contract.purposes import valid_purpose
 from app.logging import route_template
+
+
+def entries_for(
+    request: Request,
+    *,
+    operation: AuditOperation,
+    record_type: str,
+    record_ids: Sequence[str | uuid.UUID],
+    person_ids: Sequence[str | uuid.UUID] = (),
+    payload: Any = None,
+    recipients: Sequence[str] = (),
+    detail: Mapping[str, Any] | None = None,
+    principal: Principal | None = None,
+) -> list[AuditEntry]:
+    """The event(s) for what a request did: the operation, and for an agency principal a
+    ``disclose`` to that agency as well."""
+    principal = principal or request.state.principal
+    common: dict[str, Any] = {
+        "principal_id": principal.id,
+        "role": principal.role,
+        "agency": principal.agency,
+        "record_type": record_type,
+        "record_ids": [str(r) for r in record_ids],
+        "person_ids": sorted({str(p) for p in person_ids}),
+        "purpose": _purpose(request),
+        "request_id": request.scope.get("state", {}).get("request_id"),
+        "route": f"{request.method} {route_template(request.scope)}",
+        "digest": digest_of(payload),
+        "detail": dict(detail or {}),
+    }
+    entries = [AuditEntry(operation=operation, recipients=list(recipients), **common)]
+    if principal.role == "agency" and operation != "disclose":
+        # Whatever the operation, what an agency gets back has been disclosed to it.
+        entries.append(
+            AuditEntry(operation="disclose", recipients=[f"agency:{principal.agency}"], **common)
+        )
+    return entries
 
 
 def record(
@@ -40,35 +77,22 @@ def record(
     principal: Principal | None = None,
     deferred: bool = False,
 ) -> None:
-    principal = principal or request.state.principal
-    common: dict[str, Any] = {
-        "principal_id": principal.id,
-        "role": principal.role,
-        "agency": principal.agency,
-        "record_type": record_type,
-        "record_ids": [str(r) for r in record_ids],
-        "person_ids": sorted({str(p) for p in person_ids}),
-        "purpose": _purpose(request),
-        "request_id": request.scope.get("state", {}).get("request_id"),
-        "route": f"{request.method} {route_template(request.scope)}",
-        "digest": digest_of(payload),
-        "detail": dict(detail or {}),
-    }
-    log = defer if deferred else append
-    log(
-        session,
-        AuditEntry(operation=operation, recipients=list(recipients), **common),
+    entries = entries_for(
+        request,
+        operation=operation,
+        record_type=record_type,
+        record_ids=record_ids,
+        person_ids=person_ids,
+        payload=payload,
+        recipients=recipients,
+        detail=detail,
+        principal=principal,
     )
-    if principal.role == "agency" and operation != "disclose":
-        # Whatever the operation, what an agency gets back has been disclosed to it.
-        log(
-            session,
-            AuditEntry(
-                operation="disclose",
-                recipients=[f"agency:{principal.agency}"],
-                **common,
-            ),
-        )
+    if deferred:
+        for entry in entries:
+            defer(session, entry)
+    else:
+        append_all(session, entries)
 
 
 def _purpose(request: Request) -> str | None:
@@ -77,5 +101,7 @@ def _purpose(request: Request) -> str | None:
     checked: str | None = getattr(request.state, "purpose", None)
     if checked is not None:
         return checked
-    stated = request.headers.get("x-purpose", "").replace("\x00", "").strip()
-    return stated[:PURPOSE_MAX_LENGTH] or None
+    # A route that does not check the header keeps it only if it is a purpose code: free
+    # text here could itself be personal data ("checking <a name>").
+    stated = request.headers.get("x-purpose", "").strip()
+    return stated if valid_purpose(stated) else None

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from app.audit.chain import event_as_json, head, pending_status, seal_all, verify
 from app.audit.queries import EventFilter, iter_event_json, list_events, read_snapshot
@@ -21,10 +21,12 @@ from app.audit.record import record
 from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
+from app.contract.bounds import MAX_SEQ, BoundedTime
 from app.db import Database, DatabaseDep
 from app.errors import COMMON_PROBLEMS, problem_responses
+from app.requests import StrictJsonRoute
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=StrictJsonRoute)
 
 
 def seal(db: Database) -> None:
@@ -89,8 +91,8 @@ class Filters:
         person: Annotated[str | None, Query(max_length=64, description="A person id.")] = None,
         actor: Annotated[str | None, Query(max_length=200, description="A principal id.")] = None,
         operation: Operation | None = None,
-        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-        to: AwareDatetime | None = None,
+        from_: Annotated[BoundedTime | None, Query(alias="from")] = None,
+        to: BoundedTime | None = None,
     ) -> None:
         self.where = EventFilter(
             record=record,
@@ -130,7 +132,7 @@ def list_audit_events(
     db: DatabaseDep,
     principal: AuditorDep,
     filters: Annotated[Filters, Depends()],
-    after: Annotated[int, Query(ge=0, description="Cursor: the last `seq` seen.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Cursor: the last `seq` seen.")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     seal(db)

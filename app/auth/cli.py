@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.auth.keys import KeySpecError, create_key, list_keys, revoke_key
+from app.auth.keys import MAX_KEY_DAYS, KeySpecError, create_key, list_keys, revoke_key
 from app.auth.models import ApiKey
 from app.auth.principal import AGENCIES, ROLES
 from app.config import get_settings
@@ -41,7 +41,11 @@ def register(sub: Any) -> None:
     )
     create.add_argument("--source-system", help="for submitters: the records system")
     create.add_argument("--label", default="", help="who or what holds the key")
-    create.add_argument("--expires-in-days", type=int)
+    create.add_argument(
+        "--expires-in-days",
+        type=_days,
+        help="days until the key stops working (1-3650; default: until revoked)",
+    )
     create.set_defaults(func=_create)
 
     lst = ksub.add_parser("list", help="list keys (never the secrets)")
@@ -53,6 +57,17 @@ def register(sub: Any) -> None:
 
     demo = ksub.add_parser("demo", help="development only: replace the demo keys and print them")
     demo.set_defaults(func=_demo)
+
+
+def _days(text: str) -> int:
+    """1-3650: zero or a negative number would otherwise mean "never expires"."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number of days") from None
+    if not 1 <= days <= MAX_KEY_DAYS:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_KEY_DAYS} days")
+    return days
 
 
 def _database() -> Database:

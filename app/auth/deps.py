@@ -26,8 +26,16 @@ from app.auth.jwt import JwtVerifier, TokenError
 from app.auth.keys import KEY_PREFIX, KeyCache, KeyLookup, hash_key, lookup_key
 from app.auth.principal import Principal
 from app.auth.ratelimit import retry_after_header
+from app.contract.purposes import (
+    PURPOSE_DESCRIPTION,
+    PURPOSE_MAX_LENGTH,
+    PURPOSE_PATTERN,
+    PURPOSES,
+    valid_purpose,
+)
 from app.db import Database, DatabaseDep
-from app.errors import PurposeRequired, TooManyRequests, Unauthorized
+from app.errors import BadRequest, PurposeRequired, TooManyRequests, Unauthorized
+from app.openapi import enforced
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -109,6 +117,18 @@ async def raw_body(request: Request) -> bytes:
 RawBody = Annotated[bytes, Depends(raw_body)]
 
 
+def _checked_purpose(value: str) -> str:
+    purpose = value.strip()
+    if not valid_purpose(purpose):
+        # Never quote the header: free text there is what this check keeps out.
+        raise BadRequest(
+            f"X-Purpose must be one of {', '.join(PURPOSES)}, optionally followed by `:` and a "
+            "case reference holding a digit (e.g. `marac:MARAC-2026-0147`).",
+            errors=[{"loc": ["header", "X-Purpose"], "msg": "not a purpose code"}],
+        )
+    return purpose
+
+
 async def require_purpose(
     request: Request,
     # Authenticate first: a caller without credentials gets 401, not a hint about headers.
@@ -117,8 +137,9 @@ async def require_purpose(
         str | None,
         Header(
             alias="X-Purpose",
-            description="Why personal data is being read (kept in the audit log). Required.",
-            max_length=200,
+            description="Required (400 without it). " + PURPOSE_DESCRIPTION,
+            max_length=PURPOSE_MAX_LENGTH,
+            json_schema_extra=enforced(PURPOSE_PATTERN),
         ),
     ] = None,
 ) -> str:
@@ -126,7 +147,7 @@ async def require_purpose(
         raise PurposeRequired(
             "Reads of personal data must state their purpose in the X-Purpose header."
         )
-    purpose = x_purpose.strip()
+    purpose = _checked_purpose(x_purpose)
     request.state.purpose = purpose  # recorded with every audit event of this request
     return purpose
 
@@ -141,14 +162,15 @@ async def capture_purpose(
         str | None,
         Header(
             alias="X-Purpose",
-            description="Why (kept in the audit log). Optional on changes.",
-            max_length=200,
+            description="Optional on changes. " + PURPOSE_DESCRIPTION,
+            max_length=PURPOSE_MAX_LENGTH,
+            json_schema_extra={"pattern": PURPOSE_PATTERN},
         ),
     ] = None,
 ) -> None:
     """Record X-Purpose with the audit events of a change when the caller states one."""
     if x_purpose is not None and x_purpose.strip():
-        request.state.purpose = x_purpose.strip()
+        request.state.purpose = _checked_purpose(x_purpose)
 
 
 CAPTURE_PURPOSE = Depends(capture_purpose)

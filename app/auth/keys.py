@@ -22,6 +22,7 @@ from app.auth.principal import AGENCIES, ALL_AREAS, Principal, Role
 from app.db import utcnow
 
 KEY_PREFIX = "tri_"
+MAX_KEY_DAYS = 3650
 
 
 def hash_key(secret: str) -> str:
@@ -68,6 +69,8 @@ def create_key(
 ) -> IssuedKey:
     areas = sorted(set(areas or []))
     validate_spec(role, agency, areas, source_system)
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_DAYS:
+        raise KeySpecError(f"a key expires in 1 to {MAX_KEY_DAYS} days, or is kept until revoked")
     now = now or utcnow()
     prefix = KEY_PREFIX + secrets.token_hex(4)
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
@@ -80,7 +83,7 @@ def create_key(
         source_system=source_system,
         label=label,
         created_at=now,
-        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=None if expires_in_days is None else now + timedelta(days=expires_in_days),
     )
     session.add(row)
     session.flush()

@@ -10,11 +10,9 @@ never a quotation of the rejected value.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,12 +20,21 @@ from pydantic import (
     model_validator,
 )
 
+from app.contract.bounds import (
+    BoundedDate,
+    BoundedTime,
+    Count,
+    ExpectedDate,
+    NotBlank,
+    PastDate,
+    WholeNumber,
+    YesNo,
+)
 from app.contract.items import INSTRUMENT_ITEMS
-from app.errors import safe_key
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank]
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 
 Answer = Literal["yes", "no", "unknown", "not_asked"]
@@ -57,7 +64,7 @@ class Identifier(Strict):
         description="`pnc` Police National Computer id, `nhs` NHS number, "
         "`source` the submitting system's own person id."
     )
-    value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=64), NotBlank]
 
 
 class School(Strict):
@@ -71,17 +78,17 @@ class ChildDetails(Strict):
     relationship_to_perpetrator: (
         Literal["child", "stepchild", "other_relative", "unrelated", "unknown"] | None
     ) = None
-    lives_at_address: bool | None = None
-    present: bool | None = None
-    witnessed: bool | None = None
-    injured: bool | None = None
-    intervened: bool | None = None
-    spoken_to_by_officer: bool | None = None
+    lives_at_address: YesNo | None = None
+    present: YesNo | None = None
+    witnessed: YesNo | None = None
+    injured: YesNo | None = None
+    intervened: YesNo | None = None
+    spoken_to_by_officer: YesNo | None = None
     school: School | None = None
     existing_plan: (
         Literal["none", "child_in_need", "child_protection", "looked_after", "unknown"] | None
     ) = None
-    disability_or_additional_needs: bool | None = None
+    disability_or_additional_needs: YesNo | None = None
     account: LongText | None = Field(
         default=None,
         description="What the child said or showed, in their words. Sensitive free text: "
@@ -93,17 +100,17 @@ class Person(Strict):
     ref: Ref = Field(description="Reference of this person within the incident (`v1`, `c2`).")
     role: Role
     name: PersonName | None = None
-    date_of_birth: dt.date | None = None
+    date_of_birth: PastDate | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     identifiers: Annotated[list[Identifier], Field(max_length=10)] = []
-    interpreter_needed: bool | None = None
+    interpreter_needed: YesNo | None = None
     ethnicity: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{1,2}$|^NS$")] | None = Field(
         default=None,
         description="Self-defined ethnicity code (18+1). Used only for fairness reporting "
         "of models, never as a scoring input.",
     )
-    unborn: bool = False
-    expected_date: dt.date | None = None
+    unborn: YesNo = False
+    expected_date: ExpectedDate | None = None
     child: ChildDetails | None = None
 
     @model_validator(mode="after")
@@ -119,7 +126,7 @@ class Person(Strict):
 
 class Separation(Strict):
     status: Literal["none", "recent", "planned", "perceived", "historic"] = "none"
-    date: dt.date | None = None
+    date: BoundedDate | None = None  # a planned separation is ahead
 
 
 class Relationship(Strict):
@@ -128,21 +135,21 @@ class Relationship(Strict):
     type: Literal["intimate_partner", "ex_intimate_partner", "family_member", "other"] = (
         "intimate_partner"
     )
-    cohabiting: bool | None = None
+    cohabiting: YesNo | None = None
     separation: Separation | None = None
 
 
 class Circumstances(Strict):
-    physical_violence: bool | None = None
-    sexual_violence: bool | None = None
-    coercive_control: bool | None = None
-    weapon_used: bool | None = None
-    strangulation: bool | None = None
-    injury_to_victim: bool | None = None
-    alcohol_involved: bool | None = None
-    drugs_involved: bool | None = None
-    arrest_made: bool | None = None
-    crime_recorded: bool | None = None
+    physical_violence: YesNo | None = None
+    sexual_violence: YesNo | None = None
+    coercive_control: YesNo | None = None
+    weapon_used: YesNo | None = None
+    strangulation: YesNo | None = None
+    injury_to_victim: YesNo | None = None
+    alcohol_involved: YesNo | None = None
+    drugs_involved: YesNo | None = None
+    arrest_made: YesNo | None = None
+    crime_recorded: YesNo | None = None
 
 
 class VictimChecklist(Strict):
@@ -163,10 +170,10 @@ class VictimChecklist(Strict):
         known = set(INSTRUMENT_ITEMS[self.instrument])
         unknown = sorted((set(self.answers) | set(self.comments)) - known)
         if unknown:
-            # Keys are the client's: name them only if they look like item ids.
-            shown = sorted({str(safe_key(k)) for k in unknown})
+            # The keys are the client's: count them, never quote them.
             raise ValueError(
-                f"unknown checklist item id(s) for {self.instrument}: {', '.join(shown[:5])}"
+                f"{len(unknown)} key(s) in answers or comments are not item ids of "
+                f"{self.instrument} (GET /v1/checklists lists them)"
             )
         return self
 
@@ -175,7 +182,7 @@ class ActiveOrder(Strict):
     type: Literal[
         "dvpn", "dvpo", "non_molestation", "restraining", "bail_conditions", "occupation", "other"
     ]
-    expires: dt.date | None = None
+    expires: BoundedDate | None = None
 
 
 WarningMarker = Literal[
@@ -193,24 +200,24 @@ WarningMarker = Literal[
 
 
 class PerpetratorHistory(Strict):
-    prior_da_incidents_total: Annotated[int, Field(ge=0, le=10_000)] | None = None
-    prior_da_victims: Annotated[int, Field(ge=0, le=1_000)] | None = Field(
+    prior_da_incidents_total: Count | None = None
+    prior_da_victims: Annotated[WholeNumber, Field(ge=0, le=1_000)] | None = Field(
         default=None, description="Distinct earlier victims known to the submitting system."
     )
-    last_incident_at: AwareDatetime | None = None
-    prior_non_da_violence: bool | None = None
-    prior_custody: bool | None = None
-    breach_of_conditional_release: bool | None = None
+    last_incident_at: BoundedTime | None = None
+    prior_non_da_violence: YesNo | None = None
+    prior_custody: YesNo | None = None
+    breach_of_conditional_release: YesNo | None = None
     warning_markers: Annotated[list[WarningMarker], Field(max_length=20)] = []
     active_orders: Annotated[list[ActiveOrder], Field(max_length=20)] = []
 
 
 class VictimHistory(Strict):
-    prior_da_incidents_12m: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+    prior_da_incidents_12m: Count | None = Field(
         default=None, description="DA incidents for this victim in the 12 months before this one."
     )
-    last_incident_at: AwareDatetime | None = None
-    last_marac_referral: dt.date | None = None
+    last_incident_at: BoundedTime | None = None
+    last_marac_referral: PastDate | None = None
 
 
 class OfficerAssessment(Strict):
@@ -226,7 +233,7 @@ class OfficerAssessment(Strict):
 
 
 class SafetyPlan(Strict):
-    written_agreement_with_victim: bool | None = Field(
+    written_agreement_with_victim: YesNo | None = Field(
         default=None,
         description="A written agreement that puts the onus on the victim to manage the risk "
         "(e.g. not to let the perpetrator in). Raises `victim_responsibility_plan`.",
@@ -242,8 +249,8 @@ class Incident(Strict):
 
     source: Source
     area: Code = Field(description="Local-authority area code (e.g. ONS `E09000018`).")
-    occurred_at: AwareDatetime
-    reported_at: AwareDatetime | None = None
+    occurred_at: BoundedTime
+    reported_at: BoundedTime | None = None
     persons: Annotated[list[Person], Field(min_length=2, max_length=50)]
     relationship: Relationship
     circumstances: Circumstances = Circumstances()
@@ -256,10 +263,13 @@ class Incident(Strict):
 
     @model_validator(mode="after")
     def _persons_consistent(self) -> Incident:
-        refs = [p.ref for p in self.persons]
-        dupes = sorted({r for r in refs if refs.count(r) > 1})
-        if dupes:
-            raise ValueError(f"person refs must be unique: {', '.join(dupes)}")
+        # Messages name positions and field names, never a ref: a client may have put a
+        # name in one.
+        seen: set[str] = set()
+        for i, p in enumerate(self.persons):
+            if p.ref in seen:
+                raise ValueError(f"persons[{i}].ref repeats the ref of an earlier person")
+            seen.add(p.ref)
         by_ref = {p.ref: p for p in self.persons}
         rel = self.relationship
         for field, ref, role in (
@@ -268,12 +278,12 @@ class Incident(Strict):
         ):
             person = by_ref.get(ref)
             if person is None:
-                raise ValueError(f"relationship.{field} names person ref {ref!r}, which is absent")
+                raise ValueError(f"relationship.{field} names no person in `persons`")
             if person.role != role:
-                raise ValueError(f"relationship.{field} must name a person with role {role!r}")
+                raise ValueError(f"relationship.{field} must name the person with role {role}")
         for role in ("victim", "perpetrator"):
             if sum(1 for p in self.persons if p.role == role) > 1:
-                raise ValueError(f"at most one person with role {role!r}")
+                raise ValueError(f"at most one person with role {role}")
         if self.reported_at is not None and self.reported_at < self.occurred_at:
             raise ValueError("reported_at is earlier than occurred_at")
         return self

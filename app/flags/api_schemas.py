@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.flags.schemas import FlagOut
 
@@ -28,14 +29,25 @@ class FlagChange(BaseModel):
     it; closing a flag (``done`` or ``not_required``) clears the mark too.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # The rules below, in the schema too (JSON Schema 2020-12), for generated clients.
+        json_schema_extra={
+            "minProperties": 1,
+            "dependentRequired": {"status_reason": ["status"]},
+            "if": {"properties": {"status": {"const": "not_required"}}, "required": ["status"]},
+            "then": {"required": ["status_reason"]},
+        },
+    )
 
-    status: FlagStatus | None = Field(
+    # `SkipJsonSchema[None]`: may be left out, but `null` is refused (and not documented).
+    status: FlagStatus | SkipJsonSchema[None] = Field(
         default=None,
         description="open → acknowledged → in_progress → done; any open status → "
-        "not_required (with a reason). Forward only; done and not_required are final.",
+        "not_required (with a reason). Forward only; done and not_required are final. "
+        "Leave it out to keep the status; `null` is refused.",
     )
-    status_reason: Reason | None = Field(
+    status_reason: Reason | SkipJsonSchema[None] = Field(
         default=None,
         description="Why; required with `not_required`. Free text: shown to those entitled, "
         "never logged.",
@@ -43,7 +55,7 @@ class FlagChange(BaseModel):
     assignee: Assignee | None = Field(
         default=None, description="Who is working the flag (a person or team identifier)."
     )
-    needs_review: Literal[False] | None = Field(
+    needs_review: Literal[False] | SkipJsonSchema[None] = Field(
         default=None, description="`false`: reviewed and kept (clears the review mark)."
     )
 
@@ -54,6 +66,8 @@ class FlagChange(BaseModel):
             raise ValueError("send at least one of status, status_reason, assignee, needs_review")
         if self.status is None and "status" in given:
             raise ValueError("status cannot be null")
+        if "status_reason" in given and self.status_reason is None:
+            raise ValueError("status_reason cannot be null")
         if self.status_reason is not None and self.status is None:
             raise ValueError("status_reason is given with the status it explains")
         if self.status == "not_required" and self.status_reason is None:

@@ -10,13 +10,12 @@ logged.
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
@@ -24,11 +23,13 @@ from app.audit.record import record
 from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
 from app.auth.policy import area_filter, authorize
 from app.auth.principal import Principal
+from app.contract.bounds import BoundedTime
 from app.db import DatabaseDep, utcnow
 from app.errors import (
     COMMON_PROBLEMS,
     BadRequest,
     NotFound,
+    PreconditionFailed,
     PreconditionRequired,
     problem_responses,
 )
@@ -44,16 +45,18 @@ from app.flags.api_schemas import (
     QueueRow,
     SubjectKind,
 )
-from app.flags.cursor import decode_cursor, encode_cursor, query_fingerprint
+from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import queue_page
 from app.flags.schemas import FlagOut, etag, flag_json
 from app.flags.vocabulary import Agency, FlagType
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.openapi import enforced
+from app.requests import StrictJsonRoute
 from app.responses import json_datetime, json_response
 
-router = APIRouter(prefix="/v1", tags=["flags"])
-queue_router = APIRouter(prefix="/v1", tags=["queue"])
+router = APIRouter(prefix="/v1", tags=["flags"], route_class=StrictJsonRoute)
+queue_router = APIRouter(prefix="/v1", tags=["queue"], route_class=StrictJsonRoute)
 
 NOT_VISIBLE = "No flag with this id is visible to you."
 DEFAULT_LIMIT = 50
@@ -71,12 +74,18 @@ AreaQuery = Annotated[
         max_length=50,
     ),
 ]
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE.
+_ENTITY_TAG = re.compile(r'^(W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[\x21\x23-\x7e]*"(\s*,\s*(W/)?"[\x21\x23-\x7e]*")*)$'
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        description="The flag's ETag as last read (strong comparison). Required: "
-        "missing → 428, stale → 412 with the current flag.",
+        description="The flag's ETag as last read, compared strongly (a weak tag never "
+        "matches), or `*` (any current flag). Required: missing → 428, stale → 412 with "
+        "the current flag, malformed → 400.",
+        max_length=1000,
+        json_schema_extra=enforced(IF_MATCH_PATTERN),
     ),
 ]
 
@@ -125,7 +134,9 @@ def _person_ids(flags: Sequence[Flag | Row[Any]]) -> list[uuid.UUID]:
     "`subject` is the kind of person a flag is about; `person_id` a stored person (the "
     "same person across incidents). `due_before` is exclusive, `due_after` inclusive. "
     "`overdue=true`: open flags past their due time. Pages are stable while new flags "
-    "arrive: a page starts strictly after the last row of the previous one.",
+    "arrive: a page starts strictly after the last row of the previous one. `cursor` is "
+    "opaque: only a `next_cursor` this listing returned, with the same filters, is valid "
+    "(400 otherwise).",
     responses=problem_responses(*COMMON_PROBLEMS),
     dependencies=[REQUIRE_PURPOSE],
 )
@@ -144,8 +155,8 @@ def list_flags(
     ] = None,
     person_id: uuid.UUID | None = None,
     incident_id: uuid.UUID | None = None,
-    due_before: AwareDatetime | None = None,
-    due_after: AwareDatetime | None = None,
+    due_before: BoundedTime | None = None,
+    due_after: BoundedTime | None = None,
     overdue: bool | None = None,
     needs_review: bool | None = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -174,7 +185,7 @@ def list_flags(
             "flags",
             {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(filters).items()},
         )
-        after = _flag_key(decode_cursor(cursor, fingerprint)) if cursor else None
+        after = decode_key(cursor, fingerprint) if cursor else None
         if filters.agencies is not None and not filters.agencies:
             rows: list[Row[Any]] = []
         else:
@@ -206,17 +217,6 @@ def list_flags(
             principal=principal,
         )
         return json_response(body)
-
-
-def _flag_key(key: list[Any]) -> repository.FlagKey:
-    try:
-        priority, due_at, flag_id = key
-        due = dt.datetime.fromisoformat(due_at)
-        if due.tzinfo is None:
-            raise ValueError("naive")
-        return int(priority), due, uuid.UUID(flag_id)
-    except (TypeError, ValueError):
-        raise BadRequest("The cursor is not valid; start again without one.") from None
 
 
 @router.get(
@@ -305,17 +305,30 @@ def change_flag(
 
 
 def _if_match_holds(header: str | None, flag: Flag) -> bool:
-    """Strong comparison (RFC 9110 §13.1.1): a weak tag never matches; ``*`` is refused."""
+    """RFC 9110 §13.1.1: ``*`` matches any current flag; otherwise a list of entity tags
+    compared strongly, so a weak tag (``W/"…"``) never matches. A header that is neither
+    is a 400 that says so (not a 412 claiming the flag has changed)."""
     if header is None or not header.strip():
         raise PreconditionRequired(
             "Changing a flag needs If-Match with the ETag from your last read of it."
         )
-    tags = [t.strip() for t in header.split(",")]
-    if "*" in tags:
-        raise PreconditionRequired(
-            "If-Match: * does not protect against lost updates; send the flag's ETag."
+    value = header.strip()
+    if value == "*":
+        return True
+    tags = [t.strip() for t in value.split(",")]
+    if not all(_ENTITY_TAG.match(t) for t in tags):
+        raise BadRequest(
+            'If-Match must be "*" or a list of quoted entity tags (RFC 9110 §13.1.1).',
+            errors=[{"loc": ["header", "If-Match"], "msg": "malformed entity tag"}],
         )
-    return etag(flag) in tags
+    strong = [t for t in tags if not t.startswith("W/")]
+    if not strong:
+        raise PreconditionFailed(
+            "A weak entity tag never matches a change (strong comparison); send the "
+            "flag's ETag as it was given.",
+            headers={"ETag": etag(flag)},
+        )
+    return etag(flag) in strong
 
 
 @router.post(
@@ -424,7 +437,8 @@ def _event_out(event: FlagEvent) -> FlagEventOut:
     description="One row per incident with at least one open flag in your areas: the "
     "latest assessment's victim level, highest child level and risk rank, open and overdue "
     "flag counts, and the earliest due open flag. Keyset pages, stable while new "
-    "incidents arrive.",
+    "incidents arrive. `cursor` is opaque: only a `next_cursor` this listing returned, with "
+    "the same filters, is valid (400 otherwise).",
     responses=problem_responses(*COMMON_PROBLEMS),
     dependencies=[REQUIRE_PURPOSE],
 )
@@ -440,7 +454,7 @@ def get_queue(
         now = utcnow()
         areas = _scoped_areas(principal, area)
         fingerprint = query_fingerprint("queue", {"areas": sorted(areas) if areas else areas})
-        after = _queue_key(decode_cursor(cursor, fingerprint)) if cursor else None
+        after = decode_key(cursor, fingerprint) if cursor else None
         rows = queue_page(session, areas=areas, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -469,10 +483,6 @@ def get_queue(
             principal=principal,
         )
         return json_response(body)
-
-
-def _queue_key(key: list[Any]) -> tuple[int, dt.datetime, uuid.UUID]:
-    return _flag_key(key)  # the same shape: (integer rank, aware time, uuid)
 
 
 def _queue_row(row: Row[Any], overdue: int) -> QueueRow:

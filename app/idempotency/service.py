@@ -24,6 +24,8 @@ from app.errors import BadRequest, Unprocessable
 from app.idempotency.models import IdempotencyKey
 
 _KEY = re.compile(r"^[\x21\x23-\x7e]{1,255}$")  # visible ASCII, no quote
+# As documented (the quoted form too), for clients generated from the OpenAPI document.
+KEY_PATTERN = r'^("[\x21\x23-\x7e]{1,255}"|[\x21\x23-\x7e]{1,255})$'
 
 
 def parse_key(header: str | None) -> str | None:

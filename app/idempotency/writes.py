@@ -27,8 +27,8 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.audit.chain import AuditEntry, AuditOperation, append
-from app.audit.record import record
+from app.audit.chain import AuditEntry, AuditOperation, append_all
+from app.audit.record import entries_for, record
 from app.auth.deps import CurrentPrincipal
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
@@ -88,7 +88,9 @@ async def write_request(
             description="Replay protection for retries: the same key with the same method, "
             "path and body returns the original result (200, `Idempotent-Replayed: true`); "
             "with anything else, 422. Kept for at least 7 days "
-            "(`TRIAGE_IDEMPOTENCY_RETENTION_DAYS`).",
+            "(`TRIAGE_IDEMPOTENCY_RETENTION_DAYS`). 1-255 visible ASCII characters other "
+            'than `"`, optionally sent quoted (a structured-field string); otherwise 400.',
+            json_schema_extra={"pattern": store.KEY_PATTERN},
         ),
     ] = None,
 ) -> WriteRequest:
@@ -101,12 +103,17 @@ async def write_request(
             content = await request.json()
         except ValueError:
             content = body.hex()
+    try:
+        # Identical means the same JSON document, whatever the key order or whitespace.
+        fingerprint = sha256_hex(content)
+    except ValueError:
+        # A number canonical JSON cannot hold (validation refuses the body next): the bytes.
+        fingerprint = sha256_hex(body.hex())
     return WriteRequest(
         principal=principal,
         key=key,
         route=f"{request.method} {request.url.path}",
-        # Identical means the same JSON document, whatever the key order or whitespace.
-        fingerprint=sha256_hex(content),
+        fingerprint=fingerprint,
     )
 
 
@@ -169,19 +176,26 @@ def run_write(
                 ),
                 retention_days=settings.idempotency_retention_days,
             )
-        for entry in result.entries:
-            append(session, entry)
-        for event in result.audit:
-            record(
-                request,
-                session,
-                operation=event.operation,
-                record_type=event.record_type,
-                record_ids=event.record_ids,
-                person_ids=event.person_ids,
-                payload=event.payload,
-                recipients=event.recipients,
-                detail=event.detail,
-                principal=write.principal,
-            )
+        # Every event the write owes, chained at once: one lock, one head read, one insert.
+        append_all(
+            session,
+            [
+                *result.entries,
+                *(
+                    entry
+                    for event in result.audit
+                    for entry in entries_for(
+                        request,
+                        operation=event.operation,
+                        record_type=event.record_type,
+                        record_ids=event.record_ids,
+                        person_ids=event.person_ids,
+                        payload=event.payload,
+                        recipients=event.recipients,
+                        detail=event.detail,
+                        principal=write.principal,
+                    )
+                ),
+            ],
+        )
     return json_response(result.body, result.status_code, result.headers)

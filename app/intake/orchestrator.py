@@ -49,7 +49,14 @@ from app.intake import patterns
 from app.intake.context import ScoringContext
 from app.people import repository as people_repository
 from app.people.history import StoredRecords, stored_history, stored_records
-from app.people.linking import LinkPlan, PreviousLink, lock_keys_of, plan_links
+from app.people.linking import (
+    EVIDENCE_RULES,
+    LinkedPerson,
+    LinkPlan,
+    PreviousLink,
+    lock_keys_of,
+    plan_links,
+)
 from app.responses import json_datetime
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -69,6 +76,8 @@ class IntakeResult:
     person_ids: list[uuid.UUID] = field(default_factory=list)
     # Flags added to other open cases by a pattern (audited as the system's change).
     pattern_audit: AuditEntry | None = None
+    # Persons linked to known records on evidence (audited as combinations).
+    links: list[LinkedPerson] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- intake
@@ -156,6 +165,7 @@ def submit(
         replayed=False,
         person_ids=[p.person_id for p in plan.persons],
         pattern_audit=pattern_audit,
+        links=[p for p in plan.persons if p.rule in EVIDENCE_RULES],
     )
 
 
@@ -276,6 +286,13 @@ def revise(
         replayed=False,
         person_ids=[p.person_id for p in plan.persons],
         pattern_audit=pattern_audit,
+        # Only links this revision makes anew: one kept from the last revision was logged then.
+        links=[
+            p
+            for p in plan.persons
+            if p.rule in EVIDENCE_RULES
+            and (p.ref not in previous or previous[p.ref].person_id != p.person_id)
+        ],
     )
 
 

@@ -36,10 +36,11 @@ from app.intake import orchestrator
 from app.intake.context import ScoringContext
 from app.intake.orchestrator import IntakeResult
 from app.intake.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.requests import StrictJsonRoute
 from app.responses import json_response
 from app.scoring.schemas import JudgementIn
 
-router = APIRouter(prefix="/v1", tags=["incidents"])
+router = APIRouter(prefix="/v1", tags=["incidents"], route_class=StrictJsonRoute)
 
 
 def _written(
@@ -63,7 +64,21 @@ def _written(
                 person_ids=result.person_ids,
                 payload=result.body,
                 detail=detail,
-            )
+            ),
+            # Every automatic link joins this incident's person to what is known of them
+            # from elsewhere: a combination, logged with the rule and its basis (schemes
+            # and counts, never a value).
+            *(
+                AuditRecord(
+                    operation="combine",
+                    record_type="person",
+                    record_ids=[result.incident_id, link.person_id, link.survivor_id],
+                    person_ids=[link.survivor_id],
+                    payload={"rule": link.rule, "basis": link.basis},
+                    detail={"action": "link", "rule": link.rule, "position": link.position},
+                )
+                for link in result.links
+            ),
         ],
     )
 
@@ -90,6 +105,15 @@ def _run_with_retry(
     response_model=IntakeResponse,
     operation_id="create_incident",
     summary="Submit a domestic-abuse incident",
+    description="Rules beyond the schema (422, naming the location): every person's `ref` "
+    "is unique; `relationship.victim` and `relationship.perpetrator` name persons of the "
+    "list with those roles, and there is at most one of each; child details and `unborn` "
+    "only on children (an unborn child has an `expected_date`, not a `date_of_birth`); a "
+    "date of birth is not later than tomorrow; `reported_at` is not before `occurred_at`; "
+    "a professional judgement has a rationale; checklist answers and comments are keyed by "
+    "the instrument's item ids (`GET /v1/checklists`). The same source reference with the "
+    "same body replays the original result (200); with another body, 409. "
+    "`Idempotency-Key` replays too (200).",
     responses={
         200: {"description": "Identical replay: the original result", "model": IntakeResponse},
         **problem_responses(409, *COMMON_PROBLEMS),
@@ -248,6 +272,9 @@ def revise_incident(
     response_model=IntakeResponse,
     operation_id="record_judgement",
     summary="Record a professional judgement (raises, never lowers); a new assessment version",
+    description="A judgement raises a level and never lowers it: one below the current "
+    "level is recorded, and the explanation says it was not applied. The rationale is "
+    "required (422 without it).",
     responses=problem_responses(410, *COMMON_PROBLEMS),
 )
 def record_judgement(

@@ -35,6 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # No `server: uvicorn`: the header names the software for an attacker's scanner.
+        server_header=False,
     )
     return 0
 

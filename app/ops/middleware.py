@@ -1,10 +1,12 @@
-"""Request body size limit and security headers (pure ASGI)."""
+"""Request body size limit, URLs free of control characters, security headers (pure ASGI)."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, send_problem
+from app.errors import BadRequest, BodyRejected, PayloadTooLarge, send_problem
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -46,7 +48,12 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with a 413 problem, by header or while streaming."""
+    """Refuse bodies over the limit with a 413 problem, by header or while streaming.
+
+    A chunked body has no length to check up front: the count runs as it arrives, and the
+    read that crosses the limit raises ``BodyRejected`` (an ``HTTPException``, so FastAPI
+    answers it with the 413 rather than its bare 400 for a failed body read).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -74,7 +81,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise BodyRejected(PayloadTooLarge(self._detail()))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -85,13 +92,34 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
+        except BodyRejected as exc:
             if not response_started:
-                await send_problem(send, PayloadTooLarge(self._detail()))
+                await send_problem(send, exc.problem)
 
     def _detail(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
 
 
-class _BodyTooLarge(Exception):
-    pass
+class ControlCharacterMiddleware:
+    """Refuse a control character in the path or the query string (400).
+
+    NUL cannot be stored at all (PostgreSQL refuses it) and no identifier, code or time
+    holds a control character; tab, line feed and carriage return aside, as in a body, they
+    are refused before any route sees them. Bodies are checked by ``app.requests``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            _ENCODED_CONTROL.search(scope.get("query_string", b""))
+            or _CONTROL.search(scope.get("path", ""))
+        ):
+            await send_problem(send, BadRequest("The URL holds a control character."))
+            return
+        await self.app(scope, receive, send)
+
+
+_ENCODED_CONTROL = re.compile(rb"%(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -20,8 +20,9 @@ from sqlalchemy import text
 
 from app.errors import problem_responses
 from app.ops.migrations import current_revisions
+from app.requests import StrictJsonRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
 PROBE_TIMEOUT_SECONDS = 0.8
 METRICS_REFRESH_TIMEOUT_SECONDS = 2.0

@@ -64,6 +64,9 @@ RULE_OF_SCHEME: dict[str, LinkRule] = {
     "source": "identifier:source",
 }
 LINKING_ACTOR = "system:linking"
+# Rules that join an incident's person to a record from elsewhere: each such link is a
+# combination of personal data (DPA 2018 s.62), audited with its rule.
+EVIDENCE_RULES: frozenset[str] = frozenset({*RULE_OF_SCHEME.values(), "name_dob"})
 # Records made for one incident person: a revision may keep them (rule 3).
 OWN_RECORD_RULES = frozenset({"name_dob", "revision", "new"})
 MATCH_KEY_VERSION = "v1"

@@ -17,9 +17,10 @@ from app.errors import COMMON_PROBLEMS, problem_responses
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.people import service
 from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
+from app.requests import StrictJsonRoute
 from app.responses import json_response
 
-router = APIRouter(prefix="/v1", tags=["people"])
+router = APIRouter(prefix="/v1", tags=["people"], route_class=StrictJsonRoute)
 
 
 @router.get(
@@ -100,6 +101,8 @@ def get_person_timeline(
     response_model=MergeOut,
     operation_id="merge_person",
     summary="Record that this person is the same as another (undo with unmerge)",
+    description="`into` must be another person: merging a person into itself is a 422. "
+    "Merging into the person it is already merged into answers the merge (200).",
     responses={
         200: {"description": "Already merged into that person: the merge", "model": MergeOut},
         **problem_responses(409, 410, *COMMON_PROBLEMS),

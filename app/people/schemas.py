@@ -14,7 +14,10 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    into: uuid.UUID = Field(description="The person this record is the same as.")
+    into: uuid.UUID = Field(
+        description="The person this record is the same as: another person (the person "
+        "itself is a 422)."
+    )
     reason: Reason = Field(description="Why they are the same person (kept in the history).")
 
 

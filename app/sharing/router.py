@@ -22,11 +22,12 @@ from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
 from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
 from app.incidents.service import visible_incident
+from app.requests import StrictJsonRoute
 from app.responses import json_response
 from app.sharing import service
 from app.sharing.schemas import DisclosureIn, DisclosureList, DisclosureOut
 
-router = APIRouter(prefix="/v1", tags=["sharing"])
+router = APIRouter(prefix="/v1", tags=["sharing"], route_class=StrictJsonRoute)
 
 
 @router.post(
@@ -37,8 +38,11 @@ router = APIRouter(prefix="/v1", tags=["sharing"])
     summary="Record that information was shared with an agency, or a decision not to share",
     description="Sharing needs a `lawful_basis` (consent, safeguarding, statutory_function, "
     "vital_interests, administration_of_justice) and at least one category shared; a "
-    "decision not to share needs `reason_not_shared`. `Idempotency-Key` replays the "
-    "original result (200).",
+    "decision not to share needs `reason_not_shared` and shares no category. Sharing on "
+    "`consent` needs `consent_status: given`; a decision not to share may record that consent "
+    "was sought and refused. `recipient_agency: other` needs `recipient_detail`; "
+    "`subject_refs` are refs of the incident's persons; `decided_at` is not in the future "
+    "(422 otherwise). `Idempotency-Key` replays the original result (200).",
     responses={
         200: {"description": "Replay of the same Idempotency-Key", "model": DisclosureOut},
         **problem_responses(410, *COMMON_PROBLEMS),

@@ -14,12 +14,13 @@ from pydantic import (
     model_validator,
 )
 
+from app.contract.bounds import NotBlank, PastTime
 from app.sharing.models import Category, ConsentStatus, Decision, LawfulBasis, RecipientAgency
 
 Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Text4000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Detail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-PersonRef = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+PersonRef = Annotated[str, StringConstraints(min_length=1, max_length=32), NotBlank]
 
 
 class DisclosureIn(BaseModel):
@@ -61,7 +62,7 @@ class DisclosureIn(BaseModel):
         default=None,
         description="The incident's flag this disclosure answers, if any.",
     )
-    decided_at: AwareDatetime | None = Field(
+    decided_at: PastTime | None = Field(
         default=None, description="When the decision was made (default: now; not later)."
     )
 
@@ -81,8 +82,14 @@ class DisclosureIn(BaseModel):
                 raise ValueError("a decision not to share needs reason_not_shared")
             if self.categories_shared:
                 raise ValueError("nothing is shared when the decision is not_shared")
-        if self.lawful_basis == "consent" and self.consent_status != "given":
-            raise ValueError("lawful_basis consent needs consent_status given")
+        # Sharing on consent needs the consent; recording that consent was sought and
+        # refused (and so nothing shared on that basis) is exactly what a refusal is for.
+        if (
+            self.decision == "shared"
+            and self.lawful_basis == "consent"
+            and self.consent_status != "given"
+        ):
+            raise ValueError("sharing on lawful_basis consent needs consent_status given")
         if self.recipient_agency == "other" and self.recipient_detail is None:
             raise ValueError("recipient_agency other needs recipient_detail")
         return self

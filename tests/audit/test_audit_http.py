@@ -23,14 +23,21 @@ from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database
 from tests.auth import scenario
-from tests.auth.scenario import AREA_A, PROBLEM, incident_body, post_incident, set_flags
+from tests.auth.scenario import (
+    AREA_A,
+    PROBLEM,
+    incident_body,
+    post_incident,
+    set_flags,
+    unlinked,
+)
 from tests.conftest import KeyMaker, build_app
 
 # One application for this module instead of one per test (see tests/auth/scenario.py).
 client = scenario.client
 module_app = scenario.module_app
 
-PURPOSE = "test: MASH strategy discussion"
+PURPOSE = "marac:MARAC-2026-0147"
 # Strings of the example incident that must never reach the log (invented data).
 PERSONAL = ("Amira", "Hale", "Crewe", "94/118822K", "08/552190B", "1994-03-02", "stepdad")
 
@@ -55,7 +62,7 @@ def triage(make_key: KeyMaker) -> dict[str, str]:
 
 @pytest.fixture
 def auditor(make_key: KeyMaker) -> dict[str, str]:
-    return {**make_key("auditor"), "X-Purpose": "test: lawfulness check"}
+    return {**make_key("auditor"), "X-Purpose": "audit"}
 
 
 @pytest.fixture
@@ -177,7 +184,7 @@ def busy_log(
     triage: dict[str, str],
 ) -> dict[str, Any]:
     """Two incidents, each read twice by triage: a log with something to filter."""
-    ids = [post_incident(client, submitter, incident_body()) for _ in range(2)]
+    ids = [post_incident(client, submitter, unlinked(incident_body())) for _ in range(2)]
     persons = {}
     for iid in ids:
         for _ in range(2):
@@ -252,7 +259,7 @@ def test_reading_the_log_is_itself_logged_with_filter_and_purpose(
     assert r.status_code == 200
     logged = events(session)[-1]
     assert (logged.operation, logged.record_type, logged.role) == ("consult", "audit", "auditor")
-    assert logged.purpose == "test: lawfulness check"
+    assert logged.purpose == "audit"
     assert logged.request_id == r.headers["x-request-id"]
     assert json.loads(logged.detail["filter"]) == {"record": first}
     assert logged.detail["count"] == 3
@@ -289,7 +296,7 @@ def test_reading_the_log_needs_a_purpose_verifying_it_does_not(
     assert client.get("/v1/audit/verify", headers=no_purpose).status_code == 200
     assert events(session)[-1].purpose is None
     assert client.get("/v1/audit/verify", headers=auditor).status_code == 200
-    assert events(session)[-1].purpose == "test: lawfulness check"
+    assert events(session)[-1].purpose == "audit"
 
 
 # --------------------------------------------------------------------------- export and verify
@@ -302,9 +309,12 @@ def committed(fresh_database: Database, make_key_fresh: Any) -> Iterator[dict[st
     app = build_app(settings, fresh_database, None)
     submitter = make_key_fresh(fresh_database, "submitter")
     triage = {**make_key_fresh(fresh_database, "triage"), "X-Purpose": PURPOSE}
-    auditor = {**make_key_fresh(fresh_database, "auditor"), "X-Purpose": "test: ICO request"}
+    auditor = {
+        **make_key_fresh(fresh_database, "auditor"),
+        "X-Purpose": "subject_access:ICO-2026-0001",
+    }
     with TestClient(app, raise_server_exceptions=False) as c:
-        ids = [post_incident(c, submitter, incident_body()) for _ in range(3)]
+        ids = [post_incident(c, submitter, unlinked(incident_body())) for _ in range(3)]
         for iid in ids:
             assert c.get(f"/v1/incidents/{iid}", headers=triage).status_code == 200
         yield {"client": c, "auditor": auditor, "ids": ids, "db": fresh_database}
@@ -337,7 +347,7 @@ def test_export_is_json_lines_that_verify_independently_filter_and_log_themselve
     # Each export was logged before it streamed: the next export shows them.
     logged = [e for e in _export(c, auditor, operation="consult") if e["record_type"] == "audit"]
     assert len(logged) == 2
-    assert {e["purpose"] for e in logged} == {"test: ICO request"}
+    assert {e["purpose"] for e in logged} == {"subject_access:ICO-2026-0001"}
     assert all(e["detail"]["export"] is True for e in logged)
     assert json.loads(logged[1]["detail"]["filter"]) == {"record": ids[1]}
 

@@ -59,7 +59,7 @@ def test_a_read_is_logged_and_chained_once_sealed(
     assert consults(fresh_database, incident_id) == []
     assert Maintenance(fresh_database, interval=60).run_once(wait=True) == 1
     [event] = consults(fresh_database, incident_id)
-    assert event.purpose == "test: triage review"
+    assert event.purpose == "triage"
     with fresh_database.session() as s:
         assert pending_status(s).count == 0
         assert verify(s).ok

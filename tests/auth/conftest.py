@@ -32,7 +32,7 @@ from tests.auth.scenario import (
 )
 from tests.conftest import KeyMaker
 
-PURPOSE = {"X-Purpose": "test: authorisation matrix"}
+PURPOSE = {"X-Purpose": "audit"}
 
 # One application per module instead of one per test (see tests/auth/scenario.py).
 client = scenario.client

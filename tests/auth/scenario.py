@@ -52,6 +52,17 @@ def incident_body(
     return body
 
 
+def unlinked(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with a household of its own: no identifiers, and family names no other
+    incident has, so its persons link to no one (and no ``combine`` event is logged)."""
+    family = f"Household{uuid.uuid4().hex[:8]}"
+    for person in body["persons"]:
+        person.pop("identifiers", None)
+        if person.get("name"):
+            person["name"]["family"] = family
+    return body
+
+
 def post_incident(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> str:
     """Submit ``body``; returns the new incident's id."""
     r = client.post("/v1/incidents", json=body, headers=headers)

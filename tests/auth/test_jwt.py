@@ -36,7 +36,7 @@ from tests.conftest import build_app
 ISSUER = "https://idp.force-a.example/realms/triage"
 AUDIENCE = "da-triage"
 KID = "test-key-1"
-PURPOSE = {"X-Purpose": "test: jwt"}
+PURPOSE = {"X-Purpose": "triage"}
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from app.db import Database, utcnow
 from app.ops.migrations import upgrade_to_head
 from tests.conftest import build_app
 
-PURPOSE = {"X-Purpose": "test: keys"}
+PURPOSE = {"X-Purpose": "triage"}
 VERIFY = "/v1/audit/verify"
 
 

@@ -82,7 +82,8 @@ CASES: tuple[Case, ...] = (
         "/v1/incidents",
         # A submitter creates only for its own source system.
         cells(submitter_a=OK, submitter_b=403),
-        logs=frozenset({"collect"}),
+        # The world's persons are known already: linking them is a combination.
+        logs=frozenset({"collect", "combine"}),
         body=lambda _w, _p: incident_body(system=SYSTEM_A, area=AREA_A),
     ),
     Case(

@@ -212,20 +212,51 @@ def test_a_step_may_be_skipped_but_never_taken_backwards(
     assert reopened.status_code == 409
 
 
-def test_missing_if_match_is_428_and_changes_nothing(
+def test_missing_if_match_is_428_and_changes_nothing_and_a_star_matches_the_flag(
     client: TestClient, triage: dict[str, str], example: str
 ) -> None:
     flag = one_flag(flags_of(client, triage, example), "idva_referral")
     r = client.patch(f"/v1/flags/{flag['id']}", json={"status": "acknowledged"}, headers=triage)
     assert r.status_code == 428
     assert r.headers["content-type"] == PROBLEM
+    assert client.get(f"/v1/flags/{flag['id']}", headers=triage).json()["status"] == "open"
+    # RFC 9110 §13.1.1: "*" matches any current representation, so the change is made.
     star = client.patch(
         f"/v1/flags/{flag['id']}",
         json={"status": "acknowledged"},
         headers={**triage, "If-Match": "*"},
     )
-    assert star.status_code == 428
-    assert client.get(f"/v1/flags/{flag['id']}", headers=triage).json()["status"] == "open"
+    assert star.status_code == 200, star.text
+    assert star.json()["status"] == "acknowledged"
+
+
+def test_a_malformed_if_match_is_400_and_a_weak_tag_412_that_says_why(
+    client: TestClient, triage: dict[str, str], example: str
+) -> None:
+    flag = one_flag(flags_of(client, triage, example), "idva_referral")
+    url = f"/v1/flags/{flag['id']}"
+    bare = flag["etag"].strip('"')
+    for malformed in (bare, f'"{bare}', f"{flag['etag']} x", "W/"):
+        r = client.patch(
+            url, json={"status": "acknowledged"}, headers={**triage, "If-Match": malformed}
+        )
+        assert r.status_code == 400, malformed
+        assert r.json()["errors"] == [
+            {"loc": ["header", "If-Match"], "msg": "malformed entity tag"}
+        ]
+    weak = client.patch(
+        url, json={"status": "acknowledged"}, headers={**triage, "If-Match": f"W/{flag['etag']}"}
+    )
+    assert weak.status_code == 412
+    assert "weak" in weak.json()["detail"]
+    assert weak.headers["ETag"] == flag["etag"]
+    # A list that holds the current tag matches.
+    listed = client.patch(
+        url,
+        json={"status": "acknowledged"},
+        headers={**triage, "If-Match": f'"old.1", W/"x", {flag["etag"]}'},
+    )
+    assert listed.status_code == 200, listed.text
 
 
 def test_stale_etag_is_412_with_the_current_flag_and_its_etag(
@@ -371,7 +402,7 @@ def test_reads_and_changes_are_in_the_audit_log(
     ).all()
     assert [e.operation for e in events][-2:] == ["consult", "alter"]
     assert str(flag["id"]) in events[-1].record_ids
-    assert events[-2].purpose == "test: triage review"
+    assert events[-2].purpose == "triage"
 
 
 def test_reading_flags_needs_a_purpose(

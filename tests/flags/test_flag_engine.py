@@ -318,7 +318,8 @@ ANSWERS = ["strangulation", "pregnant_or_recent_birth", "separation_past_year"]
     ),
     reported_at=st.datetimes(
         min_value=dt.datetime(2025, 1, 1),
-        max_value=dt.datetime(2028, 12, 31),
+        # Not later than today: the children's dates of birth are worked out from it.
+        max_value=dt.datetime(2026, 11, 1),
         timezones=st.just(dt.UTC),
     ),
 )

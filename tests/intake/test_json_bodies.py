@@ -39,7 +39,7 @@ RULES = FlagRuleRegistry.from_directory()
 CALENDAR = Calendar.from_iso_dates([], [])
 
 utc_times = st.datetimes(
-    min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)
+    min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2026, 11, 1), timezones=st.just(dt.UTC)
 )
 
 

@@ -62,7 +62,7 @@ def burst(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bu
             issued = create_key(s, role=role, **extra)  # type: ignore[arg-type]
             headers[role] = {
                 "Authorization": f"Bearer {issued.secret}",
-                "X-Purpose": "test: burst",
+                "X-Purpose": "triage",
             }
         s.commit()
     # The write rate limit would answer 429 to one client's burst; it is tested elsewhere.

@@ -44,7 +44,7 @@ class Replicas:
 
 
 def _headers(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}", "X-Purpose": "test: replicas"}
+    return {"Authorization": f"Bearer {secret}", "X-Purpose": "triage"}
 
 
 @pytest.fixture(scope="module")

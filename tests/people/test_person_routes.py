@@ -111,7 +111,7 @@ def test_a_person_shows_roles_counts_and_identifier_schemes_but_not_values(
     ).all()[-1]
     assert (event.operation, event.purpose, event.person_ids) == (
         "consult",
-        "test: triage review",
+        "triage",
         [paul],
     )
 

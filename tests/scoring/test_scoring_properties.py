@@ -75,9 +75,7 @@ def scenario(draw: st.DrawFn) -> tuple[Incident, tuple[Judgement, ...], Definiti
     }
     count = draw(st.integers(min_value=0, max_value=3))
     children = [draw(child_strategy(f"c{i + 1}")) for i in range(count)]
-    referral = draw(
-        st.none() | st.dates(min_value=dt.date(2024, 6, 1), max_value=dt.date(2027, 1, 1))
-    )
+    referral = draw(st.none() | st.dates(min_value=dt.date(2024, 6, 1), max_value=INCIDENT_DATE))
     victim_history = {
         "prior_da_incidents_12m": draw(st.none() | st.integers(min_value=0, max_value=5)),
         "last_marac_referral": None if referral is None else referral.isoformat(),

@@ -144,6 +144,16 @@ def test_invalid_decisions_are_422(
     assert "Invented" not in r.text
 
 
+def test_a_refusal_of_consent_is_recorded_as_a_decision_not_to_share(
+    client: TestClient, triage: dict[str, str], incident_id: str
+) -> None:
+    """Consent was the basis considered, the victim refused, nothing was shared: recording
+    exactly that is what a decision not to share is for (sharing on consent needs it)."""
+    r = post(client, triage, incident_id, not_shared(lawful_basis="consent"))
+    assert r.status_code == 201, r.text
+    assert (r.json()["lawful_basis"], r.json()["consent_status"]) == ("consent", "refused")
+
+
 def test_every_lawful_basis_is_accepted(
     client: TestClient, triage: dict[str, str], incident_id: str
 ) -> None:

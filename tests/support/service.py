@@ -47,7 +47,8 @@ def running_service(
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
+         "--no-access-log", "--no-server-header", "--log-level", "warning",
+         "--timeout-graceful-shutdown", "5"],
         cwd=ROOT,
         env=full_env,
         stdout=subprocess.DEVNULL,
