@@ -29,7 +29,7 @@ from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.classifier.artifact import LoadedModel
-from app.contract.incident import Incident
+from app.contract.incident import stored_incident
 from app.db import DatabaseDep
 from app.errors import COMMON_PROBLEMS, Gone, NotFound, problem_responses
 from app.incidents import models as incident_models
@@ -266,7 +266,7 @@ def reproduce_differences(
         model if model is not None and model.sha256 == assessment.classifier_sha256 else None
     )
     recomputed = evaluate(
-        Incident.model_validate(inputs["incident"]),
+        stored_incident(inputs["incident"]),
         History.from_dict(inputs["history"]),
         definitions,
         [Judgement.from_dict(j) for j in inputs.get("judgements", [])],

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from app.contract.incident import Incident
+from app.contract.incident import Incident, stored_incident
 
 GROUP_KEYS = ("protected_group", "group", "protected_attribute")
 PROBABILITY_KEYS = ("true_probability", "oracle_probability")
@@ -118,7 +118,7 @@ def parse_line(text: str, line_no: int, *, require_outcome: bool = True) -> Labe
     else:
         raw_incident = {k: v for k, v in obj.items() if k in INCIDENT_FIELDS}
     try:
-        incident = Incident.model_validate(raw_incident)
+        incident = stored_incident(raw_incident)
     except ValidationError as exc:
         locs = "; ".join(
             ".".join(str(p) for p in err["loc"]) + f": {err['msg']}" for err in exc.errors()[:5]

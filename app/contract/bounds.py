@@ -23,7 +23,13 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+)
 
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
@@ -32,13 +38,24 @@ _SLACK = dt.timedelta(days=1)
 _UNBORN_AHEAD = dt.timedelta(days=366)
 
 
+# Validation context for inputs the service stored earlier and reads again (reproduction,
+# a judgement's re-assessment, patterns, training data): they were accepted under the
+# rules of their day, were normalised when stored, and must still load exactly, so the
+# plausibility checks above are for what comes in, not for what is re-read.
+STORED: dict[str, bool] = {"stored": True}
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
 _ISO_START = re.compile(r"^[0-9]{4}-")
 
 
-def _iso_text(value: object) -> object:
+def _iso_text(value: object, info: ValidationInfo) -> object:
     """An ISO 8601 string (or a date already parsed): lax parsing would also take a number
     as seconds since 1970, so ``0.5`` would be an incident in 1970."""
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.date) or _stored(info):
         return value
     if not isinstance(value, str) or _ISO_START.match(value) is None:
         raise ValueError("must be an ISO 8601 date or time (YYYY-MM-DD...)")
@@ -50,31 +67,41 @@ def _in_years(value: dt.date) -> None:
         raise ValueError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
 
 
-def _bounded_time(value: dt.datetime) -> dt.datetime:
+def _bounded_time(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+    if _stored(info):
+        return value
     _in_years(value)
     return value
 
 
-def _bounded_date(value: dt.date) -> dt.date:
+def _bounded_date(value: dt.date, info: ValidationInfo) -> dt.date:
+    if _stored(info):
+        return value
     _in_years(value)
     return value
 
 
-def _past_time(value: dt.datetime) -> dt.datetime:
+def _past_time(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+    if _stored(info):
+        return value
     _in_years(value)
     if value > dt.datetime.now(dt.UTC) + _SLACK:
         raise ValueError("must not be later than tomorrow")
     return value
 
 
-def _past_date(value: dt.date) -> dt.date:
+def _past_date(value: dt.date, info: ValidationInfo) -> dt.date:
+    if _stored(info):
+        return value
     _in_years(value)
     if value > dt.datetime.now(dt.UTC).date() + _SLACK:
         raise ValueError("must not be later than tomorrow")
     return value
 
 
-def _expected_date(value: dt.date) -> dt.date:
+def _expected_date(value: dt.date, info: ValidationInfo) -> dt.date:
+    if _stored(info):
+        return value
     _in_years(value)
     if value > dt.datetime.now(dt.UTC).date() + _UNBORN_AHEAD:
         raise ValueError("must be within a year from today")
@@ -94,9 +121,11 @@ ExpectedDate = Annotated[dt.date, _ISO, AfterValidator(_expected_date)]
 MAX_SEQ = 2**63 - 1
 
 
-def _whole_number(value: object) -> object:
+def _whole_number(value: object, info: ValidationInfo) -> object:
     """A JSON number with no fraction (``3`` or ``3.0``, as JSON Schema's ``integer``);
     never a string (``"3"``) or a boolean (``true``), which lax parsing would take."""
+    if _stored(info):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a whole number")
     if isinstance(value, float):
@@ -109,10 +138,20 @@ def _whole_number(value: object) -> object:
 # JSON numbers and booleans only: "3" is not a count and "true" is not a yes.
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[WholeNumber, Field(ge=0, le=10_000)]
-YesNo = StrictBool
 
 
-def _not_blank(value: str) -> str:
+def _yes_no(value: object, info: ValidationInfo) -> object:
+    if not _stored(info) and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+
+
+def _not_blank(value: str, info: ValidationInfo) -> str:
+    if _stored(info):
+        return value
     if not value.strip():
         raise ValueError("must hold more than spaces")
     return value

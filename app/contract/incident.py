@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from app.contract.bounds import (
+    STORED,
     BoundedDate,
     BoundedTime,
     Count,
@@ -307,3 +308,10 @@ class Incident(Strict):
 
 class IncidentRevision(Incident):
     """Amended or completed data for an existing incident (same source and reference)."""
+
+
+def stored_incident(data: object) -> Incident:
+    """An incident the service stored earlier, read again: loaded as it was accepted, without
+    the plausibility checks of intake (app/contract/bounds.py, ``STORED``), so that every
+    stored assessment still reproduces."""
+    return Incident.model_validate(data, context=STORED)

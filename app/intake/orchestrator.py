@@ -34,7 +34,7 @@ from app.assessments.service import assessment_json, risk_rank
 from app.audit.chain import AuditEntry
 from app.auth.principal import Principal
 from app.config import Settings
-from app.contract.incident import Incident
+from app.contract.incident import Incident, stored_incident
 from app.db import lock_keys, new_id, utcnow
 from app.errors import Conflict, Gone, Unprocessable
 from app.flags import repository as flag_repository
@@ -315,7 +315,7 @@ def judge(
     latest = repository.latest_submission(session, row.id)
     if latest is None or latest.body is None:
         raise Gone("This incident's content was erased.")
-    incident = Incident.model_validate(latest.body)
+    incident = stored_incident(latest.body)
     judgement = Judgement(level=level, rationale=rationale, by=principal.id, at=now)  # type: ignore[arg-type]
     records = {p.ref: p.person_id for p in row.persons}
     plan = LinkPlan(

@@ -43,7 +43,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from app.audit.chain import AuditEntry, digest_of
-from app.contract.incident import Incident
+from app.contract.incident import Incident, stored_incident
 from app.flags import repository as flag_repository
 from app.flags.engine import FlagProposal, Pointer, evaluate_flags
 from app.flags.queue import refresh_queue_row
@@ -298,7 +298,7 @@ def _open_case(session: Session, incident_id: uuid.UUID) -> _Case | None:
     if latest.result is None:
         return None
     flags = flag_repository.flags_of_incident(session, incident_id)
-    incident = Incident.model_validate(body)
+    incident = stored_incident(body)
     records = {p.ref: p.person_id for p in row.persons}
     graph = people_repository.merge_graph(session, set(records.values()))
     return _Case(

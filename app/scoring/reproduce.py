@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.contract.incident import Incident
+from app.contract.incident import Incident, stored_incident
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -93,9 +93,7 @@ def reproduce(
     travels inside the incident). A definition that is no longer loaded cannot be re-run:
     that is reported as a difference rather than raised, so the auditor sees why.
     """
-    incident_model = (
-        incident if isinstance(incident, Incident) else Incident.model_validate(incident)
-    )
+    incident_model = incident if isinstance(incident, Incident) else stored_incident(incident)
     history_value = history if isinstance(history, History) else History.from_dict(history)
     judgement_values = tuple(
         j if isinstance(j, Judgement) else Judgement.from_dict(j) for j in judgements
