@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.admin.service import erase_incident
+from app.audit.record import AuditRecord
 from app.auth.keys import MAX_KEY_DAYS, KeySpecError, create_key, key_row, list_keys, revoke_key
 from app.auth.policy import authorize
 from app.auth.principal import Agency, Principal, Role
@@ -25,7 +26,7 @@ from app.errors import (
     Unprocessable,
     problem_responses,
 )
-from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.incidents import repository as incident_repository
 from app.requests import StrictJsonRoute
 

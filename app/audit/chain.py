@@ -227,10 +227,7 @@ def append(session: Session, entry: AuditEntry) -> AuditEvent:
     as late in the transaction as possible (after the other writes). The caller's pending
     writes are flushed before the lock is taken, so they are not written while holding it.
     """
-    values = _validated(entry)
-    session.flush()
-    _lock_chain(session)
-    return _append_locked(session, values)
+    return append_all(session, [entry])[0]
 
 
 def append_all(session: Session, entries: Sequence[AuditEntry]) -> list[AuditEvent]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -26,17 +27,21 @@ from app.contract.purposes import valid_purpose
 from app.logging import route_template
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """An audit event a request owes: what was done, to which records and persons."""
+
+    operation: AuditOperation
+    record_type: str
+    record_ids: Sequence[str | uuid.UUID]
+    person_ids: Sequence[str | uuid.UUID] = ()
+    payload: Any = None
+    recipients: Sequence[str] = ()
+    detail: Mapping[str, Any] | None = None
+
+
 def entries_for(
-    request: Request,
-    *,
-    operation: AuditOperation,
-    record_type: str,
-    record_ids: Sequence[str | uuid.UUID],
-    person_ids: Sequence[str | uuid.UUID] = (),
-    payload: Any = None,
-    recipients: Sequence[str] = (),
-    detail: Mapping[str, Any] | None = None,
-    principal: Principal | None = None,
+    request: Request, event: AuditRecord, principal: Principal | None = None
 ) -> list[AuditEntry]:
     """The event(s) for what a request did: the operation, and for an agency principal a
     ``disclose`` to that agency as well."""
@@ -45,17 +50,17 @@ def entries_for(
         "principal_id": principal.id,
         "role": principal.role,
         "agency": principal.agency,
-        "record_type": record_type,
-        "record_ids": [str(r) for r in record_ids],
-        "person_ids": sorted({str(p) for p in person_ids}),
+        "record_type": event.record_type,
+        "record_ids": [str(r) for r in event.record_ids],
+        "person_ids": sorted({str(p) for p in event.person_ids}),
         "purpose": _purpose(request),
         "request_id": request.scope.get("state", {}).get("request_id"),
         "route": f"{request.method} {route_template(request.scope)}",
-        "digest": digest_of(payload),
-        "detail": dict(detail or {}),
+        "digest": digest_of(event.payload),
+        "detail": dict(event.detail or {}),
     }
-    entries = [AuditEntry(operation=operation, recipients=list(recipients), **common)]
-    if principal.role == "agency" and operation != "disclose":
+    entries = [AuditEntry(operation=event.operation, recipients=list(event.recipients), **common)]
+    if principal.role == "agency" and event.operation != "disclose":
         # Whatever the operation, what an agency gets back has been disclosed to it.
         entries.append(
             AuditEntry(operation="disclose", recipients=[f"agency:{principal.agency}"], **common)
@@ -77,17 +82,8 @@ def record(
     principal: Principal | None = None,
     deferred: bool = False,
 ) -> None:
-    entries = entries_for(
-        request,
-        operation=operation,
-        record_type=record_type,
-        record_ids=record_ids,
-        person_ids=person_ids,
-        payload=payload,
-        recipients=recipients,
-        detail=detail,
-        principal=principal,
-    )
+    event = AuditRecord(operation, record_type, record_ids, person_ids, payload, recipients, detail)
+    entries = entries_for(request, event, principal)
     if deferred:
         for entry in entries:
             defer(session, entry)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import (
@@ -33,7 +34,6 @@ from pydantic import (
 
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
-EARLIEST_DATE = dt.date(EARLIEST_YEAR, 1, 1)
 _SLACK = dt.timedelta(days=1)
 _UNBORN_AHEAD = dt.timedelta(days=366)
 
@@ -41,7 +41,7 @@ _UNBORN_AHEAD = dt.timedelta(days=366)
 # Validation context for inputs the service stored earlier and reads again (reproduction,
 # a judgement's re-assessment, patterns, training data): they were accepted under the
 # rules of their day, were normalised when stored, and must still load exactly, so the
-# plausibility checks above are for what comes in, not for what is re-read.
+# plausibility checks below are for what comes in, not for what is re-read.
 STORED: dict[str, bool] = {"stored": True}
 
 
@@ -62,60 +62,50 @@ def _iso_text(value: object, info: ValidationInfo) -> object:
     return value
 
 
-def _in_years(value: dt.date) -> None:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValueError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+def _within_years(
+    latest: Callable[[], dt.date] | None = None, too_late: str = ""
+) -> AfterValidator:
+    """A date or time in the years 1900-2199 and, if ``latest`` is given, not after it.
 
+    The year is read first, as written: only then is comparing an aware time (which
+    converts it to UTC) safe from overflow.
+    """
 
-def _bounded_time(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
-    if _stored(info):
+    def check(value: dt.date, info: ValidationInfo) -> dt.date:
+        if _stored(info):
+            return value
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+        if latest is not None and value > latest():
+            raise ValueError(too_late)
         return value
-    _in_years(value)
-    return value
+
+    return AfterValidator(check)
 
 
-def _bounded_date(value: dt.date, info: ValidationInfo) -> dt.date:
-    if _stored(info):
-        return value
-    _in_years(value)
-    return value
+def _tomorrow_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + _SLACK
 
 
-def _past_time(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
-    if _stored(info):
-        return value
-    _in_years(value)
-    if value > dt.datetime.now(dt.UTC) + _SLACK:
-        raise ValueError("must not be later than tomorrow")
-    return value
+def _tomorrow() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() + _SLACK
 
 
-def _past_date(value: dt.date, info: ValidationInfo) -> dt.date:
-    if _stored(info):
-        return value
-    _in_years(value)
-    if value > dt.datetime.now(dt.UTC).date() + _SLACK:
-        raise ValueError("must not be later than tomorrow")
-    return value
-
-
-def _expected_date(value: dt.date, info: ValidationInfo) -> dt.date:
-    if _stored(info):
-        return value
-    _in_years(value)
-    if value > dt.datetime.now(dt.UTC).date() + _UNBORN_AHEAD:
-        raise ValueError("must be within a year from today")
-    return value
+def _a_year_ahead() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() + _UNBORN_AHEAD
 
 
 _ISO = BeforeValidator(_iso_text)
+_NOT_AFTER_TOMORROW = "must not be later than tomorrow"
 # Something that has happened: 1900 to tomorrow.
-PastTime = Annotated[AwareDatetime, _ISO, AfterValidator(_past_time)]
-PastDate = Annotated[dt.date, _ISO, AfterValidator(_past_date)]
+PastTime = Annotated[AwareDatetime, _ISO, _within_years(_tomorrow_now, _NOT_AFTER_TOMORROW)]
+PastDate = Annotated[dt.date, _ISO, _within_years(_tomorrow, _NOT_AFTER_TOMORROW)]
 # Any other date or time: 1900 to 2199.
-BoundedTime = Annotated[AwareDatetime, _ISO, AfterValidator(_bounded_time)]
-BoundedDate = Annotated[dt.date, _ISO, AfterValidator(_bounded_date)]
-ExpectedDate = Annotated[dt.date, _ISO, AfterValidator(_expected_date)]
+BoundedTime = Annotated[AwareDatetime, _ISO, _within_years()]
+BoundedDate = Annotated[dt.date, _ISO, _within_years()]
+ExpectedDate = Annotated[
+    dt.date, _ISO, _within_years(_a_year_ahead, "must be within a year from today")
+]
 
 # A sequence number or row id as the databases hold it (a signed 64-bit integer).
 MAX_SEQ = 2**63 - 1

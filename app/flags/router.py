@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from app.audit.record import record
+from app.audit.record import AuditRecord, record
 from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
 from app.auth.policy import area_filter, authorize
 from app.auth.principal import Principal
@@ -50,7 +50,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import queue_page
 from app.flags.schemas import FlagOut, etag, flag_json
 from app.flags.vocabulary import Agency, FlagType
-from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.openapi import enforced
 from app.requests import StrictJsonRoute
 from app.responses import json_datetime, json_response

@@ -19,7 +19,7 @@ The response is serialised here, once, from the JSON body that is also stored an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -27,8 +27,8 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.audit.chain import AuditEntry, AuditOperation, append_all
-from app.audit.record import entries_for, record
+from app.audit.chain import AuditEntry, append_all
+from app.audit.record import AuditRecord, entries_for, record
 from app.auth.deps import CurrentPrincipal
 from app.auth.principal import Principal
 from app.canonical import sha256_hex
@@ -37,19 +37,6 @@ from app.idempotency import service as store
 from app.responses import json_response
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """An audit event a write owes (``app.audit.record.record``'s arguments)."""
-
-    operation: AuditOperation
-    record_type: str
-    record_ids: Sequence[str | uuid.UUID]
-    person_ids: Sequence[str | uuid.UUID] = ()
-    payload: Any = None
-    recipients: Sequence[str] = ()
-    detail: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -184,17 +171,7 @@ def run_write(
                 *(
                     entry
                     for event in result.audit
-                    for entry in entries_for(
-                        request,
-                        operation=event.operation,
-                        record_type=event.record_type,
-                        record_ids=event.record_ids,
-                        person_ids=event.person_ids,
-                        payload=event.payload,
-                        recipients=event.recipients,
-                        detail=event.detail,
-                        principal=write.principal,
-                    )
+                    for entry in entries_for(request, event, write.principal)
                 ),
             ],
         )

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.audit.record import record
+from app.audit.record import AuditRecord, record
 from app.auth.deps import REQUIRE_PURPOSE, RawBody
 from app.auth.policy import agency_view, authorize
 from app.auth.principal import Principal
@@ -26,7 +26,6 @@ from app.flags import repository as flag_repository
 from app.flags.schemas import FlagOut
 from app.idempotency.writes import (
     REPLAYED_HEADER,
-    AuditRecord,
     WriteRequestDep,
     WriteResult,
     run_write,

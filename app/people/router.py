@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app.audit.record import record
+from app.audit.record import AuditRecord, record
 from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, problem_responses
-from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.people import service
 from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
 from app.requests import StrictJsonRoute

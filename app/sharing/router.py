@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from app.audit.record import record
+from app.audit.record import AuditRecord, record
 from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
-from app.idempotency.writes import AuditRecord, WriteRequestDep, WriteResult, run_write
+from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.incidents.service import visible_incident
 from app.requests import StrictJsonRoute
 from app.responses import json_response
