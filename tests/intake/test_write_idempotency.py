@@ -7,6 +7,7 @@ import copy
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,17 +39,21 @@ def test_a_key_binds_to_its_first_body_even_when_that_request_was_a_replay(
     assert session.scalar(select(func.count()).select_from(models.Incident)) == 1
 
 
+@pytest.fixture
+def triage(make_key: KeyMaker) -> dict[str, str]:
+    return make_key("triage")
+
+
+@pytest.fixture
+def incident_id(client: TestClient, submitter: dict[str, str], incident: dict[str, Any]) -> str:
+    r = client.post("/v1/incidents", json=incident, headers=submitter)
+    assert r.status_code == 201, r.text
+    return str(r.json()["incident_id"])
+
+
 def test_a_note_and_a_flag_change_replay_their_stored_result(
-    client: TestClient,
-    submitter: dict[str, str],
-    make_key: KeyMaker,
-    incident: dict[str, Any],
-    session: Session,
+    client: TestClient, triage: dict[str, str], incident_id: str, session: Session
 ) -> None:
-    triage = make_key("triage")
-    incident_id = client.post("/v1/incidents", json=incident, headers=submitter).json()[
-        "incident_id"
-    ]
     flag = one_flag(flags_of(client, triage, incident_id), "idva_referral")
     note = {"text": "rang the victim's IDVA (invented)"}
     first = client.post(f"/v1/flags/{flag['id']}/notes", json=note, headers=keyed(triage, "n-1"))
@@ -80,16 +85,8 @@ def test_a_note_and_a_flag_change_replay_their_stored_result(
 
 
 def test_a_judgement_retried_with_its_key_adds_one_version(
-    client: TestClient,
-    submitter: dict[str, str],
-    make_key: KeyMaker,
-    incident: dict[str, Any],
-    session: Session,
+    client: TestClient, triage: dict[str, str], incident_id: str, session: Session
 ) -> None:
-    triage = make_key("triage")
-    incident_id = client.post("/v1/incidents", json=incident, headers=submitter).json()[
-        "incident_id"
-    ]
     judgement = {"level": "high", "rationale": "children at risk, invented test rationale"}
     path = f"/v1/incidents/{incident_id}/judgements"
     first = client.post(path, json=judgement, headers=keyed(triage, "j-1"))

@@ -144,14 +144,19 @@ def test_one_new_person_is_linked_once_across_replicas(replicas: Replicas) -> No
     assert (holders, victims) == (1, 1)
 
 
-def test_the_audit_chain_stays_one_line_across_replicas(replicas: Replicas) -> None:
+def create_on(replicas: Replicas, service: RunningService, prefix: str, n: int) -> str:
+    """A new incident (a household of its own) submitted to ``service``; its id."""
     created = httpx.post(
-        f"{replicas.a.base_url}/v1/incidents",
-        json=distinct_incident(f"chain-{uuid.uuid4().hex[:6]}", 3),
+        f"{service.base_url}/v1/incidents",
+        json=distinct_incident(f"{prefix}-{uuid.uuid4().hex[:6]}", n),
         headers=replicas.submitters[11],
     )
     assert created.status_code == 201, created.text
-    incident_id = created.json()["incident_id"]
+    return str(created.json()["incident_id"])
+
+
+def test_the_audit_chain_stays_one_line_across_replicas(replicas: Replicas) -> None:
+    incident_id = create_on(replicas, replicas.a, "chain", 3)
     urls = replicas.urls()
     calls: list[tuple[str, str, str, dict[str, Any]]] = []
     for n in range(10):
@@ -202,15 +207,10 @@ def test_the_write_rate_limit_counts_a_client_on_every_replica(replicas: Replica
 
 
 def test_a_replica_reads_what_the_other_wrote_at_once(replicas: Replicas) -> None:
-    created = httpx.post(
-        f"{replicas.b.base_url}/v1/incidents",
-        json=distinct_incident(f"read-{uuid.uuid4().hex[:6]}", 4),
-        headers=replicas.submitters[11],
-    )
-    assert created.status_code == 201, created.text
+    incident_id = create_on(replicas, replicas.b, "read", 4)
     read = httpx.get(
-        f"{replicas.a.base_url}/v1/incidents/{created.json()['incident_id']}",
+        f"{replicas.a.base_url}/v1/incidents/{incident_id}",
         headers=replicas.triage,
     )
     assert read.status_code == 200
-    assert read.json()["id"] == created.json()["incident_id"]
+    assert read.json()["id"] == incident_id
