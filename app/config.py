@@ -77,10 +77,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # Scoring and flag definitions active by default and per area ("E09000018=dash-ric@2").
-    victim_checklist: str = "dash-ric@1"
-    police_checklist: str = "dash-police@1"
-    child_checklist: str = "child-risk@1"
-    flag_rules: str = "default-flags@1"
+    victim_checklist: str = "dash-ric@2"
+    police_checklist: str = "dash-police@2"
+    child_checklist: str = "child-risk@2"
+    flag_rules: str = "default-flags@2"
     area_overrides: dict[str, dict[str, str]] = {}
 
     # Flag due-time policy.

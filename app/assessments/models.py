@@ -72,15 +72,24 @@ class DefinitionSnapshot(Base):
 
 
 class Judgement(Base):
-    """A professional judgement recorded after intake (raises, never lowers)."""
+    """A professional judgement recorded after intake (raises, never lowers): of the victim
+    (``subject_ref`` null) or, with rules v2, of one child (``subject_ref`` its ref)."""
 
     __tablename__ = "judgements"
-    __table_args__ = (CheckConstraint("level IN ('standard', 'medium', 'high')", name="level"),)
+    __table_args__ = (
+        CheckConstraint(
+            "(subject_ref IS NULL AND level IN ('standard', 'medium', 'high')) OR "
+            "(subject_ref IS NOT NULL AND level IN "
+            "('moderate', 'moderate_to_serious', 'serious', 'severe'))",
+            name="level",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
     assessment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assessments.id"))
-    level: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(32))
+    subject_ref: Mapped[str | None] = mapped_column(String(64))
     rationale: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(200))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -73,6 +73,11 @@ class School(Strict):
     urn: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,8}$")] | None = Field(
         default=None, description="Unique Reference Number of the school (DfE)."
     )
+    phase: Literal["nursery", "primary", "secondary", "college", "special"] | None = Field(
+        default=None,
+        description="The setting's phase, nursery to college (rules v2: every setting is "
+        "told through Operation Encompass, whatever the child's age).",
+    )
 
 
 class ChildDetails(Strict):
@@ -87,8 +92,15 @@ class ChildDetails(Strict):
     spoken_to_by_officer: YesNo | None = None
     school: School | None = None
     existing_plan: (
-        Literal["none", "child_in_need", "child_protection", "looked_after", "unknown"] | None
-    ) = None
+        Literal[
+            "none", "early_help", "child_in_need", "child_protection", "looked_after", "unknown"
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="A plan the child is already on. `early_help` was added in rules v2: the "
+        "lead professional is told instead of offering early help again.",
+    )
     disability_or_additional_needs: YesNo | None = None
     account: LongText | None = Field(
         default=None,
@@ -113,11 +125,20 @@ class Person(Strict):
     unborn: YesNo = False
     expected_date: ExpectedDate | None = None
     child: ChildDetails | None = None
+    care_and_support_needs: YesNo | None = Field(
+        default=None,
+        description="The adult has care and support needs (Care Act 2014 s.42). Read for the "
+        "victim: with rules v2 it raises `adult_safeguarding` for adult social care.",
+    )
 
     @model_validator(mode="after")
     def _child_fields_only_on_children(self) -> Person:
         if self.role != "child" and (self.child is not None or self.unborn):
             raise ValueError("child details and `unborn` are only allowed on role `child`")
+        if self.role == "child" and self.care_and_support_needs is not None:
+            raise ValueError(
+                "`care_and_support_needs` is for adults; a child's needs are in `child`"
+            )
         if self.unborn and self.date_of_birth is not None:
             raise ValueError("an unborn child has an `expected_date`, not a `date_of_birth`")
         if self.expected_date is not None and not self.unborn:
@@ -209,6 +230,11 @@ class PerpetratorHistory(Strict):
     prior_non_da_violence: YesNo | None = None
     prior_custody: YesNo | None = None
     breach_of_conditional_release: YesNo | None = None
+    under_probation_supervision: YesNo | None = Field(
+        default=None,
+        description="On licence, a community order or a suspended sentence with supervision "
+        "(rules v2: raises `probation_notification`).",
+    )
     warning_markers: Annotated[list[WarningMarker], Field(max_length=20)] = []
     active_orders: Annotated[list[ActiveOrder], Field(max_length=20)] = []
 

@@ -7,7 +7,7 @@ they appear in every assessment and flag rule.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 VictimLevel = Literal["standard", "medium", "high"]
 ChildLevel = Literal["moderate", "moderate_to_serious", "serious", "severe"]
@@ -19,7 +19,21 @@ CHILD_RANK: dict[str, int] = {level: rank for rank, level in enumerate(CHILD_LEV
 
 MARAC_CRITERIA: tuple[str, ...] = (
     "visible_high_risk",
+    "red_flag_high",  # rules v2: the red-flag rule gave high
     "professional_judgement",
     "potential_escalation",
     "repeat_marac",
 )
+
+# The perpetrator markers every assessment lists (api.md "Scoring defaults", perpetrator).
+MarkerId = Literal[
+    "prior_da",
+    "prior_non_da_violence",
+    "prior_custody",
+    "breach_of_bail_or_orders",
+    "threats_to_kill",
+    "weapons",
+    "substance_or_mental_health",
+    "suicidality",
+]
+PERPETRATOR_MARKERS: tuple[str, ...] = get_args(MarkerId)

@@ -142,6 +142,21 @@ class Calendar:
         """Operation Encompass: ``at`` local on the first school day after the base's date."""
         return local_to_utc(self.next_school_day(local_date(base)), at)
 
+    def next_school_start_at(self, base: dt.datetime, at: dt.time) -> dt.datetime:
+        """Rules v2: ``at`` local on the first school day whose ``at`` is strictly after the
+        base (the base's own date counts when it is a school day and ``at`` is still ahead)."""
+        day = local_date(base)
+        if self.is_school_day(day):
+            due = local_to_utc(day, at)
+            if due > base:
+                return due
+        return local_to_utc(self.next_school_day(day), at)
+
+    def hours_after(self, base: dt.datetime, hours: int) -> dt.datetime:
+        """``hours`` elapsed hours after the base, in UTC (clock changes do not matter)."""
+        _require_aware(base)
+        return base.astimezone(dt.UTC) + dt.timedelta(hours=hours)
+
     def working_days_at(self, base: dt.datetime, days: int, at: dt.time) -> dt.datetime:
         """``at`` local on the ``days``-th working day after the base's local date."""
         return local_to_utc(self.add_working_days(local_date(base), days), at)

@@ -16,10 +16,24 @@ the incident and answers either "no" or "yes, because of these pointers".
   the assessment's ``age_years``); ``include_unknown_age`` decides for a born child of
   unknown age; an unborn child never matches.
 - ``{"answer": item_id, "is": answer}`` or ``"in": [answers]``: the victim checklist
-  answer (an item left out is ``not_asked``).
+  answer, as the assessment took it: the effective answer where the checklist definition
+  has effective answers (rules v2), else the victim's (an item left out is ``not_asked``).
 - ``{"incident": dotted.path, "is": value}`` or ``"in": [values]``: a boolean, coded or
   count field of the incident; ``{"incident": path, "non_empty": bool}`` for a list.
 - ``{"perpetrator_serial": bool}``: ``perpetrator.serial`` equals this.
+- ``{"perpetrator_recorded": true}``: the incident names a perpetrator (the contract
+  requires one, so this holds for every incident; it says so in the flag's reasons).
+- ``{"perpetrator_marker": [marker ids]}``: the assessment found one of these perpetrator
+  markers present (``prior_da``, ``breach_of_bail_or_orders``, ...).
+- ``{"victim": {field: value | [values]}}``: the victim's recorded details match
+  (``care_and_support_needs``, ``interpreter_needed``); ``null`` matches "not recorded".
+- ``{"victim_age_between": {"min_years", "max_years", "include_unknown_age"}}``: the
+  victim's age in whole years on the incident's local date, inclusive.
+- ``{"victim_figure": name, "at_least": n}``: a history figure about the victim (reported
+  or stored, e.g. ``prior_da_incidents_12m``) is at least ``n``.
+- ``{"victim_last_incident_within_months": n}``: the submitting system reports the
+  victim's last DA incident (``victim_history.last_incident_at``) within ``n`` calendar
+  months before this incident.
 - ``{"classifier_elevated": bool}``: a classifier ran and said elevated (or not).
 - ``{"any": [conditions]}``: at least one holds (every one that holds is cited).
 - ``{"all": [conditions]}``: every one holds.
@@ -33,8 +47,7 @@ without ever quoting personal data.
 
 from __future__ import annotations
 
-import types
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_origin
 
 from pydantic import (
     BaseModel,
@@ -49,8 +62,10 @@ from pydantic import (
     model_validator,
 )
 
-from app.contract.incident import ChildDetails, Incident
+from app.contract.incident import ChildDetails
 from app.contract.items import DASH_POLICE_ITEMS
+from app.contract.levels import PERPETRATOR_MARKERS
+from app.contract.paths import resolve_incident_path, strip_optional
 from app.flags.vocabulary import ChecklistAnswer, ChildLevel, VictimLevel
 
 Scalar = bool | int | str | None
@@ -61,17 +76,6 @@ class StrictModel(BaseModel):
     """Rules data: unknown keys are errors and nothing is coerced ("yes" is not true)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _strip_optional(annotation: Any) -> Any:
-    """``X | None`` → ``X``; ``Annotated[X, ...]`` → ``X``."""
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    if get_origin(annotation) in (Union, types.UnionType):
-        members = [a for a in get_args(annotation) if a is not type(None)]
-        if len(members) == 1:
-            return _strip_optional(members[0])
-    return annotation
 
 
 def _is_scalar_leaf(annotation: Any) -> bool:
@@ -87,35 +91,15 @@ def _check_values(annotation: Any, values: list[Scalar], where: str) -> None:
             raise ValueError(f"{where}: {value!r} is not a possible value") from None
 
 
-# -- incident paths -------------------------------------------------------------------
-
-
-def resolve_incident_path(path: str) -> Any:
-    """The (unwrapped) annotation at a dotted path of :class:`Incident`, or ValueError."""
-    model: type[BaseModel] = Incident
-    parts = path.split(".")
-    for depth, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            raise ValueError(f"incident path {path!r}: no field {part!r}")
-        annotation = _strip_optional(field.annotation)
-        if depth == len(parts) - 1:
-            return annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            raise ValueError(f"incident path {path!r}: {part!r} has no fields")
-        model = annotation
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 # -- child fields ---------------------------------------------------------------------
 
 # The child's recorded details a rule may test: the boolean and coded fields of
 # `persons[].child` (never the free-text account, never the school's name), plus two
 # person-level facts.
 CHILD_FIELDS: dict[str, Any] = {
-    name: _strip_optional(info.annotation)
+    name: strip_optional(info.annotation)
     for name, info in ChildDetails.model_fields.items()
-    if _is_scalar_leaf(_strip_optional(info.annotation))
+    if _is_scalar_leaf(strip_optional(info.annotation))
 }
 CHILD_DERIVED_FIELDS: tuple[str, ...] = ("unborn", "has_school")
 
@@ -173,10 +157,14 @@ class ChildMatches(_Condition):
 
     def expected(self) -> list[tuple[str, tuple[Scalar, ...]]]:
         """Each tested field with the values that match, in file order."""
-        return [
-            (name, tuple(value) if isinstance(value, list) else (value,))
-            for name, value in self.child.items()
-        ]
+        return _expected(self.child)
+
+
+def _expected(spec: dict[str, ChildValue]) -> list[tuple[str, tuple[Scalar, ...]]]:
+    return [
+        (name, tuple(value) if isinstance(value, list) else (value,))
+        for name, value in spec.items()
+    ]
 
 
 class AgeRange(StrictModel):
@@ -189,6 +177,10 @@ class AgeRange(StrictModel):
         if self.min_years > self.max_years:
             raise ValueError("min_years is greater than max_years")
         return self
+
+
+# What an age condition gives the engine: inclusive limits and the unknown-age choice.
+AgeLimits = AgeRange
 
 
 class ChildAgeBetween(_Condition):
@@ -259,6 +251,75 @@ class PerpetratorSerial(_Condition):
     perpetrator_serial: bool
 
 
+class PerpetratorRecorded(_Condition):
+    tag = "perpetrator_recorded"
+    perpetrator_recorded: Literal[True]
+
+
+class PerpetratorMarker(_Condition):
+    tag = "perpetrator_marker"
+    perpetrator_marker: Annotated[list[Name], Field(min_length=1)]
+
+    @field_validator("perpetrator_marker")
+    @classmethod
+    def _known_markers(cls, markers: list[str]) -> list[str]:
+        unknown = [m for m in markers if m not in PERPETRATOR_MARKERS]
+        if unknown:
+            raise ValueError(
+                f"unknown marker(s) {', '.join(unknown)} (known: {', '.join(PERPETRATOR_MARKERS)})"
+            )
+        return markers
+
+
+# The victim's recorded details a rule may test: codes and booleans, never identity.
+VICTIM_FIELDS: dict[str, Any] = {"care_and_support_needs": bool, "interpreter_needed": bool}
+
+
+class VictimMatches(_Condition):
+    tag = "victim"
+    victim: Annotated[dict[str, ChildValue], Field(min_length=1)]
+
+    @field_validator("victim")
+    @classmethod
+    def _known_fields(cls, spec: dict[str, ChildValue]) -> dict[str, ChildValue]:
+        for name, accepted in _expected(spec):
+            values = list(accepted)
+            if not values:
+                raise ValueError(f"victim field {name!r}: an empty list never matches")
+            if name not in VICTIM_FIELDS:
+                raise ValueError(
+                    f"unknown victim field {name!r} (known: {', '.join(VICTIM_FIELDS)})"
+                )
+            _check_values(VICTIM_FIELDS[name], values, f"victim field {name!r}")
+        return spec
+
+    def expected(self) -> list[tuple[str, tuple[Scalar, ...]]]:
+        return _expected(self.victim)
+
+
+class VictimAgeRange(AgeRange):
+    """An adult's age range (the ordering check is the child range's)."""
+
+    min_years: Annotated[int, Field(ge=16, le=130)]
+    max_years: Annotated[int, Field(ge=16, le=130)]
+
+
+class VictimAgeBetween(_Condition):
+    tag = "victim_age_between"
+    victim_age_between: VictimAgeRange
+
+
+class VictimFigure(_Condition):
+    tag = "victim_figure"
+    victim_figure: Name
+    at_least: Annotated[int, Field(ge=1)]
+
+
+class VictimLastIncidentWithin(_Condition):
+    tag = "victim_last_incident_within_months"
+    victim_last_incident_within_months: Annotated[int, Field(ge=1, le=120)]
+
+
 class ClassifierElevated(_Condition):
     tag = "classifier_elevated"
     classifier_elevated: bool
@@ -293,6 +354,12 @@ CONDITION_TYPES: tuple[type[_Condition], ...] = (
     AnyOf,
     AllOf,
     AnyChild,
+    PerpetratorRecorded,
+    PerpetratorMarker,
+    VictimMatches,
+    VictimAgeBetween,
+    VictimFigure,
+    VictimLastIncidentWithin,
 )
 CONDITION_KEYS: tuple[str, ...] = tuple(c.tag for c in CONDITION_TYPES)
 
@@ -317,7 +384,13 @@ Condition = Annotated[
     | Annotated[ClassifierElevated, Tag("classifier_elevated")]
     | Annotated[AnyOf, Tag("any")]
     | Annotated[AllOf, Tag("all")]
-    | Annotated[AnyChild, Tag("any_child")],
+    | Annotated[AnyChild, Tag("any_child")]
+    | Annotated[PerpetratorRecorded, Tag("perpetrator_recorded")]
+    | Annotated[PerpetratorMarker, Tag("perpetrator_marker")]
+    | Annotated[VictimMatches, Tag("victim")]
+    | Annotated[VictimAgeBetween, Tag("victim_age_between")]
+    | Annotated[VictimFigure, Tag("victim_figure")]
+    | Annotated[VictimLastIncidentWithin, Tag("victim_last_incident_within_months")],
     Discriminator(
         _condition_tag,
         custom_error_type="unknown_condition",

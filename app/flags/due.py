@@ -3,7 +3,13 @@
 A rule's ``due`` is one of (``at`` is a local Europe/London ``"HH:MM"``, quoted in YAML):
 
 - ``{"policy": "next_school_day", "at": "08:30"}`` — Operation Encompass (contract "Flags";
-  research.md §5.4): the first school day after the base time's local date.
+  research.md §5.4): the first school day after the base time's local date (rules v1).
+- ``{"policy": "next_school_start", "at": "08:30"}`` — Operation Encompass in rules v2:
+  08:30 on the first school day whose 08:30 is after the base time (Monday 01:30 → Monday
+  08:30; Monday 09:00 → Tuesday 08:30; Friday 23:00 → Monday 08:30).
+- ``{"policy": "hours", "hours": 4}`` — N hours after the base time, elapsed (a clock
+  change in between does not stretch or shrink it). Rules v2: replaces "same day 23:59",
+  which left 19 minutes for a report made at 23:40.
 - ``{"policy": "working_days", "days": 1, "at": "17:00"}`` — close of business on the
   N-th working day after the base time's local date ("within one working day").
 - ``{"policy": "same_day", "at": "23:59"}`` — the base time's local date (never before
@@ -49,6 +55,28 @@ class NextSchoolDay(StrictModel):
         return f"by {self.at:%H:%M} on the next school day"
 
 
+class NextSchoolStart(StrictModel):
+    policy: Literal["next_school_start"]
+    at: LocalTime = dt.time(8, 30)
+
+    def due_at(self, base: dt.datetime, calendar: Calendar) -> dt.datetime:
+        return calendar.next_school_start_at(base, self.at)
+
+    def describe(self) -> str:
+        return f"by {self.at:%H:%M} at the start of the next school day"
+
+
+class Hours(StrictModel):
+    policy: Literal["hours"]
+    hours: Annotated[int, Field(ge=1, le=24 * 14)]
+
+    def due_at(self, base: dt.datetime, calendar: Calendar) -> dt.datetime:
+        return calendar.hours_after(base, self.hours)
+
+    def describe(self) -> str:
+        return f"within {self.hours} hours"
+
+
 class WorkingDays(StrictModel):
     policy: Literal["working_days"]
     days: Annotated[int, Field(ge=1, le=60)]
@@ -91,4 +119,15 @@ class Months(StrictModel):
         return f"at {self.months} months"
 
 
-DuePolicy = Annotated[NextSchoolDay | WorkingDays | SameDay | Months, Field(discriminator="policy")]
+DuePolicy = Annotated[
+    NextSchoolDay | NextSchoolStart | Hours | WorkingDays | SameDay | Months,
+    Field(discriminator="policy"),
+]
+DUE_POLICIES: tuple[str, ...] = (
+    "next_school_day",
+    "next_school_start",
+    "hours",
+    "working_days",
+    "same_day",
+    "months",
+)

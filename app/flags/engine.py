@@ -16,15 +16,17 @@ refs (``v1``, ``c2``): the key is unique within one incident.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from app.contract.incident import Incident, Person
-from app.flags.calendar import Calendar, local_date
+from app.contract.paths import incident_value
+from app.flags.calendar import Calendar, add_months, local_date, local_to_utc
 from app.flags.conditions import (
+    AgeLimits,
     AllOf,
     AnswerIs,
     AnyChild,
@@ -36,9 +38,15 @@ from app.flags.conditions import (
     Condition,
     IncidentField,
     MaracRefer,
+    PerpetratorMarker,
+    PerpetratorRecorded,
     PerpetratorSerial,
     Scalar,
+    VictimAgeBetween,
+    VictimFigure,
+    VictimLastIncidentWithin,
     VictimLevelIn,
+    VictimMatches,
     VictimTrigger,
 )
 from app.flags.ruleset import FlagRule, FlagRuleSet
@@ -66,11 +74,26 @@ class AssessedMarac(_Read):
     criteria: list[str] = []
 
 
+class AssessedItem(_Read):
+    id: str
+    answer: str
+    # Rules v2: the answer every rule reads (the victim's, or yes from a recorded fact).
+    effective_answer: str | None = None
+
+
 class AssessedVictim(_Read):
     person_ref: str
     level: VictimLevel
     triggers: list[AssessedTrigger] = []
     marac: AssessedMarac
+    items: list[AssessedItem] = []
+
+    def answers(self, given: Mapping[str, str]) -> Mapping[str, str]:
+        """The answers as the assessment took them: the victim's ``given`` answers, with the
+        effective answer where the assessment shows one (rules v2: yes from a recorded
+        fact). A version-1 assessment shows none, so its rules read the victim's answers."""
+        effective = {i.id: i.effective_answer for i in self.items if i.effective_answer}
+        return {**given, **effective} if effective else given
 
 
 class AssessedChild(_Read):
@@ -79,9 +102,29 @@ class AssessedChild(_Read):
     age_years: int | None = None
 
 
+class AssessedMarker(_Read):
+    id: str
+    present: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        # The contract's example lists present markers by name; the engine's explanation
+        # gives an object per marker with its evidence.
+        return {"id": value, "present": True} if isinstance(value, str) else value
+
+
 class AssessedPerpetrator(_Read):
     person_ref: str
     serial: bool
+    markers: list[AssessedMarker] = []
+
+
+class AssessedFigure(_Read):
+    subject: str
+    name: str
+    source: str
+    value: int | str | bool | None = None
 
 
 class AssessedClassifier(_Read):
@@ -96,6 +139,7 @@ class AssessmentView(_Read):
     children: list[AssessedChild] = []
     perpetrator: AssessedPerpetrator
     classifier: AssessedClassifier | None = None
+    history: list[AssessedFigure] = []
 
     @classmethod
     def read(cls, assessment: Mapping[str, Any], incident: Incident) -> AssessmentView:
@@ -172,6 +216,24 @@ class Pointer:
             case "perpetrator_serial":
                 serial = "linked to two or more victims" if f["serial"] else "not serial"
                 return f"perpetrator {f['person_ref']} {serial}"
+            case "perpetrator_recorded":
+                return f"perpetrator {f['person_ref']} recorded"
+            case "marker":
+                return f"perpetrator marker {f['id']} present"
+            case "victim_field":
+                return f"victim {f['person_ref']}: " + _say(str(f["field"]), f["value"])
+            case "victim_age":
+                if f["age_years"] is None:
+                    return f"victim {f['person_ref']}: age not recorded"
+                return f"victim {f['person_ref']} aged {f['age_years']}"
+            case "figure":
+                return f"{f['name']} = {f['value']} ({f['source']})"
+            case "last_incident":
+                return (
+                    f"victim's last DA incident reported within {f['within_months']} months before"
+                )
+            case "priority_choice":
+                return f"priority {f['priority']}"
             case "classifier":
                 band = f" (band {f['band']})" if f.get("band") else ""
                 return "classifier " + ("elevated" if f["elevated"] else "not elevated") + band
@@ -249,6 +311,7 @@ class _Facts:
     assessment: AssessmentView
     children: Mapping[str, AssessedChild]
     incident_date: dt.date  # local date of occurrence: ages are taken on it
+    answers: Mapping[str, str]  # as the assessment took them (effective, in rules v2)
 
 
 def _same(actual: Scalar, expected: Iterable[Scalar]) -> bool:
@@ -268,15 +331,6 @@ def _child_value(child: Person, name: str) -> Scalar:
         school = details.school if details else None
         return bool(school and (school.urn or school.name))
     return cast(Scalar, getattr(details, name, None))
-
-
-def _incident_value(incident: Incident, path: str) -> Any:
-    value: Any = incident
-    for part in path.split("."):
-        value = getattr(value, part, None)
-        if value is None:
-            return None
-    return value
 
 
 def _holds(condition: Condition, facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
@@ -312,12 +366,12 @@ def _holds(condition: Condition, facts: _Facts, child: Person | None) -> tuple[P
             return None
         return (Pointer.of("classifier", elevated=classifier.elevated, band=classifier.band),)
     if isinstance(condition, AnswerIs):
-        answer = facts.incident.victim_checklist.answers.get(condition.answer, "not_asked")
+        answer = facts.answers.get(condition.answer, "not_asked")
         if answer in condition.accepted():
             return (Pointer.of("item", id=condition.answer, answer=answer),)
         return None
     if isinstance(condition, IncidentField):
-        value = _incident_value(facts.incident, condition.incident)
+        value = incident_value(facts.incident, condition.incident)
         if condition.non_empty is not None:
             if bool(value) != condition.non_empty:
                 return None
@@ -329,6 +383,44 @@ def _holds(condition: Condition, facts: _Facts, child: Person | None) -> tuple[P
         if _same(value, condition.accepted()):
             return (Pointer.of("incident_field", path=condition.incident, value=value),)
         return None
+    if isinstance(condition, PerpetratorRecorded):
+        return (Pointer.of("perpetrator_recorded", person_ref=facts.incident.perpetrator.ref),)
+    if isinstance(condition, PerpetratorMarker):
+        present = [
+            Pointer.of("marker", id=m.id)
+            for m in facts.assessment.perpetrator.markers
+            if m.present and m.id in condition.perpetrator_marker
+        ]
+        return tuple(present) or None
+    if isinstance(condition, VictimMatches):
+        person = facts.incident.victim
+        return _fields_match(
+            "victim_field", person.ref, condition.expected(), lambda name: getattr(person, name)
+        )
+    if isinstance(condition, VictimAgeBetween):
+        person = facts.incident.victim
+        return _age_within(
+            "victim_age", person, condition.victim_age_between, facts.incident_date, None
+        )
+    if isinstance(condition, VictimFigure):
+        counted = [
+            Pointer.of("figure", name=figure.name, source=figure.source, value=figure.value)
+            for figure in facts.assessment.history
+            if figure.subject == victim.person_ref
+            and figure.name == condition.victim_figure
+            and isinstance(figure.value, int)
+            and not isinstance(figure.value, bool)
+            and figure.value >= condition.at_least
+        ]
+        return tuple(counted) or None
+    if isinstance(condition, VictimLastIncidentWithin):
+        last = facts.incident.victim_history.last_incident_at
+        occurred = facts.incident.occurred_at
+        months = condition.victim_last_incident_within_months
+        start = local_to_utc(add_months(facts.incident_date, -months), dt.time(0, 0))
+        if last is None or not start <= last < occurred:
+            return None
+        return (Pointer.of("last_incident", within_months=months),)
     if isinstance(condition, AnyOf):
         found = [p for c in condition.any if (p := _holds(c, facts, child)) is not None]
         return _unique(p for ps in found for p in ps) if found else None
@@ -354,29 +446,49 @@ def _holds(condition: Condition, facts: _Facts, child: Person | None) -> tuple[P
             return (Pointer.of("child_level", person_ref=child.ref, level=level),)
         return None
     if isinstance(condition, ChildMatches):
-        matched: list[Pointer] = []
-        for name, expected in condition.expected():
-            value = _child_value(child, name)
-            if not _same(value, expected):
-                return None
-            matched.append(Pointer.of("child_field", person_ref=child.ref, field=name, value=value))
-        return tuple(matched)
+        subject = child
+        return _fields_match(
+            "child_field", child.ref, condition.expected(), lambda name: _child_value(subject, name)
+        )
     if isinstance(condition, ChildAgeBetween):
         if child.unborn:
             return None
-        bounds = condition.child_age_between
-        age = (
-            _age_years(child.date_of_birth, facts.incident_date)
-            if child.date_of_birth is not None
-            else facts.children[child.ref].age_years
+        recorded = facts.children[child.ref].age_years
+        return _age_within(
+            "child_age", child, condition.child_age_between, facts.incident_date, recorded
         )
-        if age is None:
-            if not bounds.include_unknown_age:
-                return None
-        elif not bounds.min_years <= age <= bounds.max_years:
-            return None
-        return (Pointer.of("child_age", person_ref=child.ref, age_years=age),)
     raise AssertionError(f"unhandled condition {condition.tag}")  # pragma: no cover
+
+
+def _fields_match(
+    kind: str,
+    ref: str,
+    expected: list[tuple[str, tuple[Scalar, ...]]],
+    value_of: Callable[[str], Any],
+) -> tuple[Pointer, ...] | None:
+    """Every named field of one person has one of its expected values (a pointer each)."""
+    matched: list[Pointer] = []
+    for name, accepted in expected:
+        value = cast(Scalar, value_of(name))
+        if not _same(value, accepted):
+            return None
+        matched.append(Pointer.of(kind, person_ref=ref, field=name, value=value))
+    return tuple(matched)
+
+
+def _age_within(
+    kind: str, person: Person, limits: AgeLimits, on: dt.date, otherwise: int | None
+) -> tuple[Pointer, ...] | None:
+    """Age in whole years on ``on`` from the date of birth (else ``otherwise``) within the
+    inclusive limits; an unknown age matches only when the limits include it."""
+    born = person.date_of_birth
+    age = _age_years(born, on) if born is not None else otherwise
+    if age is None:
+        if not limits.include_unknown_age:
+            return None
+    elif not limits.min_years <= age <= limits.max_years:
+        return None
+    return (Pointer.of(kind, person_ref=person.ref, age_years=age),)
 
 
 def _subjects(rule: FlagRule, incident: Incident) -> list[tuple[SubjectKind, Person]]:
@@ -395,6 +507,19 @@ def _agency(
         if pointers is not None:
             return choice.agency, (Pointer.of("agency_choice", agency=choice.agency), *pointers)
     return rule.agency, ()
+
+
+def _priority(
+    rule: FlagRule, facts: _Facts, child: Person | None
+) -> tuple[int, tuple[Pointer, ...]]:
+    for choice in rule.priority_when:
+        pointers = _holds(choice.when, facts, child)
+        if pointers is not None:
+            return choice.priority, (
+                Pointer.of("priority_choice", priority=choice.priority),
+                *pointers,
+            )
+    return rule.priority, ()
 
 
 def evaluate_flags(
@@ -421,6 +546,7 @@ def evaluate_flags(
         assessment=view,
         children={c.person_ref: c for c in view.children},
         incident_date=local_date(incident.occurred_at),
+        answers=view.victim.answers(incident.victim_checklist.answers),
     )
     base = now_reference or incident.reported_at or incident.occurred_at
     proposals: list[FlagProposal] = []
@@ -431,14 +557,15 @@ def evaluate_flags(
             if because is None:
                 continue
             agency, agency_because = _agency(rule, facts, child)
-            because = _unique((*because, *agency_because))
+            priority, priority_because = _priority(rule, facts, child)
+            because = _unique((*because, *agency_because, *priority_because))
             proposals.append(
                 FlagProposal(
                     type=rule.type,
                     agency=agency,
                     subject_ref=person.ref,
                     subject_kind=subject_kind,
-                    priority=rule.priority,
+                    priority=priority,
                     due_at=rule.due.due_at(base, calendar),
                     rule_id=rule.id,
                     rules_id=rules.id,

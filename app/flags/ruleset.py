@@ -35,7 +35,7 @@ from app.flags.conditions import (
     StrictModel,
     child_conditions_outside_child,
 )
-from app.flags.due import DuePolicy
+from app.flags.due import DUE_POLICIES, DuePolicy
 from app.flags.vocabulary import Agency, FlagType, RuleSubject
 from app.yamlfiles import load_yaml
 
@@ -61,6 +61,13 @@ class AgencyChoice(StrictModel):
     agency: Agency
 
 
+class PriorityChoice(StrictModel):
+    """Give the flag ``priority`` instead of the rule's default when ``when`` holds."""
+
+    when: Condition
+    priority: Annotated[int, Field(ge=1, le=9)]
+
+
 class FlagRule(StrictModel):
     """One rule: when ``when`` holds for a subject, raise a ``type`` flag for ``agency``."""
 
@@ -71,6 +78,8 @@ class FlagRule(StrictModel):
     subject: RuleSubject
     when: Condition
     priority: Annotated[int, Field(ge=1, le=9)]  # 1 = most urgent
+    # The first choice that holds sets the priority (rules v2: perpetrator_action).
+    priority_when: list[PriorityChoice] = Field(default_factory=list)
     due: DuePolicy
     title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     action: Text
@@ -87,8 +96,10 @@ class FlagRule(StrictModel):
     def _child_conditions_have_a_child(self) -> FlagRule:
         in_child = self.subject == "each_child"
         misplaced = child_conditions_outside_child(self.when, in_child=in_child)
-        for choice in self.agency_when:
-            misplaced += child_conditions_outside_child(choice.when, in_child=in_child)
+        choices: list[Condition] = [c.when for c in self.agency_when]
+        choices += [c.when for c in self.priority_when]
+        for when in choices:
+            misplaced += child_conditions_outside_child(when, in_child=in_child)
         if misplaced:
             raise ValueError(
                 f"rule {self.id!r}: {', '.join(sorted(set(misplaced)))} need a child: use "
@@ -162,7 +173,7 @@ class FlagRuleSet:
 
 # Pydantic puts the chosen union member's tag into an error's location ("when.answer.is");
 # leave it out where it only repeats the key the reader already sees ("when.is").
-_UNION_TAGS = frozenset(CONDITION_KEYS) | {"next_school_day", "working_days", "same_day", "months"}
+_UNION_TAGS = frozenset(CONDITION_KEYS) | frozenset(DUE_POLICIES)
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:

@@ -25,6 +25,11 @@ FlagType = Literal[
     "long_term_review",
     "child_recovery_support",
     "classifier_elevated",
+    # Rules v2 (docs/rules.md); fixed once shipped.
+    "probation_notification",
+    "allocated_worker_notification",
+    "complete_risk_assessment",
+    "adult_safeguarding",
 ]
 
 Agency = Literal[
@@ -36,6 +41,7 @@ Agency = Literal[
     "police",
     "probation",
     "health",
+    "adult_social_care",
     "triage",
 ]
 

@@ -307,16 +307,31 @@ def judge(
     row: models.Incident,
     level: str,
     rationale: str,
+    subject_ref: str | None = None,
     now: dt.datetime | None = None,
 ) -> IntakeResult:
-    """Record a professional judgement and produce a new assessment version."""
+    """Record a professional judgement (of the victim, or of the child ``subject_ref``) and
+    produce a new assessment version."""
     now = now or utcnow()
     repository.lock_incident(session, row.id)
     latest = repository.latest_submission(session, row.id)
     if latest is None or latest.body is None:
         raise Gone("This incident's content was erased.")
     incident = stored_incident(latest.body)
-    judgement = Judgement(level=level, rationale=rationale, by=principal.id, at=now)  # type: ignore[arg-type]
+    if subject_ref is not None and subject_ref not in {c.ref for c in incident.children}:
+        # The ref is the client's: never echoed.
+        raise Unprocessable(
+            "subject_ref names no child of this incident; a judgement is of the victim "
+            "(no subject_ref) or of one of the incident's children.",
+            errors=[{"loc": ["body", "subject_ref"], "msg": "not a child of this incident"}],
+        )
+    judgement = Judgement(
+        level=level,  # type: ignore[arg-type]
+        rationale=rationale,
+        by=principal.id,
+        at=now,
+        subject_ref=subject_ref,
+    )
     records = {p.ref: p.person_id for p in row.persons}
     plan = LinkPlan(
         persons=[],
@@ -349,6 +364,7 @@ def judge(
             "incident_id": row.id,
             "assessment_id": version.assessment.id,
             "level": level,
+            "subject_ref": subject_ref,
             "rationale": rationale,
             "by": principal.id,
             "at": now,
@@ -649,7 +665,13 @@ def _fresh(plan: LinkPlan) -> frozenset[uuid.UUID]:
 
 def _stored_judgements(session: Session, incident_id: uuid.UUID) -> list[Judgement]:
     return [
-        Judgement(level=j.level, rationale=j.rationale or "", by=j.by, at=j.at)  # type: ignore[arg-type]
+        Judgement(
+            level=j.level,  # type: ignore[arg-type]
+            rationale=j.rationale or "",
+            by=j.by,
+            at=j.at,
+            subject_ref=j.subject_ref,
+        )
         for j in assessment_repository.judgements_of(session, incident_id)
     ]
 

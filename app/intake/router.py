@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -273,7 +273,10 @@ def revise_incident(
     summary="Record a professional judgement (raises, never lowers); a new assessment version",
     description="A judgement raises a level and never lowers it: one below the current "
     "level is recorded, and the explanation says it was not applied. The rationale is "
-    "required (422 without it).",
+    "required (422 without it). Without `subject_ref` it is of the victim (`standard`, "
+    "`medium`, `high`); with a child's `subject_ref` (rules v2) it is of that child, on the "
+    "child ladder (`moderate` to `severe`), and shows as the child's "
+    "`professional_judgement` trigger.",
     responses=problem_responses(410, *COMMON_PROBLEMS),
 )
 def record_judgement(
@@ -295,9 +298,11 @@ def record_judgement(
             row=row,
             level=judgement.level,
             rationale=judgement.rationale,
+            subject_ref=judgement.subject_ref,
         )
-        return _written(
-            result, operation="alter", detail={"judgement": judgement.level}, replay_header=False
-        )
+        detail: dict[str, Any] = {"judgement": judgement.level}
+        if judgement.subject_ref is not None:
+            detail["subject"] = "child"
+        return _written(result, operation="alter", detail=detail, replay_header=False)
 
     return _run_with_retry(request, db, write, work)

@@ -43,6 +43,7 @@ CHILD_FACTS: tuple[str, ...] = (
 )
 EXISTING_PLANS: tuple[str, ...] = (
     "none",
+    "early_help",  # rules v2
     "child_in_need",
     "child_protection",
     "looked_after",

@@ -16,15 +16,17 @@ from collections.abc import Mapping, Sequence
 from itertools import product
 from operator import getitem
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from app.contract.incident import Incident, Person
-from app.contract.levels import CHILD_LEVELS, VICTIM_LEVELS, VICTIM_RANK, VictimLevel
+from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK, VictimLevel
+from app.contract.paths import incident_value
 from app.scoring.conditions import ChildContext, ChildDetailsLike, NoChildDetails
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.results import (
+    AnswerValue,
     Assessment,
     AssessmentInputs,
     ChildAssessment,
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
         ChildRiskDefinition,
         CompiledChildRule,
         DefinitionSet,
+        EffectiveAnswerRule,
+        IncompleteConfig,
+        PerceptionConfig,
         RedFlagConfig,
         VictimChecklistDefinition,
     )
@@ -99,28 +104,68 @@ def assess(
     checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
     child_risk = definitions.child_risk
     local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
-    answers = incident.victim_checklist.answers
 
     officer = Judgement.from_officer_assessment(incident)
     ordered = sorted(judgements, key=_judged_at) if len(judgements) > 1 else list(judgements)
-    all_judgements = (officer, *ordered) if officer is not None else tuple(ordered)
+    of_victim = [j for j in ordered if j.subject_ref is None]
+    all_judgements = (officer, *of_victim) if officer is not None else tuple(of_victim)
+    of_children: dict[str, list[Judgement]] = {}
+    for judgement in ordered:
+        if judgement.subject_ref is not None:
+            of_children.setdefault(judgement.subject_ref, []).append(judgement)
 
     figures: list[Figure] = []
-    victim = _assess_victim(incident, history, checklist, all_judgements, local, figures)
+    answers = _effective_answers(incident, checklist)
+    victim = _assess_victim(incident, history, checklist, answers, all_judgements, local, figures)
     children = _assess_children(
-        incident, history, child_risk, victim.level, answers, local.date(), figures
+        incident, history, child_risk, victim.level, answers, local.date(), figures, of_children
     )
-    perpetrator = _perpetrator_profile(incident, history, answers, figures)
+    # Perpetrator markers cite the victim's own answers beside the incident's facts (each
+    # is evidence in its own right), so they read the answers as given.
+    perpetrator = _perpetrator_profile(
+        incident, history, incident.victim_checklist.answers, figures
+    )
     return Assessment(
         victim,
         children,
         perpetrator,
         tuple(figures),
         child_risk.ref,
-        len(all_judgements),
+        len(all_judgements) + sum(len(j) for j in of_children.values()),
         checklist.red_flag.key_items,
         AssessmentInputs(incident, history, tuple(judgements)),
     )
+
+
+class _Answers(NamedTuple):
+    """The answers every rule reads, and where an answer came from when not the victim."""
+
+    effective: Mapping[str, str]
+    given: Mapping[str, str]  # the victim's own answers
+    # item id → (rule, fact value) for items with an effective-answer rule (rules v2).
+    facts: Mapping[str, tuple[EffectiveAnswerRule, object]]
+    # item id → "observed" or "recorded" where the incident's fact made the answer yes.
+    sources: Mapping[str, str]
+
+
+def _effective_answers(incident: Incident, checklist: VictimChecklistDefinition) -> _Answers:
+    """Rules v2, rule 1: an item is ``yes`` when the victim said so or the incident records
+    the fact (the officer saw a strangulation, a weapon, an injury; a recent, planned or
+    perceived separation), whatever the victim answered. Version-1 definitions have no
+    such rules: the answers are the victim's."""
+    answers = incident.victim_checklist.answers
+    if not checklist.effective_answers:
+        return _Answers(answers, answers, MappingProxyType({}), MappingProxyType({}))
+    effective = dict(answers)
+    facts: dict[str, tuple[EffectiveAnswerRule, object]] = {}
+    sources: dict[str, str] = {}
+    for rule in checklist.effective_answers:
+        value = incident_value(incident, rule.path)
+        facts[rule.item] = (rule, value)
+        if any(type(value) is type(a) and value == a for a in rule.accepted):
+            effective[rule.item] = "yes"
+            sources[rule.item] = rule.source
+    return _Answers(effective, answers, facts, sources)
 
 
 def _judged_at(judgement: Judgement) -> dt.datetime:
@@ -134,11 +179,12 @@ def _assess_victim(
     incident: Incident,
     history: History,
     checklist: VictimChecklistDefinition,
+    answered: _Answers,
     judgements: tuple[Judgement, ...],
     local: dt.datetime,
     figures: list[Figure],
 ) -> VictimAssessment:
-    answers = incident.victim_checklist.answers
+    answers = answered.effective
     # An item left out of the answers was not asked (api.md); only yes scores, and unknown
     # plus not_asked are counted so that "don't know" never passes for "no" (brief.md).
     get = answers.get
@@ -146,6 +192,8 @@ def _assess_victim(
     score = values.count("yes")
     unknown = len(values) - score - values.count("no")
     items: tuple[VictimItem, ...] = tuple(map(getitem, checklist.item_tables, values))
+    if answered.facts:
+        items = _with_sources(items, answered)
 
     score_level = checklist.band_levels[score]
     rank = VICTIM_RANK[score_level]
@@ -154,6 +202,14 @@ def _assess_victim(
     red_flag, red_flag_rank = _red_flag(checklist.red_flag, answers, checklist.ref.key)
     triggers.append(red_flag)
     rank = max(rank, red_flag_rank)
+
+    if checklist.perception is not None:
+        perception, rank = _victim_perception(
+            checklist.perception, incident, rank, checklist.ref.key
+        )
+        triggers.append(perception)
+    if checklist.incomplete is not None:
+        triggers.append(_incomplete(checklist.incomplete, incident, unknown, checklist.ref.key))
 
     if not judgements:
         triggers.append(_NO_JUDGEMENT)
@@ -167,6 +223,11 @@ def _assess_victim(
     triggers.append(visible)
     if visible.fired:
         criteria.append("visible_high_risk")
+    if marac.red_flag_high is not None:
+        red_flag_high = _red_flag_high(marac.red_flag_high, red_flag, checklist.ref.key)
+        triggers.append(red_flag_high)
+        if red_flag_high.fired:
+            criteria.append("red_flag_high")
     judged = _marac_judgement(marac.professional_judgement, judgements, checklist.ref.key)
     triggers.append(judged)
     if judged.fired:
@@ -232,14 +293,97 @@ def _red_flag(
     return Trigger("red_flag", level, detail, True, "red_flag"), VICTIM_RANK[level]
 
 
-def _judgement_trigger(judgement: Judgement, rank: int) -> tuple[Trigger, int]:
-    """Professional judgement raises the level, never lowers it (research.md §1.5, [S1.22]).
+def _with_sources(items: tuple[VictimItem, ...], answered: _Answers) -> tuple[VictimItem, ...]:
+    """Items with an effective-answer rule show the fact looked at and, when it made the
+    answer yes, that source (rules v2, rule 1: "the item shows both")."""
+    result = list(items)
+    for index, item in enumerate(items):
+        found = answered.facts.get(item.id)
+        if found is None:
+            continue
+        rule, value = found
+        fact = (rule.path, value if isinstance(value, bool | str) else None)
+        source = answered.sources.get(item.id)
+        if source is not None:
+            given = cast(AnswerValue, answered.given.get(item.id, "not_asked"))
+            result[index] = VictimItem(item.id, given, 1, item.label, "yes", source, fact)
+        else:
+            result[index] = VictimItem(
+                item.id, item.answer, item.points, item.label, item.answer, "answer", fact
+            )
+    return tuple(result)
+
+
+def _victim_perception(
+    config: PerceptionConfig, incident: Incident, rank: int, definition_key: str
+) -> tuple[Trigger, int]:
+    """Rules v2, rule 3: the victim's own view of the risk is a floor, never a ceiling
+    (victims' own assessments predict re-assault; research notes in docs/domain.md)."""
+    if not config.enabled:
+        return Trigger(
+            "victim_perception", "none", f"disabled in {definition_key}", False, "perception"
+        ), rank
+    perceived = incident.officer_assessment.victim_perception
+    if perceived is None:
+        return Trigger(
+            "victim_perception", "none", "victim's own view not recorded", False, "perception"
+        ), rank
+    if perceived not in config.perceived:
+        detail = f"victim rates the risk {perceived}: no floor"
+        return Trigger("victim_perception", "none", detail, False, "perception"), rank
+    floor = VICTIM_RANK[config.at_least]
+    current = VICTIM_LEVELS[rank]
+    change = f"raises {current} to {config.at_least}" if floor > rank else f"already {current}"
+    detail = f"victim rates the risk {perceived} → at least {config.at_least}: {change}"
+    return Trigger("victim_perception", config.at_least, detail, True, "perception"), max(
+        rank, floor
+    )
+
+
+def _incomplete(
+    config: IncompleteConfig, incident: Incident, unknown: int, definition_key: str
+) -> Trigger:
+    """Rules v2, rule 5: too many unknowns (or no checklist) is said, and raises a task to
+    finish the assessment; it never changes the level by itself."""
+    if not config.enabled:
+        return Trigger(
+            "incomplete_assessment", "none", f"disabled in {definition_key}", False, "completeness"
+        )
+    checklist = incident.victim_checklist
+    absent = not checklist.answers or checklist.answered_by == "not_completed"
+    if config.when_checklist_absent and absent:
+        why = "no answers recorded" if not checklist.answers else "checklist not completed"
+        return Trigger(
+            "incomplete_assessment", "none", f"checklist absent ({why})", True, "completeness"
+        )
+    fired = unknown >= config.unknown_from
+    detail = f"{unknown} answers unknown or not asked {'≥' if fired else '<'} {config.unknown_from}"
+    return Trigger("incomplete_assessment", "none", detail, fired, "completeness")
+
+
+def _red_flag_high(enabled: bool, red_flag: Trigger, definition_key: str) -> Trigger:
+    """Rules v2, rule 4: a victim the red-flag rule grades high is referred to MARAC."""
+    if not enabled:
+        return Trigger("red_flag_high", "none", f"disabled in {definition_key}", False, "marac")
+    if red_flag.fired and red_flag.effect == "high":
+        return Trigger("red_flag_high", "high", "the red-flag rule gave high", True, "marac")
+    return Trigger("red_flag_high", "none", "the red-flag rule did not give high", False, "marac")
+
+
+def _judgement_trigger(
+    judgement: Judgement,
+    rank: int,
+    levels: Sequence[str] = VICTIM_LEVELS,
+    ranks: Mapping[str, int] = VICTIM_RANK,
+) -> tuple[Trigger, int]:
+    """Professional judgement raises the level, never lowers it (research.md §1.5, [S1.22]);
+    a child's (rules v2, rule 7) on the child ladder, given as ``levels`` and ``ranks``.
 
     A judgement below the level already reached is still recorded, as not fired, so that
     the explanation shows it was considered and why it had no effect.
     """
-    judged_rank = VICTIM_RANK[judgement.level]
-    current = VICTIM_LEVELS[rank]
+    judged_rank = ranks[judgement.level]
+    current = levels[rank]
     who = f"judged {judgement.level} by {judgement.by} at {judgement.at.isoformat()}"
     if judgement.source != "judgement":
         who += f" ({judgement.source})"
@@ -394,9 +538,10 @@ def _assess_children(
     history: History,
     definition: ChildRiskDefinition,
     victim_level: VictimLevel,
-    answers: Mapping[str, str],
+    answered: _Answers,
     incident_date: dt.date,
     figures: list[Figure],
+    judgements: Mapping[str, list[Judgement]],
 ) -> tuple[ChildAssessment, ...]:
     """Every child's level by the child-risk rules, then the vulnerability step.
 
@@ -407,6 +552,7 @@ def _assess_children(
     children = [person for person in incident.persons if person.role == "child"]
     if not children:
         return ()
+    answers = answered.effective
     # Rules that read only the victim's level and answers give the same result for every
     # child of the incident: evaluate them once. The per-child rules' slots are filled in
     # for each child.
@@ -428,7 +574,8 @@ def _assess_children(
     if definition.uses_victim_level:
         shared_items.append(table[("victim_level", victim_level)])
     for item_id in definition.answers_used:
-        shared_items.append(table[(item_id, answers.get(item_id, "not_asked"))])
+        shown = answered.sources.get(item_id) or answers.get(item_id, "not_asked")
+        shared_items.append(table[(item_id, shown)])
     return tuple(
         _assess_child(
             person,
@@ -439,6 +586,7 @@ def _assess_children(
             incident_date,
             figures,
             _SharedRules(shared, shared_rank, per_child, shared_items),
+            judgements.get(person.ref, ()),
         )
         for person in children
     )
@@ -460,6 +608,7 @@ def _assess_child(
     incident_date: dt.date,
     figures: list[Figure],
     shared: _SharedRules,
+    judgements: Sequence[Judgement],
 ) -> ChildAssessment:
     details: ChildDetailsLike = person.child if person.child is not None else _NO_DETAILS
     unborn = person.unborn
@@ -501,6 +650,10 @@ def _assess_child(
         else:
             detail = f"{age_note}; no step"
             triggers.append(Trigger("vulnerability_step", "none", detail, False, "step"))
+    # Rules v2, rule 7: a professional judgement raises the child's level, never lowers it.
+    for judgement in judgements:
+        trigger, rank = _judgement_trigger(judgement, rank, CHILD_LEVELS, CHILD_RANK)
+        triggers.append(trigger)
 
     table = definition.item_table
     items = [by_value[getattr(details, fact)] for fact, by_value in definition.fact_tables]
@@ -515,11 +668,14 @@ def _assess_child(
             else ChildItem("prior_incidents", None, "stored")
         )
 
+    response = definition.responses[rank]
+    if definition.responses_by_plan and details.existing_plan is not None:
+        response = definition.responses_by_plan.get((rank, details.existing_plan), response)
     return ChildAssessment(
         person.ref,
         CHILD_LEVELS[rank],
         CHILD_LEVELS[rule_rank],
-        definition.responses[rank],
+        response,
         unborn,
         age,
         tuple(triggers),

@@ -1,4 +1,4 @@
-"""Professional judgement on the victim's risk level.
+"""Professional judgement on the victim's risk level, or (rules v2) on a child's.
 
 Judgement may raise the level, never lower it, and must give its reasons (research.md §1.5,
 §1.6 route 2; api.md "Scoring defaults" item 2: a judgement without a rationale is a 422).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.contract.incident import Incident
-from app.contract.levels import VICTIM_RANK, VictimLevel
+from app.contract.levels import CHILD_RANK, VICTIM_RANK, ChildLevel, VictimLevel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,17 +32,21 @@ class Judgement:
 
     ``by`` is the pseudonymous id of whoever judged; ``at`` is when (timezone-aware);
     ``source`` is ``officer_assessment`` for the judgement submitted with the incident and
-    ``judgement`` for one recorded later (e.g. by MASH triage).
+    ``judgement`` for one recorded later (e.g. by MASH triage). ``subject_ref`` is None
+    for the victim and a child's ref (``c1``) for a judgement of that child's level, on
+    the child ladder (rules v2, rule 7).
     """
 
-    level: VictimLevel
+    level: VictimLevel | ChildLevel
     rationale: str
     by: str
     at: dt.datetime
     source: str = LATER_JUDGEMENT
+    subject_ref: str | None = None
 
     def __post_init__(self) -> None:
-        if self.level not in VICTIM_RANK:
+        levels = VICTIM_RANK if self.subject_ref is None else CHILD_RANK
+        if self.level not in levels:
             raise JudgementError(f"unknown level {self.level!r}")
         if not self.rationale.strip():
             raise JudgementError("a professional judgement needs a rationale")
@@ -70,13 +74,18 @@ class Judgement:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        result = {
             "level": self.level,
             "rationale": self.rationale,
             "by": self.by,
             "at": self.at.isoformat(),
             "source": self.source,
         }
+        # Only a child's judgement names its subject: a victim's keeps the shape it had
+        # before rules v2, so that stored inputs digest and reproduce as they did.
+        if self.subject_ref is not None:
+            result["subject_ref"] = self.subject_ref
+        return result
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Judgement:
@@ -86,4 +95,5 @@ class Judgement:
             by=data["by"],
             at=dt.datetime.fromisoformat(data["at"]),
             source=data.get("source", LATER_JUDGEMENT),
+            subject_ref=data.get("subject_ref"),
         )

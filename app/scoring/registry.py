@@ -23,10 +23,11 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from app.canonical import canonical_json
 from app.contract.items import DASH_POLICE_ITEMS, INSTRUMENT_ITEMS
@@ -38,6 +39,7 @@ from app.contract.levels import (
     ChildLevel,
     VictimLevel,
 )
+from app.contract.paths import resolve_incident_path
 from app.scoring.conditions import (
     ANSWERS,
     CHILD_FACTS,
@@ -53,8 +55,11 @@ from app.yamlfiles import load_yaml
 
 DEFAULT_DEFINITIONS_DIR = Path(__file__).resolve().with_name("definitions")
 # The shipped defaults (api.md "Scoring defaults"); an area chooses others by reference.
-DEFAULT_VICTIM_CHECKLISTS: tuple[str, ...] = ("dash-ric@1", "dash-police@1")
-DEFAULT_CHILD_RISK = "child-risk@1"
+DEFAULT_VICTIM_CHECKLISTS: tuple[str, ...] = ("dash-ric@2", "dash-police@2")
+DEFAULT_CHILD_RISK = "child-risk@2"
+# Version 1 stays loadable: every assessment made with it reproduces, and an area may pin
+# it (docs/rules.md). A deployment cannot start without either version.
+VERSION_1_DEFINITIONS: tuple[str, ...] = ("dash-ric@1", "dash-police@1", "child-risk@1")
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
 RECOMMENDED_RESPONSES: tuple[str, ...] = (
@@ -62,6 +67,9 @@ RECOMMENDED_RESPONSES: tuple[str, ...] = (
     "early_help",
     "child_in_need_assessment",
     "strategy_discussion",
+    # Rules v2: a child already on a plan goes to whoever leads it.
+    "notify_lead_professional",
+    "notify_allocated_social_worker",
 )
 
 
@@ -143,11 +151,52 @@ class RepeatMarac(_Strict):
     window_months: Annotated[int, Field(ge=1, le=120)]
 
 
+class RedFlagHigh(_Strict):
+    """Rules v2: the red-flag rule's ``high`` is a MARAC criterion of its own."""
+
+    enabled: bool
+
+
 class MaracCriteria(_Strict):
     visible_high_risk: VisibleHighRisk
+    # Absent from version-1 files: then no trigger is recorded, as before.
+    red_flag_high: RedFlagHigh | None = None
     professional_judgement: ProfessionalJudgementCriterion
     potential_escalation: PotentialEscalation
     repeat_marac: RepeatMarac
+
+
+FactValue = bool | str
+
+
+class EffectiveAnswer(_Strict):
+    """Rules v2: an item counts as ``yes`` when the incident records the fact, whatever
+    the victim answered (``source`` says which kind of record: ``observed`` by the officer
+    at the scene, or ``recorded`` in the incident's structured fields)."""
+
+    item: Identifier
+    incident: Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+)*$")]
+    is_: FactValue | None = Field(default=None, alias="is")
+    in_: Annotated[list[FactValue], Field(min_length=1, max_length=20)] | None = Field(
+        default=None, alias="in"
+    )
+    source: Literal["observed", "recorded"]
+
+
+class VictimPerception(_Strict):
+    """Rules v2: the victim's own view of the risk sets a floor (``at_least``)."""
+
+    enabled: bool
+    perceived: Annotated[list[VictimLevel], Field(min_length=1)]
+    at_least: VictimLevel
+
+
+class IncompleteAssessment(_Strict):
+    """Rules v2: say so when too little is known; never changes the level by itself."""
+
+    enabled: bool
+    unknown_from: Annotated[int, Field(ge=1)]
+    when_checklist_absent: bool
 
 
 class VictimChecklistFile(_Strict):
@@ -160,6 +209,10 @@ class VictimChecklistFile(_Strict):
     thresholds: Thresholds
     red_flag: RedFlagRule
     marac: MaracCriteria
+    # Rules v2 (docs/rules.md); absent from version-1 files, which then score as before.
+    effective_answers: Annotated[list[EffectiveAnswer], Field(max_length=50)] | None = None
+    victim_perception: VictimPerception | None = None
+    incomplete_assessment: IncompleteAssessment | None = None
 
 
 class ChildRule(_Strict):
@@ -190,6 +243,9 @@ class ChildRiskFile(_Strict):
     rules: Annotated[list[ChildRule], Field(min_length=1, max_length=200)]
     vulnerability_step: VulnerabilityStep
     recommended_responses: dict[ChildLevel, str]
+    # Rules v2: the response for a child already on a plan (level → plan → response);
+    # absent from version-1 files.
+    responses_by_plan: dict[ChildLevel, dict[str, str]] | None = None
 
 
 # --- Compiled definitions --------------------------------------------------------------
@@ -218,6 +274,31 @@ class MaracConfig:
     escalation_window_months: int
     repeat_marac: bool
     repeat_window_months: int
+    # None: the definition does not have the criterion (version 1), so no trigger at all.
+    red_flag_high: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveAnswerRule:
+    item: str
+    path: str
+    accepted: tuple[FactValue, ...]
+    source: str
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptionConfig:
+    enabled: bool
+    perceived: tuple[str, ...]
+    at_least: VictimLevel
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteConfig:
+    enabled: bool
+    unknown_from: int
+    when_checklist_absent: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +318,16 @@ class VictimChecklistDefinition:
     band_levels: tuple[VictimLevel, ...]
     band_triggers: tuple[Trigger, ...]
     visible_high_risk_triggers: tuple[Trigger, ...]
+    # Rules v2 (None or empty in version-1 definitions).
+    effective_answers: tuple[EffectiveAnswerRule, ...] = ()
+    perception: PerceptionConfig | None = None
+    incomplete: IncompleteConfig | None = None
+
+    @property
+    def shows_sources(self) -> bool:
+        """Items say where their effective answer came from (definitions with the rules-v2
+        ``effective_answers`` section); version-1 items keep their version-1 shape."""
+        return bool(self.effective_answers)
 
     @property
     def max_score(self) -> int:
@@ -277,6 +368,8 @@ class ChildRiskDefinition:
     rules: tuple[CompiledChildRule, ...]
     step: StepConfig
     responses: tuple[str, ...]  # by level rank
+    # (level rank, existing plan) → response, for a child already on a plan (rules v2).
+    responses_by_plan: Mapping[tuple[int, str], str]
     canonical: bytes
     # What each child's ``items`` list, in a fixed order: every child fact (with its
     # ChildItem per value), the existing plan and relationship, and the victim level and
@@ -394,7 +487,7 @@ def load_registry(path: Path = DEFAULT_DEFINITIONS_DIR) -> DefinitionRegistry:
             raise DefinitionError(file.name, f"a second file defines {definition.ref.key}")
         definitions[key] = definition
     registry = DefinitionRegistry(definitions, path)
-    for reference in (*DEFAULT_VICTIM_CHECKLISTS, DEFAULT_CHILD_RISK):
+    for reference in (*DEFAULT_VICTIM_CHECKLISTS, DEFAULT_CHILD_RISK, *VERSION_1_DEFINITIONS):
         try:
             registry.get_ref(reference)
         except UnknownDefinitionError:
@@ -518,11 +611,28 @@ def _compile_victim_checklist(
             f"count {max_score}"
         )
 
+    effective = _compile_effective_answers(spec.effective_answers or [], ids)
+    incomplete = spec.incomplete_assessment
+    if incomplete is not None and incomplete.unknown_from > max_score:
+        raise ValueError(
+            f"incomplete_assessment.unknown_from {incomplete.unknown_from} is above the item "
+            f"count {max_score}"
+        )
     ref = DefinitionRef(spec.id, spec.version, sha256)
     labels = {item.id: item.label for item in spec.items}
+    # Version-2 items say where their answer came from; their tables hold the plain
+    # "answer" case, and the engine builds an item whose fact decided it when it happens.
+    source = "answer" if effective else None
     item_tables = tuple(
         {
-            answer: VictimItem(item.id, answer, 1 if answer == "yes" else 0, item.label)  # type: ignore[arg-type]
+            answer: VictimItem(
+                item.id,
+                answer,  # type: ignore[arg-type]
+                1 if answer == "yes" else 0,
+                item.label,
+                answer if source else None,  # type: ignore[arg-type]
+                source,
+            )
             for answer in ANSWERS
         }
         for item in spec.items
@@ -592,13 +702,78 @@ def _compile_victim_checklist(
             escalation_window_months=marac.potential_escalation.window_months,
             repeat_marac=marac.repeat_marac.enabled,
             repeat_window_months=marac.repeat_marac.window_months,
+            red_flag_high=None if marac.red_flag_high is None else marac.red_flag_high.enabled,
         ),
         canonical=canonical,
         item_tables=item_tables,
         band_levels=tuple(band_levels),
         band_triggers=tuple(band_triggers),
         visible_high_risk_triggers=tuple(visible_triggers),
+        effective_answers=effective,
+        perception=(
+            None
+            if spec.victim_perception is None
+            else PerceptionConfig(
+                spec.victim_perception.enabled,
+                tuple(spec.victim_perception.perceived),
+                spec.victim_perception.at_least,
+            )
+        ),
+        incomplete=(
+            None
+            if incomplete is None
+            else IncompleteConfig(
+                incomplete.enabled, incomplete.unknown_from, incomplete.when_checklist_absent
+            )
+        ),
     )
+
+
+def _compile_effective_answers(
+    rules: list[EffectiveAnswer], item_ids: list[str]
+) -> tuple[EffectiveAnswerRule, ...]:
+    """Check each effective-answer rule against the items and the incident contract."""
+    compiled: list[EffectiveAnswerRule] = []
+    seen: set[str] = set()
+    for index, rule in enumerate(rules):
+        where = f"effective_answers[{index}]"
+        if rule.item not in item_ids:
+            raise ValueError(f"{where}.item: {rule.item!r} is not an item of this checklist")
+        if rule.item in seen:
+            raise ValueError(f"{where}.item: {rule.item!r} has a rule already")
+        seen.add(rule.item)
+        operators = {"is_", "in_"} & rule.model_fields_set
+        if len(operators) != 1:
+            raise ValueError(f"{where}: give exactly one of `is` and `in`")
+        accepted = tuple(rule.in_) if rule.in_ is not None else (rule.is_,)
+        if None in accepted:
+            raise ValueError(f"{where}: a fact that is not recorded never makes an answer yes")
+        leaf = resolve_incident_path(rule.incident)
+        adapter: TypeAdapter[Any] = TypeAdapter(leaf)
+        for value in accepted:
+            try:
+                adapter.validate_python(value, strict=True)
+            except ValidationError:
+                raise ValueError(
+                    f"{where}: {value!r} is not a possible value of {rule.incident}"
+                ) from None
+        shown = " or ".join(_fact_words(value) for value in accepted)
+        compiled.append(
+            EffectiveAnswerRule(
+                rule.item,
+                rule.incident,
+                tuple(v for v in accepted if v is not None),
+                rule.source,
+                f"{rule.incident} = {shown}",
+            )
+        )
+    return tuple(compiled)
+
+
+def _fact_words(value: FactValue | None) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _compile_child_risk(spec: ChildRiskFile, sha256: str, canonical: bytes) -> ChildRiskDefinition:
@@ -616,6 +791,20 @@ def _compile_child_risk(spec: ChildRiskFile, sha256: str, canonical: bytes) -> C
                 f"recommended_responses.{level}: unknown response {response!r}; expected one "
                 f"of {', '.join(RECOMMENDED_RESPONSES)}"
             )
+    by_plan: dict[tuple[int, str], str] = {}
+    for level, plans in (spec.responses_by_plan or {}).items():
+        for plan_name, response in plans.items():
+            if plan_name not in EXISTING_PLANS:
+                raise ValueError(
+                    f"responses_by_plan.{level}: unknown plan {plan_name!r}; expected one of "
+                    f"{', '.join(EXISTING_PLANS)}"
+                )
+            if response not in RECOMMENDED_RESPONSES:
+                raise ValueError(
+                    f"responses_by_plan.{level}.{plan_name}: unknown response {response!r}; "
+                    f"expected one of {', '.join(RECOMMENDED_RESPONSES)}"
+                )
+            by_plan[(CHILD_RANK[level], plan_name)] = response
     step = spec.vulnerability_step
     uses = Uses()
     rules: list[CompiledChildRule] = []
@@ -653,6 +842,9 @@ def _compile_child_risk(spec: ChildRiskFile, sha256: str, canonical: bytes) -> C
     for item in answers_used:
         for answer in ANSWERS:
             item_table[(item, answer)] = ChildItem(item, answer, "victim_checklist")
+        # Rules v2: an answer made yes by what the incident records says so.
+        for fact_source in ("observed", "recorded"):
+            item_table[(item, fact_source)] = ChildItem(item, "yes", fact_source)
     return ChildRiskDefinition(
         ref=ref,
         title=spec.title,
@@ -666,6 +858,7 @@ def _compile_child_risk(spec: ChildRiskFile, sha256: str, canonical: bytes) -> C
             disability_or_additional_needs=step.disability_or_additional_needs,
         ),
         responses=tuple(spec.recommended_responses[level] for level in CHILD_LEVELS),
+        responses_by_plan=MappingProxyType(by_plan),
         canonical=canonical,
         fact_tables=tuple(
             (fact, {value: item_table[(fact, value)] for value in (True, False, None)})

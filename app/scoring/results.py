@@ -51,15 +51,36 @@ class DefinitionRef:
 
 @dataclass(frozen=True, slots=True)
 class VictimItem:
-    """One checklist item as answered: only ``yes`` scores a point."""
+    """One checklist item as answered: only a ``yes`` scores a point.
+
+    With rules v2 (definitions with ``effective_answers``) the item also shows the
+    effective answer and its ``source``: ``answer`` (the victim's), ``observed`` (the
+    officer saw it at the scene) or ``recorded`` (a structured fact of the incident), with
+    the incident ``fact`` looked at. ``answer`` is always what the victim said. Version-1
+    items leave these out, so that their assessments reproduce byte for byte.
+    """
 
     id: str
     answer: AnswerValue
     points: int
     label: str
+    effective_answer: AnswerValue | None = None
+    source: str | None = None
+    fact: tuple[str, FactValue] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "answer": self.answer, "points": self.points, "label": self.label}
+        result: dict[str, Any] = {
+            "id": self.id,
+            "answer": self.answer,
+            "points": self.points,
+            "label": self.label,
+        }
+        if self.source is not None:
+            result["effective_answer"] = self.effective_answer
+            result["source"] = self.source
+            if self.fact is not None:
+                result["fact"] = {"path": self.fact[0], "value": self.fact[1]}
+        return result
 
 
 @dataclass(frozen=True, slots=True)

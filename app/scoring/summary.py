@@ -27,14 +27,24 @@ _CHILD_LEVEL_WORDS = {
 }
 _CRITERION_WORDS = {
     "visible_high_risk": "visible high risk",
+    "red_flag_high": "red flags graded high",
     "professional_judgement": "professional judgement",
     "potential_escalation": "potential escalation",
     "repeat_marac": "repeat MARAC",
 }
 _STAGE_WORDS = {
     "red_flag": "red flags",
+    "perception": "the victim's own view",
     "judgement": "professional judgement",
     "marac": "MARAC criteria",
+}
+# Rules v2: where an answer the summary names came from, when not the victim.
+_SOURCE_WORDS = {"observed": " (seen by the officer)", "recorded": " (recorded)"}
+_PLAN_WORDS = {
+    "child_protection": "on a child-protection plan",
+    "child_in_need": "on a child-in-need plan",
+    "looked_after": "looked after",
+    "early_help": "on an early-help plan",
 }
 _NUMBER_WORDS = ("No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 
@@ -74,7 +84,11 @@ def _victim_sentence(victim: VictimAssessment, key_items: Sequence[str]) -> str:
         head += f" (score alone {victim.score_level}; raised by {_and(raised_by)})"
 
     clauses = [f"{victim.score} of {victim.max_score} risk factors"]
-    yes_labels = {item.id: item.label for item in victim.items if item.points}
+    yes_labels = {
+        item.id: item.label + _SOURCE_WORDS.get(item.source or "", "")
+        for item in victim.items
+        if item.points
+    }
     named = [yes_labels[item] for item in key_items if item in yes_labels]
     if named:
         shown = [_lower_first(label) for label in named[:MAX_FACTORS_NAMED]]
@@ -84,6 +98,8 @@ def _victim_sentence(victim: VictimAssessment, key_items: Sequence[str]) -> str:
     if victim.unknown_count:
         plural = "answer" if victim.unknown_count == 1 else "answers"
         clauses.append(f"{victim.unknown_count} {plural} unknown or not asked")
+    if any(t.rule == "incomplete_assessment" and t.fired for t in victim.triggers):
+        clauses.append("the assessment is incomplete and must be finished with the victim")
     if victim.marac.refer:
         criteria = [_CRITERION_WORDS.get(c, c) for c in victim.marac.criteria]
         clauses.append(f"meets MARAC on {_and(criteria)}")
@@ -120,14 +136,17 @@ def _child_phrase(child: ChildAssessment) -> str:
     if facts.get("present") and facts.get("spoken_to_by_officer") is False:
         seen.append("not spoken to")
     plan = facts.get("existing_plan")
-    if plan == "child_protection":
-        seen.append("on a child-protection plan")
-    elif plan == "child_in_need":
-        seen.append("on a child-in-need plan")
+    if isinstance(plan, str) and plan in _PLAN_WORDS:
+        seen.append(_PLAN_WORDS[plan])
     if seen:
         phrase += " — " + ", ".join(seen)
     if CHILD_RANK[child.level] > CHILD_RANK[child.rule_level]:
-        phrase += " (raised for age or vulnerability)"
+        raised_by = [
+            "professional judgement" if t.stage == "judgement" else "age or vulnerability"
+            for t in child.triggers
+            if t.fired and t.stage in ("step", "judgement") and t.effect in CHILD_RANK
+        ]
+        phrase += f" (raised for {_and(list(dict.fromkeys(raised_by)))})"
     return phrase
 
 

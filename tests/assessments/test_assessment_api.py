@@ -54,6 +54,9 @@ def quiet_incident(incident: dict[str, Any], yes: int = 0, reference: str = "") 
     d["perpetrator_history"] = {"prior_da_victims": 0}
     d["persons"] = [p for p in d["persons"] if p["role"] != "child"]
     d["relationship"]["separation"] = {"status": "none"}
+    # Rules v2 count what the officer saw and the victim's own view: none of either here.
+    d["circumstances"] = {}
+    d["officer_assessment"] = {}
     if reference:
         d["source"]["reference"] = reference
     return d

@@ -60,19 +60,24 @@ def triage(make_key: KeyMaker) -> dict[str, str]:
 
 
 def expected_example_flags(
-    *, same_day: str, next_cob: str, school: str, ten_days: str, three_m: str, twelve_m: str
+    *, reported: str, next_cob: str, school: str, ten_days: str, three_m: str, twelve_m: str
 ) -> list[tuple[str, str, str, str, int, dt.datetime]]:
-    """The example incident's fifteen flags (contract "Flags"), with its due times."""
+    """The example incident's flags under the default rules (version 2, docs/rules.md),
+    with its due times: a severe child's referral 4 hours and the strangulation medical 24
+    hours after the report, elapsed, whatever the clock does in between."""
+    four_hours = utc(reported) + dt.timedelta(hours=4)
+    one_day = utc(reported) + dt.timedelta(hours=24)
     return sorted(
         [
-            ("children_social_care_referral", "csc", "c1", "child", 1, utc(same_day)),
-            ("children_social_care_referral", "csc", "c2", "child", 1, utc(same_day)),
-            ("strangulation_medical", "health", "v1", "victim", 1, utc(same_day)),
+            ("children_social_care_referral", "csc", "c1", "child", 1, four_hours),
+            ("children_social_care_referral", "csc", "c2", "child", 1, four_hours),
+            ("strangulation_medical", "health", "v1", "victim", 1, one_day),
             ("idva_referral", "idva", "v1", "victim", 1, utc(next_cob)),
             ("marac_referral", "marac", "v1", "victim", 1, utc(next_cob)),
             ("operation_encompass", "school", "c1", "child", 2, utc(school)),
             ("child_not_spoken_to", "police", "c1", "child", 2, utc(next_cob)),
-            ("perpetrator_action", "police", "p1", "perpetrator", 2, utc(next_cob)),
+            # Priority 1: the victim is high and the perpetrator serial (v2 rule 9).
+            ("perpetrator_action", "police", "p1", "perpetrator", 1, utc(next_cob)),
             ("pregnancy_health", "health", "v1", "victim", 2, utc(next_cob)),
             ("separation_escalation", "idva", "v1", "victim", 2, utc(next_cob)),
             ("serial_perpetrator", "police", "p1", "perpetrator", 2, utc(next_cob)),
@@ -95,7 +100,7 @@ def test_example_incident_has_exactly_the_contract_flags_with_agencies_and_due_t
     )
     flags = flags_of(client, triage, incident_id)
     assert summary(flags) == expected_example_flags(
-        same_day="2026-11-20T23:59:00Z",  # Friday 23:59
+        reported="2026-11-20T22:31:00Z",  # Friday evening
         next_cob="2026-11-23T17:00:00Z",  # Monday close of business
         school="2026-11-23T08:30:00Z",  # before school on Monday
         ten_days="2026-12-04T17:00:00Z",
@@ -114,7 +119,7 @@ def test_friday_2300_incident_is_due_monday_morning_at_school_and_monday_cob_els
         client, submitter, incident_at("2026-11-13T23:00:00Z", occurred_at="2026-11-13T22:40:00Z")
     )
     assert summary(flags_of(client, triage, incident_id)) == expected_example_flags(
-        same_day="2026-11-13T23:59:00Z",  # still Friday: the emergency duty team
+        reported="2026-11-13T23:00:00Z",  # Friday 23:00: the emergency duty team
         next_cob="2026-11-16T17:00:00Z",
         school="2026-11-16T08:30:00Z",
         ten_days="2026-11-27T17:00:00Z",
@@ -129,7 +134,7 @@ def test_saturday_night_before_the_clocks_go_back_is_due_in_gmt_on_monday(
     # Saturday 24 October 2026, 23:00 BST (22:00Z); the clocks go back at 02:00 on Sunday 25.
     incident_id = post_incident(client, submitter, incident_at("2026-10-24T22:00:00Z"))
     assert summary(flags_of(client, triage, incident_id)) == expected_example_flags(
-        same_day="2026-10-24T22:59:00Z",  # 23:59 BST on the Saturday
+        reported="2026-10-24T22:00:00Z",  # + 4 h elapsed = 02:00 GMT, after the change
         next_cob="2026-10-26T17:00:00Z",  # Monday 17:00 GMT
         school="2026-10-26T08:30:00Z",  # Monday 08:30 GMT
         ten_days="2026-11-06T17:00:00Z",
@@ -144,7 +149,7 @@ def test_last_saturday_of_october_incident_is_due_on_monday_in_gmt(
     # Saturday 31 October 2026 (the month's last Saturday), 10:00 GMT.
     incident_id = post_incident(client, submitter, incident_at("2026-10-31T10:00:00Z"))
     assert summary(flags_of(client, triage, incident_id)) == expected_example_flags(
-        same_day="2026-10-31T23:59:00Z",
+        reported="2026-10-31T10:00:00Z",
         next_cob="2026-11-02T17:00:00Z",
         school="2026-11-02T08:30:00Z",
         ten_days="2026-11-13T17:00:00Z",
@@ -554,7 +559,7 @@ def test_listing_is_ordered_by_priority_then_due_time_and_filters_combine(
     assert len(children) == 5
     police = list_flags(client, triage, agency=["police", "health"], type="serial_perpetrator")
     assert [(f["type"], f["agency"]) for f in police] == [("serial_perpetrator", "police")]
-    due_early = list_flags(client, triage, due_before="2026-11-21T00:00:00Z")
+    due_early = list_flags(client, triage, due_before="2026-11-22T00:00:00Z")
     assert {f["type"] for f in due_early} == {
         "children_social_care_referral",
         "strangulation_medical",

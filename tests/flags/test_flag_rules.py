@@ -17,6 +17,7 @@ from app.flags import (
     RULES_DIR,
     FlagRuleRegistry,
     FlagRulesError,
+    FlagRuleSet,
     load_rule_set,
     parse_rule_set,
 )
@@ -36,15 +37,43 @@ def rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
 
 
 def test_registry_holds_the_default_and_the_example_area_rules(registry):
-    assert registry.keys() == ("default-flags@1", "example-area-flags@1")
+    assert registry.keys() == ("default-flags@1", "default-flags@2", "example-area-flags@1")
+
+
+# The flag types rules version 2 added (docs/rules.md).
+V2_FLAG_TYPES = {
+    "probation_notification",
+    "allocated_worker_notification",
+    "complete_risk_assessment",
+    "adult_safeguarding",
+}
+
+
+def agencies_by_type(rules: FlagRuleSet) -> dict[str, set[str]]:
+    agencies: dict[str, set[str]] = {}
+    for r in rules.rules:
+        agencies.setdefault(r.type, set()).add(r.agency)
+        agencies[r.type].update(choice.agency for choice in r.agency_when)
+    return agencies
+
+
+def test_version_2_rules_cover_every_fixed_flag_type(registry):
+    v1 = agencies_by_type(registry.get("default-flags@1"))
+    v2 = agencies_by_type(registry.get("default-flags@2"))
+    assert set(v2) == set(FLAG_TYPES)
+    assert {t: v2[t] for t in V2_FLAG_TYPES} == {
+        "probation_notification": {"probation"},
+        "allocated_worker_notification": {"csc"},
+        "complete_risk_assessment": {"police"},
+        "adult_safeguarding": {"adult_social_care"},
+    }
+    # Every other type keeps its version-1 agencies.
+    assert {t: a for t, a in v2.items() if t not in V2_FLAG_TYPES} == v1
 
 
 def test_default_rules_cover_every_fixed_flag_type_with_its_contract_agency(default_rules):
-    agencies: dict[str, set[str]] = {}
-    for r in default_rules.rules:
-        agencies.setdefault(r.type, set()).add(r.agency)
-        agencies[r.type].update(choice.agency for choice in r.agency_when)
-    assert set(agencies) == set(FLAG_TYPES)
+    agencies = agencies_by_type(default_rules)
+    assert set(agencies) == set(FLAG_TYPES) - V2_FLAG_TYPES
     assert agencies == {
         "marac_referral": {"marac"},
         "idva_referral": {"idva"},
@@ -328,4 +357,4 @@ def test_published_document_round_trips_to_the_same_rules_and_hash(default_rules
 
 def test_shipped_rules_directory_contains_only_valid_rules_files():
     files = sorted(p.name for p in Path(RULES_DIR).iterdir() if p.is_file() and p.suffix != ".py")
-    assert files == ["default-flags@1.yaml", "example-area-flags@1.yaml"]
+    assert files == ["default-flags@1.yaml", "default-flags@2.yaml", "example-area-flags@1.yaml"]

@@ -39,6 +39,9 @@ def victim_only(reported_at: str, *, yes: tuple[str, ...] = ()) -> dict[str, Any
     body["victim_history"]["prior_da_incidents_12m"] = 0
     body["relationship"]["separation"] = {"status": "none"}
     body["circumstances"]["strangulation"] = False
+    # Rules v2 count the officer's observations and the victim's own view too.
+    body["circumstances"]["injury_to_victim"] = False
+    body["officer_assessment"]["victim_perception"] = None
     return body
 
 
@@ -124,17 +127,18 @@ def test_queue_row_follows_flag_changes_and_counts_overdue_flags(
     incident_id = post_incident(client, submitter, incident_at("2020-06-01T10:00:00Z"))
     flags = flags_of(client, triage, incident_id)
     [row] = queue(client, triage)
-    # Thirteen: in 2020 the child c1 (born 2019) is not of school age (no Operation Encompass).
-    assert row["open_flags"] == row["overdue_flags"] == len(flags) == 13
+    # Fourteen: in 2020 the child c1 (born 2019) is not of school age, but rules v2 tell
+    # the child's recorded setting whatever the age (Operation Encompass).
+    assert row["open_flags"] == row["overdue_flags"] == len(flags) == 14
 
     # Working a flag keeps it open; closing the earliest moves the earliest due time on.
     earliest = min(flags, key=lambda f: (f["due_at"], f["id"]))
     patch_flag(client, triage, earliest, {"status": "acknowledged"})
-    assert queue(client, triage)[0]["open_flags"] == 13
+    assert queue(client, triage)[0]["open_flags"] == 14
     earliest = client.get(f"/v1/flags/{earliest['id']}", headers=triage).json()
     patch_flag(client, triage, earliest, {"status": "done"})
     [row] = queue(client, triage)
-    assert row["open_flags"] == row["overdue_flags"] == 12
+    assert row["open_flags"] == row["overdue_flags"] == 13
     remaining = flags_of(client, triage, incident_id)
     assert utc(row["earliest_due_at"]) == min(utc(f["due_at"]) for f in remaining)
 
@@ -248,10 +252,10 @@ def test_metrics_gauge_counts_overdue_flags_by_type_and_agency_only(
         assert counts[("csc", "children_social_care_referral")] == 2.0
         assert counts[("health", "strangulation_medical")] == 1.0
         assert counts[("police", "child_not_spoken_to")] == 1.0
-        assert sum(counts.values()) == 13.0  # the 2020 incident's flags only
+        assert sum(counts.values()) == 14.0  # the 2020 incident's flags only
 
         flag = one_flag(flags_of(client, triage, old), "strangulation_medical")
         assert patch_flag(client, triage, flag, {"status": "done"}).status_code == 200
         counts = gauge()
         assert counts[("health", "strangulation_medical")] == 0.0  # kept, at zero
-        assert sum(counts.values()) == 12.0
+        assert sum(counts.values()) == 13.0

@@ -97,7 +97,10 @@ def test_a_new_incident_within_a_year_of_a_marac_referral_meets_repeat_marac(
     client: TestClient, submitter: dict[str, str]
 ) -> None:
     referred = submit(client, submitter, amy_and_paul("RPT-1", 200, answers=HIGH_ANSWERS))
-    assert referred["assessment"]["victim"]["marac"]["criteria"] == ["visible_high_risk"]
+    assert referred["assessment"]["victim"]["marac"]["criteria"] == [
+        "visible_high_risk",
+        "red_flag_high",
+    ]
 
     again = submit(client, submitter, amy_and_paul("RPT-2", 0))
 

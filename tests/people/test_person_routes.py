@@ -135,7 +135,7 @@ def test_the_timeline_lists_every_incident_newest_first_with_levels_criteria_and
     oldest = entries[-1]
     assert oldest["victim_level"] == "high"
     assert oldest["marac_refer"] is True
-    assert oldest["marac_criteria"] == ["visible_high_risk"]
+    assert oldest["marac_criteria"] == ["visible_high_risk", "red_flag_high"]
     assert [c["person_ref"] for c in oldest["children"]] == ["c1"]
     assert oldest["children"][0]["level"] in ("serious", "severe")
     assert "marac_referral" in {f["type"] for f in oldest["flags"]}

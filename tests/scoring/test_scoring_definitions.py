@@ -28,11 +28,14 @@ from app.scoring.registry import (
 def test_registry_loads_every_shipped_definition(registry: DefinitionRegistry) -> None:
     assert sorted((d.ref.id, d.ref.version) for d in registry) == [
         ("child-risk", "1"),
+        ("child-risk", "2"),
         ("dash-police", "1"),
+        ("dash-police", "2"),
         ("dash-ric", "1"),
+        ("dash-ric", "2"),
         ("dash-ric", "local-example"),
     ]
-    assert registry.versions("dash-ric") == ["1", "local-example"]
+    assert registry.versions("dash-ric") == ["1", "2", "local-example"]
 
 
 def test_lookup_by_id_and_version_and_by_reference_string(registry: DefinitionRegistry) -> None:

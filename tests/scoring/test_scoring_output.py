@@ -41,8 +41,10 @@ def as_dict(incident: Incident, definitions: DefinitionSet, **kwargs: Any) -> di
     return assess(incident, History.reported(incident), definitions, **kwargs).to_dict()
 
 
-def test_dict_has_the_contracts_fixed_names(example: Incident, definitions: DefinitionSet) -> None:
-    body = as_dict(example, definitions)
+def test_dict_has_the_contracts_fixed_names(
+    example: Incident, definitions_v1: DefinitionSet
+) -> None:
+    body = as_dict(example, definitions_v1)
     assert {"victim", "children", "perpetrator", "classifier", "summary"} <= set(body)
     # Set by persistence, never by the engine.
     assert not {"id", "version", "created_at"} & set(body)
@@ -72,9 +74,9 @@ def test_dict_has_the_contracts_fixed_names(example: Incident, definitions: Defi
 
 
 def test_contract_example_explains_every_figure(
-    example: Incident, definitions: DefinitionSet
+    example: Incident, definitions_v1: DefinitionSet
 ) -> None:
-    body = as_dict(example, definitions)
+    body = as_dict(example, definitions_v1)
     assert body["victim"]["marac"] == {
         "refer": True,
         "criteria": ["visible_high_risk", "potential_escalation"],
@@ -90,8 +92,10 @@ def test_contract_example_explains_every_figure(
     }
 
 
-def test_summary_reads_aloud_without_names(example: Incident, definitions: DefinitionSet) -> None:
-    summary = as_dict(example, definitions)["summary"]
+def test_summary_reads_aloud_without_names(
+    example: Incident, definitions_v1: DefinitionSet
+) -> None:
+    summary = as_dict(example, definitions_v1)["summary"]
     assert summary == (
         "High risk: 15 of 24 risk factors, including non-fatal strangulation or suffocation, "
         "threats to kill, separation in the last year, stalking or harassment and 4 more "
@@ -142,7 +146,8 @@ def test_every_dict_validates_exactly_against_the_response_schema(
     for incident in varied_incidents():
         body = as_dict(incident, definitions)
         model = AssessmentResult.model_validate(body)
-        # Exactly: nothing dropped, nothing added, nothing coerced.
+        # Exactly: nothing dropped, nothing added, nothing coerced (a version-1 item has no
+        # rules-v2 keys, and reads back without them).
         assert model.model_dump(mode="json") == body
         stored = {**body, "id": "a-1", "version": 1, "created_at": "2026-11-20T22:31:00Z"}
         AssessmentBody.model_validate(stored)
@@ -210,13 +215,13 @@ def test_altered_stored_inputs_are_detected(
 
 
 def test_a_changed_definition_file_is_detected_by_its_hash(
-    example: Incident, definitions: DefinitionSet, tmp_path: Path
+    example: Incident, definitions_v1: DefinitionSet, tmp_path: Path
 ) -> None:
     incident_json, history_json, judgements_json = stored_inputs(example)
     original = assess(
         example,
         History.from_dict(history_json),
-        definitions,
+        definitions_v1,
         [Judgement.from_dict(j) for j in judgements_json],
     ).to_dict()
     changed = tmp_path / "definitions"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.contract.incident import Incident
 from app.contract.items import INSTRUMENT_ITEMS
-from app.contract.levels import CHILD_RANK, VICTIM_RANK
+from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_RANK
 from app.scoring import (
     DefinitionRegistry,
     DefinitionSet,
@@ -22,7 +22,7 @@ from app.scoring import (
     load_registry,
     reproduce,
 )
-from app.scoring.digest import canonical_inputs
+from app.scoring.digest import canonical_inputs, inputs_document
 from tests.scoring.factories import incident_dict
 
 # Loaded once for the module: hypothesis runs many examples per test and must not share
@@ -30,11 +30,14 @@ from tests.scoring.factories import incident_dict
 REGISTRY: DefinitionRegistry = load_registry()
 DEFINITION_SETS: tuple[DefinitionSet, ...] = (
     REGISTRY.default_set(),
+    REGISTRY.definition_set(("dash-ric@1", "dash-police@1"), "child-risk@1"),
     REGISTRY.definition_set(("dash-ric@local-example", "dash-police@1")),
 )
 INCIDENT_DATE = dt.date(2026, 11, 20)
 
 maybe_bool = st.sampled_from([True, False, None])
+OBSERVED_FACTS = ("strangulation", "weapon_used", "injury_to_victim")
+SEPARATIONS = ("none", "recent", "planned", "perceived", "historic")
 
 
 @st.composite
@@ -58,7 +61,9 @@ def child_strategy(draw: st.DrawFn, ref: str) -> dict[str, Any]:
         )
     }
     facts["existing_plan"] = draw(
-        st.sampled_from([None, "none", "child_in_need", "child_protection", "looked_after"])
+        st.sampled_from(
+            [None, "none", "early_help", "child_in_need", "child_protection", "looked_after"]
+        )
     )
     person["child"] = {k: v for k, v in facts.items() if v is not None}
     return person
@@ -88,11 +93,18 @@ def scenario(draw: st.DrawFn) -> tuple[Incident, tuple[Judgement, ...], Definiti
         ),
     }
     officer_level = draw(st.sampled_from([None, "standard", "medium", "high"]))
-    officer = (
+    officer: dict[str, Any] = (
         {"professional_judgement": officer_level, "rationale": "Reasons given."}
         if officer_level
         else {}
     )
+    perceived = draw(st.sampled_from([None, "standard", "medium", "high"]))
+    if perceived:
+        officer["victim_perception"] = perceived
+    # What the officer saw (rules v2 counts it whatever the victim answered).
+    circumstances = {
+        name: value for name in OBSERVED_FACTS if (value := draw(maybe_bool)) is not None
+    }
     raw = incident_dict(
         instrument=instrument,
         answer_map=answer_map,
@@ -100,7 +112,9 @@ def scenario(draw: st.DrawFn) -> tuple[Incident, tuple[Judgement, ...], Definiti
         victim_history=victim_history,
         perpetrator_history=perpetrator_history,
         officer=officer,
+        circumstances=circumstances,
     )
+    raw["relationship"]["separation"] = {"status": draw(st.sampled_from(SEPARATIONS))}
     later = tuple(
         Judgement(
             level=draw(st.sampled_from(["standard", "medium", "high"])),
@@ -109,6 +123,17 @@ def scenario(draw: st.DrawFn) -> tuple[Incident, tuple[Judgement, ...], Definiti
             at=dt.datetime(2026, 11, 21 + i, 9, tzinfo=dt.UTC),
         )
         for i in range(draw(st.integers(min_value=0, max_value=2)))
+    )
+    # Rules v2: judgements of a child, on the child ladder.
+    later += tuple(
+        Judgement(
+            level=draw(st.sampled_from(CHILD_LEVELS)),
+            rationale="Reviewed the child.",
+            by="triage-c",
+            at=dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC),
+            subject_ref=draw(st.sampled_from([c["ref"] for c in children])),
+        )
+        for _ in range(draw(st.integers(min_value=0, max_value=1 if children else 0)))
     )
     definitions = draw(st.sampled_from(DEFINITION_SETS))
     return Incident.model_validate(raw), later, definitions
@@ -138,7 +163,9 @@ def test_turning_a_no_into_yes_never_lowers_the_victim_or_any_child(
     before = assess(incident, History.reported(incident), definitions, judgements)
     changed = with_answer(incident, item, "yes")
     after = assess(changed, History.reported(changed), definitions, judgements)
-    assert after.victim.score == before.victim.score + 1
+    # An answer already made yes by what the officer recorded (rules v2) scores once.
+    already = next(i for i in before.victim.items if i.id == item).points
+    assert after.victim.score == before.victim.score + 1 - already
     assert VICTIM_RANK[after.victim.level] >= VICTIM_RANK[before.victim.level]
     for old, new in zip(before.children, after.children, strict=True):
         assert CHILD_RANK[new.level] >= CHILD_RANK[old.level], (item, old.person_ref)
@@ -183,7 +210,7 @@ def test_counts_and_levels_are_consistent(
     incident, judgements, definitions = case
     result = assess(incident, History.reported(incident), definitions, judgements)
     victim = result.victim
-    answers = [item.answer for item in victim.items]
+    answers = [item.effective_answer or item.answer for item in victim.items]
     assert victim.score == answers.count("yes")
     assert victim.unknown_count == answers.count("unknown") + answers.count("not_asked")
     assert victim.score + victim.unknown_count + answers.count("no") == victim.max_score
@@ -194,7 +221,8 @@ def test_counts_and_levels_are_consistent(
         assert victim.level == "high"
     assert len(result.children) == len(incident.children)
     for assessed in result.children:
-        assert CHILD_RANK[assessed.level] - CHILD_RANK[assessed.rule_level] in (0, 1)
+        judged = any(t.stage == "judgement" and t.fired for t in assessed.triggers)
+        assert CHILD_RANK[assessed.level] - CHILD_RANK[assessed.rule_level] in (0, 1) or judged
         assert sum(t.stage == "step" for t in assessed.triggers) == 1
 
 
@@ -212,9 +240,56 @@ def test_inputs_digest_uses_exactly_the_rfc_8785_canonical_form(
     except ValueError:
         return
     history = History.reported(incident)
-    document = {
-        "incident": incident.model_dump(mode="json"),
-        "history": history.to_dict(),
-        "judgements": [j.to_dict() for j in judgements],
-    }
+    document = inputs_document(incident, history, judgements)
     assert canonical_inputs(incident, history, judgements) == rfc8785.dumps(document)
+
+
+def with_fact(incident: Incident, name: str) -> Incident:
+    raw = incident.model_dump(mode="json")
+    if name == "separation":
+        raw["relationship"]["separation"] = {"status": "recent"}
+    else:
+        raw["circumstances"][name] = True
+    return Incident.model_validate(raw)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), data=st.data())
+def test_an_observed_fact_never_lowers_the_victim_or_any_child(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], data: st.DataObject
+) -> None:
+    """Rules v2, rule 1: what the officer saw (or the incident records) only ever adds."""
+    incident, judgements, definitions = case
+    fact = data.draw(st.sampled_from([*OBSERVED_FACTS, "separation"]))
+    before = assess(incident, History.reported(incident), definitions, judgements)
+    changed = with_fact(incident, fact)
+    after = assess(changed, History.reported(changed), definitions, judgements)
+    assert after.victim.score >= before.victim.score
+    assert VICTIM_RANK[after.victim.level] >= VICTIM_RANK[before.victim.level]
+    assert set(before.victim.marac.criteria) <= set(after.victim.marac.criteria)
+    for old, new in zip(before.children, after.children, strict=True):
+        assert CHILD_RANK[new.level] >= CHILD_RANK[old.level], (fact, old.person_ref)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), data=st.data())
+def test_a_judgement_never_lowers_a_child(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], data: st.DataObject
+) -> None:
+    """Rules v2, rule 7: a child's judgement raises or confirms, never lowers."""
+    incident, judgements, definitions = case
+    if not incident.children:
+        return
+    child = data.draw(st.sampled_from([c.ref for c in incident.children]))
+    judged = Judgement(
+        level=data.draw(st.sampled_from(CHILD_LEVELS)),
+        rationale="Seen at school.",
+        by="triage-9",
+        at=dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC),
+        subject_ref=child,
+    )
+    before = assess(incident, History.reported(incident), definitions, judgements)
+    after = assess(incident, History.reported(incident), definitions, (*judgements, judged))
+    old, new = before.child(child), after.child(child)
+    assert CHILD_RANK[new.level] == max(CHILD_RANK[old.level], CHILD_RANK[judged.level])
+    assert after.victim == before.victim

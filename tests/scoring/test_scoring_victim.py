@@ -331,8 +331,8 @@ def test_repeat_marac_fires_for_a_reported_referral_within_twelve_months(
     assert result.victim.level == ("high" if fires else "standard")
 
 
-def test_every_rule_is_listed_even_when_none_fires(definitions: DefinitionSet) -> None:
-    result = run(make_incident(), definitions)
+def test_every_rule_is_listed_even_when_none_fires(definitions_v1: DefinitionSet) -> None:
+    result = run(make_incident(), definitions_v1)
     assert [(t.stage, t.rule, t.fired) for t in result.victim.triggers] == [
         ("score", "score_band", True),
         ("red_flag", "red_flag", False),
@@ -347,12 +347,12 @@ def test_every_rule_is_listed_even_when_none_fires(definitions: DefinitionSet) -
 
 
 def test_contract_example_scores_fifteen_and_meets_two_marac_criteria(
-    definitions: DefinitionSet,
+    definitions_v1: DefinitionSet,
 ) -> None:
     from tests.scoring.factories import example_incident_dict
 
     incident = Incident.model_validate(example_incident_dict())
-    result = run(incident, definitions)
+    result = run(incident, definitions_v1)
     assert (result.victim.score, result.victim.max_score, result.victim.unknown_count) == (
         15,
         24,
