@@ -186,6 +186,7 @@ def explain_assessment(
                 by=j["by"],
                 at=j["at"],
                 source=j["source"],
+                subject_ref=j.get("subject_ref"),
             )
             for j in inputs.get("judgements", [])
         ]

@@ -46,6 +46,10 @@ class JudgementFact(BaseModel):
     by: str
     at: AwareDatetime
     source: str
+    subject_ref: str | None = Field(
+        default=None,
+        description="Rules v2: the child judged (its ref in the incident); null for the victim.",
+    )
 
 
 class Explanation(BaseModel):

@@ -117,6 +117,15 @@ def test_a_judgement_of_a_child_raises_that_child_and_reproduces(
     )
     assert reproduced.status_code == 200, reproduced.text
     assert reproduced.json()["identical"] is True
+    explained = client.get(
+        f"/v1/assessments/{assessment['id']}/explanation",
+        headers={**auditor, "X-Purpose": "audit"},
+    ).json()
+    assert [(j["level"], j["subject_ref"]) for j in explained["judgements"]] == [("severe", "c9")]
+    # The explanation shows where each effective answer came from (the example's
+    # strangulation was seen by the officer).
+    items = {i["id"]: i for i in explained["assessment"]["victim"]["items"]}
+    assert items["strangulation"]["source"] == "observed"
     seal_all(session)
     details = [
         e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.operation == "alter"))

@@ -16,8 +16,8 @@ Readings that apply throughout:
 - ``hours: N`` is N hours of elapsed time after ``reported_at`` (UTC arithmetic), not N
   hours on the London wall clock: across a clock change a 4-hour deadline is still 4 hours.
 - "the incident date" (rule 12) is the London calendar date of ``occurred_at``.
-- The effective-answer ``source`` field name is not fixed: see ``SOURCE_KEYS`` in
-  tests/support/v2cases.py (assertions marked NAME-TBD).
+- The effective answer's origin is the item's ``source`` (``answer``, ``observed``,
+  ``recorded``).
 
 Times: due times are worked out by hand on the Europe/London calendar. 2026: BST starts
 Sunday 29 March (01:00 GMT → 02:00 BST) and ends Sunday 25 October (02:00 BST → 01:00 GMT).
@@ -132,7 +132,6 @@ def test_observed_strangulation_by_phone_with_21_unknowns_and_her_own_view_high(
     item = o.item("strangulation")
     assert item["points"] == 1  # counted as yes
     assert "unknown" in item.values()  # "the item shows both": her own answer stays visible
-    # NAME-TBD: the field carrying the source (see SOURCE_KEYS in tests/support/v2cases.py).
     assert item_source(item) == "observed"
     assert o.pairs() == {
         ("perpetrator_action", "p1"),
@@ -169,7 +168,6 @@ def test_perceived_separation_threat_to_kill_and_stalking_is_high_and_referred(
     item = o.item("separation_past_year")
     assert item["points"] == 1
     assert "no" in item.values()  # her own answer stays visible
-    # NAME-TBD: the field carrying the source (see SOURCE_KEYS in tests/support/v2cases.py).
     assert item_source(item) == "recorded"
     assert o.pairs() == {
         ("marac_referral", "v1"),
@@ -189,7 +187,6 @@ def test_victim_answer_yes_without_an_officer_record_has_source_answer(post: Any
     assert_victim(o, level="medium", score=1, unknown_count=0)
     item = o.item("strangulation")
     assert item["points"] == 1
-    # NAME-TBD: the field carrying the source (see SOURCE_KEYS in tests/support/v2cases.py).
     assert item_source(item) == "answer"
 
 
@@ -209,7 +206,6 @@ def test_officer_recorded_weapon_and_injury_count_whatever_the_victim_answered(
     item = o.item(item_id)
     assert item["points"] == 1
     assert "no" in item.values()
-    # NAME-TBD: the field carrying the source (see SOURCE_KEYS in tests/support/v2cases.py).
     assert item_source(item) == "observed"
 
 

@@ -263,14 +263,7 @@ def assert_due(flag: Mapping[str, Any], expected_utc: str) -> None:
     )
 
 
-# NAME-TBD (rules-v2.md rule 1 says the item shows its `source` — `answer`, `observed` or
-# `recorded` — but the assessment's field name is not fixed yet). The tests look for it
-# under these keys, in this order; align the name here once the implementation fixes it.
-SOURCE_KEYS = ("source", "answer_source", "effective_source", "effective_answer_source")
-
-
 def item_source(item: Mapping[str, Any]) -> Any:
-    for key in SOURCE_KEYS:
-        if key in item:
-            return item[key]
-    return None
+    """Where an item's effective answer came from (rules v2, rule 1): `answer`, `observed`
+    or `recorded`; None on a version-1 item."""
+    return item.get("source")
