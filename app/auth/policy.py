@@ -147,10 +147,58 @@ AGENCY_VIEWS: dict[str, dict[str, Any]] = {
         "persons": "perpetrator_and_flag_subjects",
         "sections": ("occurred_at", "area", "perpetrator_history", "circumstances"),
     },
+    # Adult safeguarding (Care Act 2014 s.42): the adult at risk is the victim, and only
+    # the victim. What an enquiry into the risk to her needs is what the IDVA sees of her
+    # (the relationship, what happened, her checklist and history, any safety plan, her
+    # consent), never a child: no child person, whatever a flag is about, and so never a
+    # child's own account; not the perpetrator's history or the officer's assessment.
+    "adult_social_care": {
+        "persons": "victim_only",
+        "sections": (
+            "occurred_at",
+            "area",
+            "relationship",
+            "circumstances",
+            "victim_checklist",
+            "victim_history",
+            "safety_plan",
+            "consent",
+        ),
+    },
 }
 
 # Child fields kept back from agencies that do not work with the child's own account.
 CHILD_ACCOUNT_AGENCIES = frozenset({"csc", "marac", "idva", "health"})
+
+
+def agency_keeps_person(
+    agency: str,
+    *,
+    ref: str | None,
+    role: str | None,
+    flag_subjects: Iterable[str],
+    victim: str | None = None,
+    perpetrator: str | None = None,
+) -> bool:
+    """Whether ``agency`` receives this person of an incident (by ref and role).
+
+    ``victim`` and ``perpetrator`` are the refs the stored incident names; without a stored
+    incident (erased) the role alone decides.
+    """
+    rule = AGENCY_VIEWS[agency]["persons"]
+    is_victim = ref == victim if victim is not None else role == "victim"
+    is_perpetrator = ref == perpetrator if perpetrator is not None else role == "perpetrator"
+    if rule == "victim_only":
+        return is_victim and role != "child"
+    if rule == "all" or ref in set(flag_subjects):
+        return True
+    if rule == "flag_subjects_and_victim":
+        return is_victim
+    if rule == "victim_and_children":
+        return is_victim or role == "child"
+    if rule == "perpetrator_and_flag_subjects":
+        return is_perpetrator
+    return False
 
 
 def agency_view(
@@ -161,25 +209,17 @@ def agency_view(
     subjects = set(flag_subjects)
     rel = incident.get("relationship", {})
     victim, perpetrator = rel.get("victim"), rel.get("perpetrator")
-    rule = view["persons"]
-
-    def keep(person: dict[str, Any]) -> bool:
-        ref, role = person.get("ref"), person.get("role")
-        if rule == "all":
-            return True
-        if ref in subjects:
-            return True
-        if rule == "flag_subjects_and_victim":
-            return bool(ref == victim)
-        if rule == "victim_and_children":
-            return bool(ref == victim or role == "child")
-        if rule == "perpetrator_and_flag_subjects":
-            return bool(ref == perpetrator)
-        return False
 
     persons = []
     for person in incident.get("persons", []):
-        if not keep(person):
+        if not agency_keeps_person(
+            agency,
+            ref=person.get("ref"),
+            role=person.get("role"),
+            flag_subjects=subjects,
+            victim=victim,
+            perpetrator=perpetrator,
+        ):
             continue
         p = {k: v for k, v in person.items() if k != "ethnicity"}  # fairness reporting only
         child = p.get("child")

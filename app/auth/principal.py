@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Role = Literal["submitter", "triage", "agency", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("submitter", "triage", "agency", "auditor", "admin")
 
-Agency = Literal["csc", "health", "school", "probation", "idva", "marac", "early_help", "police"]
-AGENCIES: tuple[Agency, ...] = (
+Agency = Literal[
     "csc",
     "health",
     "school",
@@ -18,7 +17,9 @@ AGENCIES: tuple[Agency, ...] = (
     "marac",
     "early_help",
     "police",
-)
+    "adult_social_care",
+]
+AGENCIES: tuple[Agency, ...] = get_args(Agency)
 
 ALL_AREAS = "*"
 

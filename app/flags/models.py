@@ -46,7 +46,7 @@ class Flag(Base):
     assessment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assessments.id"))
     area: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(40))
-    agency: Mapped[str] = mapped_column(String(16))
+    agency: Mapped[str] = mapped_column(String(32))
     subject_kind: Mapped[str] = mapped_column(String(16))
     subject_ref: Mapped[str] = mapped_column(String(32))
     subject_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))

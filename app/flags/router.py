@@ -49,7 +49,7 @@ from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import queue_page
 from app.flags.schemas import FlagOut, etag, flag_json
-from app.flags.vocabulary import Agency, FlagType
+from app.flags.vocabulary import AGENCIES, Agency, FlagType
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.openapi import enforced
 from app.requests import StrictJsonRoute
@@ -147,7 +147,7 @@ def list_flags(
     status: Annotated[
         list[FlagStatus] | None, Query(description="Default: the open statuses.", max_length=5)
     ] = None,
-    agency: Annotated[list[Agency] | None, Query(max_length=9)] = None,
+    agency: Annotated[list[Agency] | None, Query(max_length=len(AGENCIES))] = None,
     area: AreaQuery = None,
     flag_type: Annotated[list[FlagType] | None, Query(alias="type", max_length=15)] = None,
     subject: Annotated[

@@ -36,6 +36,7 @@ Agency = Literal[
     "police",
     "probation",
     "health",
+    "adult_social_care",
     "triage",
 ]
 

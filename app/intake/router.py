@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.record import AuditRecord, record
 from app.auth.deps import REQUIRE_PURPOSE, RawBody
-from app.auth.policy import agency_view, authorize
+from app.auth.policy import agency_keeps_person, agency_view, authorize
 from app.auth.principal import Principal
 from app.contract.incident import Incident, IncidentRevision
 from app.db import DatabaseDep, utcnow
@@ -176,10 +176,17 @@ def get_incident(
             # flag subjects alone once the body is erased).
             flags = [f for f in flags if f.agency == principal.agency]
             subjects = subjects_of(row.id)
-            kept = subjects
-            if body is not None and principal.agency is not None:
-                body = agency_view(body, principal.agency, subjects)
+            agency = str(principal.agency)
+            if body is not None:
+                body = agency_view(body, agency, subjects)
                 kept = {p["ref"] for p in body["persons"]}
+            else:  # erased: the flag subjects at most, as the view would keep them
+                kept = {
+                    p.ref
+                    for p in persons
+                    if p.ref in subjects
+                    and agency_keeps_person(agency, ref=p.ref, role=p.role, flag_subjects=subjects)
+                }
             persons = [p for p in persons if p.ref in kept]
         now = utcnow()
         out = IncidentRecord(

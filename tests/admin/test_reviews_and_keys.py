@@ -142,6 +142,18 @@ def test_an_admin_creates_a_key_whose_secret_is_shown_once_and_works(
     assert secret not in repr(created.detail)
 
 
+def test_an_admin_creates_an_adult_social_care_key(
+    client: TestClient, admin: dict[str, str], session: Session
+) -> None:
+    body = {"role": "agency", "agency": "adult_social_care", "areas": ["E09000018"]}
+    r = client.post("/v1/admin/keys", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert (r.json()["role"], r.json()["agency"]) == ("agency", "adult_social_care")
+    row = session.get(ApiKey, uuid.UUID(r.json()["id"]))
+    assert row is not None
+    assert row.agency == "adult_social_care"
+
+
 def test_an_admin_revokes_a_key_and_it_stops_working(
     client: TestClient, admin: dict[str, str], session: Session
 ) -> None:

@@ -30,6 +30,7 @@ from app.assessments.models import Assessment
 from app.config import Settings
 from app.db import Database, get_database, utcnow
 from app.flags.models import Flag
+from app.incidents.models import IncidentPerson
 from app.main import create_app
 from tests.conftest import example_incident
 
@@ -122,13 +123,21 @@ def give_flag(
     *,
     agency: str,
     subject_ref: str = "c1",
-    subject_kind: str = "child",
+    subject_kind: str | None = None,
     area: str = AREA_A,
     due_in: timedelta = timedelta(hours=10),
 ) -> Flag:
-    """Insert an open flag for ``agency`` about ``subject_ref`` on the incident."""
+    """Insert an open flag for ``agency`` about ``subject_ref`` on the incident (about a
+    person of the role the incident gives that ref, unless ``subject_kind`` says)."""
     iid = uuid.UUID(str(incident_id))
     assessment = _assessment_for(session, iid)
+    if subject_kind is None:
+        role = session.scalar(
+            select(IncidentPerson.role).where(
+                IncidentPerson.incident_id == iid, IncidentPerson.ref == subject_ref
+            )
+        )
+        subject_kind = role if role in ("victim", "perpetrator") else "child"
     now = utcnow()
     flag = Flag(
         incident_id=iid,

@@ -155,6 +155,17 @@ def test_area_scope_comes_from_the_token(
     assert r.status_code == 404
 
 
+def test_an_agency_token_names_its_agency_adult_social_care_included(
+    jwks: dict[str, Any], rsa_key: rsa.RSAPrivateKey
+) -> None:
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, algorithms=["RS256"])
+    principal = verifier.verify(
+        sign(rsa_key, claims(triage_role="agency", triage_agency="adult_social_care"))
+    )
+    assert (principal.role, principal.agency) == ("agency", "adult_social_care")
+    assert principal.areas == frozenset({"E09000018"})
+
+
 # --------------------------------------------------------------------------- refused
 
 

@@ -271,6 +271,29 @@ def test_keys_create_list_revoke_round_trip(
         assert principal_for_key(s, secret.group(1)) is None
 
 
+def test_keys_create_makes_an_adult_social_care_key(
+    cli_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(
+        capsys,
+        "keys",
+        "create",
+        "--role",
+        "agency",
+        "--agency",
+        "adult_social_care",
+        "--area",
+        "E09000018",
+    )
+    assert code == 0, out
+    secret = re.search(r"secret: (\S+)", out)
+    assert secret
+    with cli_database.session() as s:
+        principal = principal_for_key(s, secret.group(1))
+        assert principal is not None
+        assert (principal.role, principal.agency) == ("agency", "adult_social_care")
+
+
 def test_keys_create_refuses_an_inconsistent_key_and_stores_nothing(
     cli_database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
