@@ -31,6 +31,9 @@ class ApiKey(Base):
     agency: Mapped[str | None] = mapped_column(String(32))
     areas: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
     source_system: Mapped[str | None] = mapped_column(String(64))
+    # A school key's schools (URNs): it sees only flags about their pupils. NULL on keys
+    # made before keys named their schools; a school key with none sees nothing.
+    schools: Mapped[list[str] | None] = mapped_column(PortableJSON)
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

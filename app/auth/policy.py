@@ -4,7 +4,9 @@ Three layers, each enforced here and nowhere else:
 
 1. **Function level** (OWASP API5): which roles may call an action at all → 403.
 2. **Object level** (OWASP API1, BOLA): which records a principal may see → records
-   outside scope answer 404, never 403, so nothing reveals that they exist.
+   outside scope answer 404, never 403, so nothing reveals that they exist. Flags:
+   ``flag_scope`` (the filters every listing applies in SQL) and ``flag_in_scope`` (one
+   flag); a school sees only flags about the pupils of its own schools (URNs).
 3. **Property level** (OWASP API3): which fields an agency sees (``agency_view``).
 
 The same matrix is written out in the README; ``tests/auth/test_policy_matrix.py`` has a
@@ -14,6 +16,7 @@ test per cell.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from app.auth.deps import CurrentPrincipal
@@ -85,6 +88,51 @@ def area_filter(principal: Principal) -> frozenset[str] | None:
     if principal.role == "auditor" or ALL_AREAS in principal.areas:
         return None
     return principal.areas
+
+
+# --------------------------------------------------------------------------- flag scope
+
+# Agencies that see only the flags about their own pupils: the flag's ``school_urn`` (the
+# URN of the school its subject child attends, stored with the flag) must be one of the
+# principal's schools. A school principal without schools sees no flag at all.
+SCHOOL_SCOPED_AGENCIES = frozenset({"school"})
+
+
+@dataclass(frozen=True)
+class FlagScope:
+    """The flags a principal may see, as filters a listing applies in SQL.
+
+    ``None`` on a field means no limit on it; an empty set means nothing matches.
+    """
+
+    areas: frozenset[str] | None
+    agencies: frozenset[str] | None
+    school_urns: frozenset[str] | None
+
+
+def flag_scope(principal: Principal) -> FlagScope:
+    """What of the flags ``principal`` may see (callers check the role first)."""
+    if principal.role == "auditor":
+        return FlagScope(areas=None, agencies=None, school_urns=None)
+    if principal.role == "triage":
+        return FlagScope(areas=area_filter(principal), agencies=None, school_urns=None)
+    if principal.role == "agency" and principal.agency is not None:
+        return FlagScope(
+            areas=area_filter(principal),
+            agencies=frozenset({principal.agency}),
+            school_urns=(principal.schools if principal.agency in SCHOOL_SCOPED_AGENCIES else None),
+        )
+    return FlagScope(areas=frozenset(), agencies=frozenset(), school_urns=frozenset())
+
+
+def flag_in_scope(principal: Principal, *, agency: str, area: str, school_urn: str | None) -> bool:
+    """Whether ``principal`` may see one flag (callers answer 404 if not, never 403)."""
+    scope = flag_scope(principal)
+    return (
+        (scope.areas is None or area in scope.areas)
+        and (scope.agencies is None or agency in scope.agencies)
+        and (scope.school_urns is None or school_urn in scope.school_urns)
+    )
 
 
 # --------------------------------------------------------------------------- agency views

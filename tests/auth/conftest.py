@@ -3,7 +3,9 @@
 Incident A comes from ``force-a-records`` in area A, incident B from ``force-b-records`` in
 area B. The school in area A has a flag about child ``c1`` on incident A; children's social
 care (CSC) in area B has one on incident B; CSC in area A has none anywhere; adult social
-care in area A has one about the victim ``v1`` on incident A. All invented.
+care in area A has one about the victim ``v1`` on incident A. The school key ``school_a`` is
+for the school c1 attends; ``other_school_a`` for another school in area A, whose pupils
+are in no incident. All invented.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from tests.auth.scenario import (
 from tests.conftest import KeyMaker
 
 PURPOSE = {"X-Purpose": "audit"}
+SCHOOL_C1 = "100123"  # the school child c1 attends in both incidents (invented URN)
+OTHER_SCHOOL = "100999"  # a school no child of the world attends (invented URN)
 
 # One application per module instead of one per test (see tests/auth/scenario.py).
 client = scenario.client
@@ -72,6 +76,7 @@ PRINCIPALS = (
     "triage_a",
     "triage_b",
     "school_a",
+    "other_school_a",
     "csc_b",
     "csc_a",
     "adult_social_care_a",
@@ -92,7 +97,11 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         "submitter_b": make_key("submitter", source_system=SYSTEM_B),
         "triage_a": make_key("triage", areas=[AREA_A]),
         "triage_b": make_key("triage", areas=[AREA_B]),
-        "school_a": make_key("agency", agency="school", areas=[AREA_A]),
+        # The school of incident A's child c1 (the contract's example), and another one.
+        "school_a": make_key("agency", agency="school", areas=[AREA_A], schools=[SCHOOL_C1]),
+        "other_school_a": make_key(
+            "agency", agency="school", areas=[AREA_A], schools=[OTHER_SCHOOL]
+        ),
         "csc_b": make_key("agency", agency="csc", areas=[AREA_B]),
         "csc_a": make_key("agency", agency="csc", areas=[AREA_A]),
         "adult_social_care_a": make_key("agency", agency="adult_social_care", areas=[AREA_A]),

@@ -39,6 +39,7 @@ Expect = int | str
 # The agency behind each agency column (what its disclosures name).
 AGENCY_OF = {
     "school_a": "school",
+    "other_school_a": "school",
     "csc_b": "csc",
     "csc_a": "csc",
     "adult_social_care_a": "adult_social_care",
@@ -51,6 +52,7 @@ ROLE_OF = {
     "triage_a": "triage",
     "triage_b": "triage",
     "school_a": "agency",
+    "other_school_a": "agency",
     "csc_b": "agency",
     "csc_a": "agency",
     "adult_social_care_a": "agency",
@@ -105,7 +107,8 @@ CASES: tuple[Case, ...] = (
             submitter_b=404,
             triage_a=OK,
             triage_b=404,
-            school_a=OK,  # flagged for the school, in its area
+            school_a=OK,  # flagged for the school (about its pupil), in its area
+            other_school_a=404,  # a school flag, but about no pupil of this school
             csc_b=404,  # other area
             csc_a=404,  # its area, but no flag for CSC
             adult_social_care_a=OK,  # flagged about the victim
@@ -125,6 +128,7 @@ CASES: tuple[Case, ...] = (
             triage_a=404,
             triage_b=OK,
             school_a=404,
+            other_school_a=404,
             csc_b=OK,
             csc_a=404,
             adult_social_care_a=404,
@@ -144,6 +148,7 @@ CASES: tuple[Case, ...] = (
             triage_a=404,
             triage_b=404,
             school_a=404,
+            other_school_a=404,
             csc_b=404,
             csc_a=404,
             adult_social_care_a=404,
@@ -265,6 +270,7 @@ CASES: tuple[Case, ...] = (
             triage_a=OK,
             triage_b=OK,
             school_a=OK,
+            other_school_a=OK,
             csc_b=OK,
             csc_a=OK,
             adult_social_care_a=OK,
@@ -281,6 +287,7 @@ CASES: tuple[Case, ...] = (
             triage_a=OK,
             triage_b=404,
             school_a=OK,
+            other_school_a=404,
             csc_b=404,
             csc_a=404,
             auditor=OK,
@@ -298,6 +305,7 @@ CASES: tuple[Case, ...] = (
             triage_a=OK,
             triage_b=404,
             school_a=OK,
+            other_school_a=404,
             csc_b=404,
             csc_a=404,
             auditor=OK,
@@ -315,6 +323,7 @@ CASES: tuple[Case, ...] = (
             triage_a=OK,
             triage_b=404,
             school_a=404,
+            other_school_a=404,
             csc_b=404,
             csc_a=404,
             adult_social_care_a=OK,
@@ -330,7 +339,13 @@ CASES: tuple[Case, ...] = (
         "/v1/flags/{flag_id}",
         # In scope, the missing precondition is the answer (428) and nothing is written.
         cells(
-            triage_a=428, triage_b=404, school_a=428, csc_b=404, csc_a=404, adult_social_care_a=404
+            triage_a=428,
+            triage_b=404,
+            school_a=428,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            adult_social_care_a=404,
         ),
         params={"flag_id": "flag_a"},
         body=lambda _w, _p: {"status": "acknowledged"},
@@ -341,7 +356,13 @@ CASES: tuple[Case, ...] = (
         "POST",
         "/v1/flags/{flag_id}/notes",
         cells(
-            triage_a=OK, triage_b=404, school_a=OK, csc_b=404, csc_a=404, adult_social_care_a=404
+            triage_a=OK,
+            triage_b=404,
+            school_a=OK,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            adult_social_care_a=404,
         ),
         logs=frozenset({"alter"}),
         params={"flag_id": "flag_a"},

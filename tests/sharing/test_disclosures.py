@@ -217,7 +217,7 @@ def test_only_triage_in_the_area_records_and_triage_or_auditors_read(
     auditor = make_key("auditor")
     assert post(client, auditor, incident_id, shared()).status_code == 403
     assert len(client.get(url, headers=auditor).json()["disclosures"]) == 1
-    school = make_key("agency", agency="school")
+    school = make_key("agency", agency="school", schools=["100123"])  # c1's school
     assert post(client, school, incident_id, shared()).status_code == 403
     assert client.get(url, headers=school).status_code == 403
     assert client.get(url, headers={"Authorization": triage["Authorization"]}).status_code == 400
