@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from app.config import get_settings
 from app.db import create_db_engine
@@ -49,8 +50,28 @@ def run_migrations_online() -> None:
         )
     )
     with engine.connect() as conn:
-        _run(conn)
+        if url.startswith("sqlite"):
+            _run_sqlite(conn)
+        else:
+            _run(conn)
     engine.dispose()
+
+
+def _run_sqlite(conn: Connection) -> None:
+    """SQLite alters a table by rebuilding it (batch mode): dropping the old copy of a table
+    that other rows refer to (``flags``, by ``flag_events``) fails while foreign keys are
+    enforced, and the pragma that stops enforcing them has no effect inside a transaction.
+    So it is off from before the migrations' transaction to after it, and every foreign
+    key is checked once they have committed."""
+    raw: Any = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _run(conn)
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"{len(broken)} rows refer to rows that no longer exist")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _run(connection: object) -> None:

@@ -143,7 +143,8 @@ def exercise_every_endpoint(
     other_triage = make_key("triage", areas=["E09000019"])
     auditor = make_key("auditor")
     admin = make_key("admin")
-    school = make_key("agency", agency="school", areas=[AREA_A])
+    # The school of the incident's child (the contract's example).
+    school = make_key("agency", agency="school", areas=[AREA_A], schools=["100123"])
 
     body = distinctive_incident()
     key = {"Idempotency-Key": "pd-key-1"}
@@ -262,6 +263,9 @@ def exercise_every_endpoint(
     call("GET", "/v1/admin/reviews-due", 400, params={"after": GIVEN}, headers=admin)
     call("GET", "/v1/admin/keys", 200, headers=admin)
     call("POST", "/v1/admin/keys", 422, json={"role": "agency", "label": GIVEN}, headers=admin)
+    school_key = {"role": "agency", "agency": "school", "areas": [AREA_A], "label": GIVEN}
+    call("POST", "/v1/admin/keys", 422, json=school_key, headers=admin)  # no school URN
+    call("POST", "/v1/admin/keys", 422, json={**school_key, "schools": [PNC]}, headers=admin)
 
     # A fault deep inside a write, with personal data in the exception's message.
     def explode(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -15,7 +15,7 @@ from app.admin.service import erase_incident
 from app.audit.record import AuditRecord
 from app.auth.keys import MAX_KEY_DAYS, KeySpecError, create_key, key_row, list_keys, revoke_key
 from app.auth.policy import authorize
-from app.auth.principal import Agency, Principal, Role
+from app.auth.principal import MAX_SCHOOLS, SCHOOL_URN_PATTERN, Agency, Principal, Role
 from app.contract.bounds import BoundedTime, WholeNumber
 from app.db import DatabaseDep, utcnow
 from app.errors import (
@@ -67,6 +67,13 @@ class KeyIn(BaseModel):
         default_factory=list, max_length=50
     )
     source_system: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,64}$")
+    schools: list[Annotated[str, Field(pattern=SCHOOL_URN_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=MAX_SCHOOLS,
+        description="For agency `school`, required: the URNs (DfE Unique Reference Numbers, "
+        "6 to 8 digits) of the schools the key serves; it sees only flags about their "
+        "pupils. Refused on any other key.",
+    )
     label: str = Field(default="", max_length=100)
     expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=MAX_KEY_DAYS)
 
@@ -78,6 +85,10 @@ class KeyOut(BaseModel):
     agency: str | None
     areas: list[str]
     source_system: str | None
+    schools: list[str] = Field(
+        description="A school key's schools (URNs). A school key without any (made before "
+        "keys named their schools) sees nothing: revoke it and make one that names them."
+    )
     label: str
     created_at: AwareDatetime
     expires_at: AwareDatetime | None
@@ -205,6 +216,7 @@ def _key_out(row: object) -> KeyOut:
         {
             **{f: getattr(row, f) for f in KeyOut.model_fields if f != "id"},
             "id": str(row.id),  # type: ignore[attr-defined]
+            "schools": getattr(row, "schools", None) or [],
         }
     )
 
@@ -240,6 +252,7 @@ def post_key(request: Request, body: KeyIn, db: DatabaseDep, write: WriteRequest
                 agency=body.agency,
                 areas=body.areas,
                 source_system=body.source_system,
+                schools=body.schools,
                 label=body.label,
                 expires_in_days=body.expires_in_days,
             )

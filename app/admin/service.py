@@ -4,8 +4,8 @@ What stays: the incident's id, source reference, area and dates, the assessment 
 (no inputs, no explanation), flag statuses, every digest, and the audit events (which hold
 digests and ids only, so the hash chain still verifies). What goes: every submitted body,
 names and dates of birth, stored responses, assessment inputs and explanations, judgement
-rationales, agencies' free-text notes and status reasons on the flags, identifiers of persons
-who appear in no other live incident.
+rationales, agencies' free-text notes and status reasons on the flags, the school URNs on
+the flags, identifiers of persons who appear in no other live incident.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def erase_incident(
             )
             flag.status = "not_required"
         flag.status_reason = "incident erased"
+        # Which school a child attends came from the erased body: it goes with it (and
+        # with it the school's view of the flag).
+        flag.school_urn = None
         flag.version += 1
         flag.updated_at = now
     refresh_queue_row(session, incident.id)  # an erased incident leaves the queue

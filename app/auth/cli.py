@@ -18,7 +18,8 @@ DEMO_LABEL = "demo"
 DEMO_KEYS: tuple[dict[str, Any], ...] = (
     {"role": "submitter", "source_system": "force-a-records"},
     {"role": "triage", "areas": ["E09000018"]},
-    {"role": "agency", "agency": "school", "areas": ["E09000018"]},
+    # The school of the example incident's child (tests/data/incident.example.json).
+    {"role": "agency", "agency": "school", "areas": ["E09000018"], "schools": ["100123"]},
     {"role": "agency", "agency": "csc", "areas": ["E09000018"]},
     {"role": "auditor"},
     {"role": "admin"},
@@ -38,6 +39,15 @@ def register(sub: Any) -> None:
         default=[],
         dest="areas",
         help="area code (repeatable); '*' for all areas",
+    )
+    create.add_argument(
+        "--school",
+        action="append",
+        default=[],
+        dest="schools",
+        metavar="URN",
+        help="for agency school (required, repeatable): the URN of a school the key serves; "
+        "it sees only flags about that school's pupils",
     )
     create.add_argument("--source-system", help="for submitters: the records system")
     create.add_argument("--label", default="", help="who or what holds the key")
@@ -84,6 +94,7 @@ def _create(args: argparse.Namespace) -> int:
                 agency=args.agency,
                 areas=args.areas,
                 source_system=args.source_system,
+                schools=args.schools,
                 label=args.label,
                 expires_in_days=args.expires_in_days,
             )
@@ -105,7 +116,8 @@ def _list(_: argparse.Namespace) -> int:
             state = "revoked" if k.revoked_at else "active"
             print(
                 f"{k.id}  {k.prefix}…  {k.role:<9} {k.agency or '-':<10} "
-                f"{','.join(k.areas) or '-':<12} {k.source_system or '-':<16} {state}  {k.label}"
+                f"{','.join(k.areas) or '-':<12} {','.join(k.schools or ()) or '-':<8} "
+                f"{k.source_system or '-':<16} {state}  {k.label}"
             )
     db.dispose()
     return 0

@@ -7,7 +7,8 @@ it names (the key's own ``alg`` when the JWKS declares one, else its key type), 
 can never make the verifier use a key with an algorithm it was not published for; keys
 published for encryption (``use: enc``) are never used. ``exp``, ``iss``, ``aud`` and
 ``sub`` are required. The role, agency and areas come from the ``triage_role``, ``triage_agency``,
-``triage_areas`` and ``triage_source_system`` claims.
+``triage_areas`` and ``triage_source_system`` claims; a school's URNs from ``triage_schools``
+(required for agency ``school``: a school token without one is refused; ignored otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK
 
-from app.auth.principal import AGENCIES, ROLES, Principal
+from app.auth.principal import AGENCIES, MAX_SCHOOLS, ROLES, Principal, is_school_urn
 from app.config import Settings
 
 ASYMMETRIC = frozenset(
@@ -156,6 +157,15 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     source_system = claims.get("triage_source_system")
     if role == "submitter" and not isinstance(source_system, str):
         raise TokenError("submitter token carries no triage_source_system")
+    is_school = role == "agency" and agency == "school"
+    schools = (claims.get("triage_schools") or []) if is_school else []
+    if is_school and not (
+        isinstance(schools, list)
+        and 0 < len(schools) <= MAX_SCHOOLS
+        and all(is_school_urn(urn) for urn in schools)
+    ):
+        # Like a key, a school token names the schools (URNs) whose pupils it may see.
+        raise TokenError("school token carries no valid triage_schools")
     return Principal(
         id=f"jwt:{claims['sub']}",
         kind="jwt",
@@ -164,4 +174,5 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         agency=agency if role == "agency" else None,
         areas=frozenset(areas),
         source_system=source_system if role == "submitter" else None,
+        schools=frozenset(schools),
     )

@@ -18,7 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
-from app.auth.principal import AGENCIES, ALL_AREAS, Principal, Role
+from app.auth.principal import (
+    AGENCIES,
+    ALL_AREAS,
+    MAX_SCHOOLS,
+    Principal,
+    Role,
+    is_school_urn,
+)
 from app.db import utcnow
 
 KEY_PREFIX = "tri_"
@@ -42,12 +49,28 @@ class KeySpecError(ValueError):
 
 
 def validate_spec(
-    role: Role, agency: str | None, areas: list[str], source_system: str | None
+    role: Role,
+    agency: str | None,
+    areas: list[str],
+    source_system: str | None,
+    schools: list[str] | None = None,
 ) -> None:
+    """Refuse a key whose parts do not fit together. Messages never repeat a value given."""
+    schools = schools or []
     if role == "agency" and agency not in AGENCIES:
         raise KeySpecError("an agency key needs --agency, one of: " + ", ".join(AGENCIES))
     if role != "agency" and agency is not None:
         raise KeySpecError("--agency is only for role agency")
+    if agency == "school" and not schools:
+        raise KeySpecError(
+            "a school key needs at least one --school: the URN of a school it serves"
+        )
+    if agency != "school" and schools:
+        raise KeySpecError("--school is only for agency school")
+    if not all(is_school_urn(urn) for urn in schools):
+        raise KeySpecError("a school URN is 6 to 8 digits")
+    if len(schools) > MAX_SCHOOLS:
+        raise KeySpecError(f"a school key serves at most {MAX_SCHOOLS} schools")
     if role in ("triage", "agency") and not areas:
         raise KeySpecError(f"a {role} key needs at least one --area (or '{ALL_AREAS}')")
     if role == "submitter" and not source_system:
@@ -64,11 +87,14 @@ def create_key(
     agency: str | None = None,
     areas: list[str] | None = None,
     source_system: str | None = None,
+    schools: list[str] | None = None,
     expires_in_days: int | None = None,
     now: datetime | None = None,
 ) -> IssuedKey:
+    """A new key. A school key names the schools (URNs) whose pupils it may see."""
     areas = sorted(set(areas or []))
-    validate_spec(role, agency, areas, source_system)
+    schools = sorted(set(schools or []))
+    validate_spec(role, agency, areas, source_system, schools)
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_DAYS:
         raise KeySpecError(f"a key expires in 1 to {MAX_KEY_DAYS} days, or is kept until revoked")
     now = now or utcnow()
@@ -81,6 +107,7 @@ def create_key(
         agency=agency,
         areas=areas,
         source_system=source_system,
+        schools=schools,
         label=label,
         created_at=now,
         expires_at=None if expires_in_days is None else now + timedelta(days=expires_in_days),
@@ -107,6 +134,8 @@ def _principal(row: ApiKey) -> Principal:
         agency=row.agency,  # type: ignore[arg-type]
         areas=frozenset(row.areas or ()),
         source_system=row.source_system,
+        # A school key made before keys named their schools has none: it sees nothing.
+        schools=frozenset(row.schools or ()),
     )
 
 

@@ -4,7 +4,9 @@ Three layers, each enforced here and nowhere else:
 
 1. **Function level** (OWASP API5): which roles may call an action at all → 403.
 2. **Object level** (OWASP API1, BOLA): which records a principal may see → records
-   outside scope answer 404, never 403, so nothing reveals that they exist.
+   outside scope answer 404, never 403, so nothing reveals that they exist. Flags:
+   ``flag_scope`` (the filters every listing applies in SQL) and ``flag_in_scope`` (one
+   flag); a school sees only flags about the pupils of its own schools (URNs).
 3. **Property level** (OWASP API3): which fields an agency sees (``agency_view``).
 
 The same matrix is written out in the README; ``tests/auth/test_policy_matrix.py`` has a
@@ -14,6 +16,7 @@ test per cell.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from app.auth.deps import CurrentPrincipal
@@ -87,6 +90,51 @@ def area_filter(principal: Principal) -> frozenset[str] | None:
     return principal.areas
 
 
+# --------------------------------------------------------------------------- flag scope
+
+# Agencies that see only the flags about their own pupils: the flag's ``school_urn`` (the
+# URN of the school its subject child attends, stored with the flag) must be one of the
+# principal's schools. A school principal without schools sees no flag at all.
+SCHOOL_SCOPED_AGENCIES = frozenset({"school"})
+
+
+@dataclass(frozen=True)
+class FlagScope:
+    """The flags a principal may see, as filters a listing applies in SQL.
+
+    ``None`` on a field means no limit on it; an empty set means nothing matches.
+    """
+
+    areas: frozenset[str] | None
+    agencies: frozenset[str] | None
+    school_urns: frozenset[str] | None
+
+
+def flag_scope(principal: Principal) -> FlagScope:
+    """What of the flags ``principal`` may see (callers check the role first)."""
+    if principal.role == "auditor":
+        return FlagScope(areas=None, agencies=None, school_urns=None)
+    if principal.role == "triage":
+        return FlagScope(areas=area_filter(principal), agencies=None, school_urns=None)
+    if principal.role == "agency" and principal.agency is not None:
+        return FlagScope(
+            areas=area_filter(principal),
+            agencies=frozenset({principal.agency}),
+            school_urns=(principal.schools if principal.agency in SCHOOL_SCOPED_AGENCIES else None),
+        )
+    return FlagScope(areas=frozenset(), agencies=frozenset(), school_urns=frozenset())
+
+
+def flag_in_scope(principal: Principal, *, agency: str, area: str, school_urn: str | None) -> bool:
+    """Whether ``principal`` may see one flag (callers answer 404 if not, never 403)."""
+    scope = flag_scope(principal)
+    return (
+        (scope.areas is None or area in scope.areas)
+        and (scope.agencies is None or agency in scope.agencies)
+        and (scope.school_urns is None or school_urn in scope.school_urns)
+    )
+
+
 # --------------------------------------------------------------------------- agency views
 
 # What each agency needs, and no more (information-sharing golden rule 6). Sections of the
@@ -147,10 +195,58 @@ AGENCY_VIEWS: dict[str, dict[str, Any]] = {
         "persons": "perpetrator_and_flag_subjects",
         "sections": ("occurred_at", "area", "perpetrator_history", "circumstances"),
     },
+    # Adult safeguarding (Care Act 2014 s.42): the adult at risk is the victim, and only
+    # the victim. What an enquiry into the risk to her needs is what the IDVA sees of her
+    # (the relationship, what happened, her checklist and history, any safety plan, her
+    # consent), never a child: no child person, whatever a flag is about, and so never a
+    # child's own account; not the perpetrator's history or the officer's assessment.
+    "adult_social_care": {
+        "persons": "victim_only",
+        "sections": (
+            "occurred_at",
+            "area",
+            "relationship",
+            "circumstances",
+            "victim_checklist",
+            "victim_history",
+            "safety_plan",
+            "consent",
+        ),
+    },
 }
 
 # Child fields kept back from agencies that do not work with the child's own account.
 CHILD_ACCOUNT_AGENCIES = frozenset({"csc", "marac", "idva", "health"})
+
+
+def agency_keeps_person(
+    agency: str,
+    *,
+    ref: str | None,
+    role: str | None,
+    flag_subjects: Iterable[str],
+    victim: str | None = None,
+    perpetrator: str | None = None,
+) -> bool:
+    """Whether ``agency`` receives this person of an incident (by ref and role).
+
+    ``victim`` and ``perpetrator`` are the refs the stored incident names; without a stored
+    incident (erased) the role alone decides.
+    """
+    rule = AGENCY_VIEWS[agency]["persons"]
+    is_victim = ref == victim if victim is not None else role == "victim"
+    is_perpetrator = ref == perpetrator if perpetrator is not None else role == "perpetrator"
+    if rule == "victim_only":
+        return is_victim and role != "child"
+    if rule == "all" or ref in set(flag_subjects):
+        return True
+    if rule == "flag_subjects_and_victim":
+        return is_victim
+    if rule == "victim_and_children":
+        return is_victim or role == "child"
+    if rule == "perpetrator_and_flag_subjects":
+        return is_perpetrator
+    return False
 
 
 def agency_view(
@@ -161,25 +257,17 @@ def agency_view(
     subjects = set(flag_subjects)
     rel = incident.get("relationship", {})
     victim, perpetrator = rel.get("victim"), rel.get("perpetrator")
-    rule = view["persons"]
-
-    def keep(person: dict[str, Any]) -> bool:
-        ref, role = person.get("ref"), person.get("role")
-        if rule == "all":
-            return True
-        if ref in subjects:
-            return True
-        if rule == "flag_subjects_and_victim":
-            return bool(ref == victim)
-        if rule == "victim_and_children":
-            return bool(ref == victim or role == "child")
-        if rule == "perpetrator_and_flag_subjects":
-            return bool(ref == perpetrator)
-        return False
 
     persons = []
     for person in incident.get("persons", []):
-        if not keep(person):
+        if not agency_keeps_person(
+            agency,
+            ref=person.get("ref"),
+            role=person.get("role"),
+            flag_subjects=subjects,
+            victim=victim,
+            perpetrator=perpetrator,
+        ):
             continue
         p = {k: v for k, v in person.items() if k != "ethnicity"}  # fairness reporting only
         child = p.get("child")

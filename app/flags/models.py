@@ -46,10 +46,14 @@ class Flag(Base):
     assessment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assessments.id"))
     area: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(40))
-    agency: Mapped[str] = mapped_column(String(16))
+    agency: Mapped[str] = mapped_column(String(32))
     subject_kind: Mapped[str] = mapped_column(String(16))
     subject_ref: Mapped[str] = mapped_column(String(32))
     subject_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
+    # The URN of the school the subject child attends, from the incident as stored (set
+    # at insert, moved by a revision that corrects it, cleared by erasure): a school sees
+    # only the flags of its own schools' pupils (app.auth.policy.flag_scope).
+    school_urn: Mapped[str | None] = mapped_column(String(8))
     priority: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default="open")

@@ -78,6 +78,15 @@ _open_flags_index(
     Flag.due_at,
     Flag.id,
 )
+# A school's work list: the open flags about the pupils of one school (one scan per school).
+_open_flags_index(
+    "ix_flags_open_agency_school_urn_priority_due_at",
+    Flag.agency,
+    Flag.school_urn,
+    Flag.priority,
+    Flag.due_at,
+    Flag.id,
+)
 # The overdue gauge and the overdue filter: open flags by due time (index-only on PostgreSQL).
 _open_flags_index("ix_flags_open_due_at_type_agency", Flag.due_at, Flag.type, Flag.agency)
 

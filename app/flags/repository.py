@@ -74,6 +74,8 @@ class FlagFilters:
     statuses: tuple[str, ...] = OPEN_STATUSES
     areas: frozenset[str] | None = None
     agencies: frozenset[str] | None = None
+    # The schools (URNs) whose pupils' flags a school may see (app.auth.policy.flag_scope).
+    school_urns: frozenset[str] | None = None
     types: frozenset[str] | None = None
     subject_kind: str | None = None
     person_id: uuid.UUID | None = None
@@ -102,6 +104,9 @@ def _conditions(f: FlagFilters, now: dt.datetime) -> list[ColumnElement[bool]]:
     if f.agencies is not None:
         agencies = sorted(f.agencies)
         out.append(Flag.agency == agencies[0] if len(agencies) == 1 else Flag.agency.in_(agencies))
+    if f.school_urns is not None:
+        urns = sorted(f.school_urns)
+        out.append(Flag.school_urn == urns[0] if len(urns) == 1 else Flag.school_urn.in_(urns))
     if f.types is not None:
         out.append(Flag.type.in_(sorted(f.types)))
     if f.subject_kind is not None:
@@ -134,21 +139,32 @@ def list_flags(
     """Up to ``limit`` flags after ``after`` in (priority, due time, id) order.
 
     Rows of the table, not ORM objects: a page is read, never changed, and loading fifty
-    mapped objects cost more than the query."""
+    mapped objects cost more than the query.
+
+    A school's listing is a union of one scan per school (an index range scan of the open
+    flags of that agency and school), the areas a filter on each; any other is one scan
+    per area."""
+    areas = None if filters.areas is None else sorted(filters.areas)
+    urns = None if filters.school_urns is None else sorted(filters.school_urns)
+    if (areas is not None and not areas) or (urns is not None and not urns):
+        return []
     conditions = _conditions(filters, now)
     if after is not None:
         conditions.append(tuple_(*FLAG_ORDER) > flag_key_tuple(after))
-    areas = None if filters.areas is None else sorted(filters.areas)
-    if areas is not None and not areas:
-        return []
-    if areas is None or len(areas) > MAX_UNION_AREAS:
+    if urns is not None and len(urns) <= MAX_UNION_AREAS:
+        if areas is not None:
+            conditions.append(Flag.area.in_(areas))
+        partitions = [Flag.school_urn == urn for urn in urns]
+    elif areas is None or len(areas) > MAX_UNION_AREAS:
         stmt = select(FLAGS).where(*conditions)
         if areas is not None:
             stmt = stmt.where(Flag.area.in_(areas))
         return list(session.connection().execute(stmt.order_by(*FLAG_ORDER).limit(limit)))
+    else:
+        partitions = [Flag.area == area for area in areas]
     scans = [
-        select(*FLAG_ORDER).where(Flag.area == area, *conditions).order_by(*FLAG_ORDER).limit(limit)
-        for area in areas
+        select(*FLAG_ORDER).where(part, *conditions).order_by(*FLAG_ORDER).limit(limit)
+        for part in partitions
     ]
     ids = merged_keyset_ids(session, scans, limit)
     if len(ids) == 0:
@@ -270,9 +286,18 @@ def move_to_area(session: Session, incident_id: uuid.UUID, area: str) -> None:
     session.execute(update(Flag).where(Flag.incident_id == incident_id).values(area=area))
 
 
-def agency_flag_subjects(session: Session, agency: str | None, incident_id: uuid.UUID) -> set[str]:
-    """Person refs that this agency has flags about in this incident (empty: no access)."""
-    refs = session.scalars(
-        select(Flag.subject_ref).where(Flag.incident_id == incident_id, Flag.agency == agency)
-    )
-    return set(refs)
+def agency_flag_subjects(
+    session: Session,
+    incident_id: uuid.UUID,
+    *,
+    agency: str | None,
+    school_urns: frozenset[str] | None = None,
+) -> set[str]:
+    """Person refs that this agency has flags about in this incident (empty: no access);
+    with ``school_urns``, only flags about those schools' pupils."""
+    if school_urns is not None and not school_urns:
+        return set()
+    stmt = select(Flag.subject_ref).where(Flag.incident_id == incident_id, Flag.agency == agency)
+    if school_urns is not None:
+        stmt = stmt.where(Flag.school_urn.in_(sorted(school_urns)))
+    return set(session.scalars(stmt))

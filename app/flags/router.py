@@ -1,8 +1,9 @@
 """HTTP routes for working flags (``/v1/flags``) and the MASH triage queue (``/v1/queue``).
 
-Visibility (the policy's object scope, applied here to flags): triage sees the flags of
-its areas; an agency sees only flags addressed to its own agency in its areas, and works
-only those; an auditor reads every flag and works none. A flag outside scope is a 404.
+Visibility (the policy's object scope, ``app.auth.policy.flag_scope``): triage sees the
+flags of its areas; an agency sees only flags addressed to its own agency in its areas, and
+works only those (a school: only those about the pupils of its own schools); an auditor
+reads every flag and works none. A flag outside scope is a 404.
 Every read is an audit ``consult`` (an agency's is also a ``disclose`` to it); every
 change an ``alter``. Notes and reasons are free text: returned to those entitled, never
 logged.
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.record import AuditRecord, record
 from app.auth.deps import CAPTURE_PURPOSE, REQUIRE_PURPOSE
-from app.auth.policy import area_filter, authorize
+from app.auth.policy import area_filter, authorize, flag_in_scope, flag_scope
 from app.auth.principal import Principal
 from app.contract.bounds import BoundedTime
 from app.db import DatabaseDep, utcnow
@@ -49,7 +50,7 @@ from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import queue_page
 from app.flags.schemas import FlagOut, etag, flag_json
-from app.flags.vocabulary import Agency, FlagType
+from app.flags.vocabulary import AGENCIES, Agency, FlagType
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.openapi import enforced
 from app.requests import StrictJsonRoute
@@ -93,29 +94,27 @@ IfMatch = Annotated[
 # --------------------------------------------------------------------------- scope
 
 
-def flag_in_scope(principal: Principal, flag: Flag) -> bool:
-    if principal.role == "auditor":
-        return True
-    if principal.role == "triage":
-        return principal.in_area(flag.area)
-    if principal.role == "agency":
-        return flag.agency == principal.agency and principal.in_area(flag.area)
-    return False
-
-
 def _visible_flag(session: Session, principal: Principal, flag_id: uuid.UUID) -> Flag:
     flag = repository.get_flag(session, flag_id)
-    if flag is None or not flag_in_scope(principal, flag):
+    if flag is None or not flag_in_scope(
+        principal, agency=flag.agency, area=flag.area, school_urn=flag.school_urn
+    ):
         raise NotFound(NOT_VISIBLE)
     return flag
 
 
-def _scoped_areas(principal: Principal, requested: list[str] | None) -> frozenset[str] | None:
-    allowed = area_filter(principal)
+def _within(
+    allowed: frozenset[str] | None, requested: Sequence[str] | None
+) -> frozenset[str] | None:
+    """The requested values within those allowed (None: no limit)."""
     if requested is None:
         return allowed
     wanted = frozenset(requested)
     return wanted if allowed is None else wanted & allowed
+
+
+def _scoped_areas(principal: Principal, requested: list[str] | None) -> frozenset[str] | None:
+    return _within(area_filter(principal), requested)
 
 
 def _person_ids(flags: Sequence[Flag | Row[Any]]) -> list[uuid.UUID]:
@@ -147,7 +146,7 @@ def list_flags(
     status: Annotated[
         list[FlagStatus] | None, Query(description="Default: the open statuses.", max_length=5)
     ] = None,
-    agency: Annotated[list[Agency] | None, Query(max_length=9)] = None,
+    agency: Annotated[list[Agency] | None, Query(max_length=len(AGENCIES))] = None,
     area: AreaQuery = None,
     flag_type: Annotated[list[FlagType] | None, Query(alias="type", max_length=15)] = None,
     subject: Annotated[
@@ -164,14 +163,12 @@ def list_flags(
 ) -> Response:
     with db.unit() as session:
         now = utcnow()
-        agencies: frozenset[str] | None = frozenset(agency) if agency is not None else None
-        if principal.role == "agency":
-            own = frozenset({str(principal.agency)})
-            agencies = own if agencies is None else agencies & own
+        scope = flag_scope(principal)
         filters = repository.FlagFilters(
             statuses=tuple(sorted(set(status))) if status else OPEN_STATUSES,
-            areas=_scoped_areas(principal, area),
-            agencies=agencies,
+            areas=_within(scope.areas, area),
+            agencies=_within(scope.agencies, agency),
+            school_urns=scope.school_urns,
             types=frozenset(flag_type) if flag_type else None,
             subject_kind=subject,
             person_id=person_id,
@@ -188,7 +185,7 @@ def list_flags(
         after = decode_key(cursor, fingerprint) if cursor else None
         if filters.agencies is not None and not filters.agencies:
             rows: list[Row[Any]] = []
-        else:
+        else:  # (no areas or no schools in scope: no rows, from the repository)
             rows = repository.list_flags(session, filters, now=now, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

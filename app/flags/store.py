@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.contract.incident import Incident
 from app.db import new_id
 from app.flags.engine import FlagProposal
 from app.flags.models import Flag
@@ -27,6 +28,7 @@ class NewFlag:
     subject_kind: str
     subject_ref: str
     subject_person_id: uuid.UUID | None
+    school_urn: str | None
     priority: int
     due_at: datetime
     status: str
@@ -53,9 +55,13 @@ def flag_from_proposal(
     assessment_id: uuid.UUID,
     area: str,
     subject_person_id: uuid.UUID | None,
+    school_urn: str | None,
     now: datetime,
 ) -> NewFlag:
-    """A new open flag. Its id is set now, so history rows can refer to it before insert."""
+    """A new open flag. Its id is set now, so history rows can refer to it before insert.
+
+    ``school_urn``: the school the subject child attends (``child_school_urns``), which
+    decides which school sees the flag."""
     p = proposal
     return NewFlag(
         id=new_id(),
@@ -67,6 +73,7 @@ def flag_from_proposal(
         subject_kind=p.subject_kind,
         subject_ref=p.subject_ref,
         subject_person_id=subject_person_id,
+        school_urn=school_urn,
         priority=p.priority,
         due_at=p.due_at,
         status="open",
@@ -85,6 +92,15 @@ def flag_from_proposal(
         created_at=now,
         updated_at=now,
     )
+
+
+def child_school_urns(incident: Incident) -> dict[str, str]:
+    """The school URN of each child of the incident that has one, by person ref."""
+    return {
+        p.ref: p.child.school.urn
+        for p in incident.children
+        if p.child is not None and p.child.school is not None and p.child.school.urn
+    }
 
 
 # The stored columns of a flag, in the table's order (what a batched insert writes).

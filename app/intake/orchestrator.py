@@ -42,7 +42,13 @@ from app.flags.engine import evaluate_flags
 from app.flags.models import OPEN_STATUSES, Flag
 from app.flags.queue import insert_queue_row, queue_values, refresh_queue_row
 from app.flags.schemas import flag_json
-from app.flags.store import NewFlag, flag_event_row, flag_from_proposal, flag_rows
+from app.flags.store import (
+    NewFlag,
+    child_school_urns,
+    flag_event_row,
+    flag_from_proposal,
+    flag_rows,
+)
 from app.incidents import models, repository
 from app.incidents.service import check_source_system, incident_location
 from app.intake import patterns
@@ -546,6 +552,7 @@ def _assess(
         assessment=assessment,
         area=area,
         records=records,
+        schools=child_school_urns(incident),
         principal_id=principal_id,
         now=now,
     )
@@ -578,6 +585,7 @@ def _reconcile_flags(
     assessment: AssessmentRow,
     area: str,
     records: dict[str, uuid.UUID],
+    schools: dict[str, str],
     principal_id: str,
     now: dt.datetime,
 ) -> tuple[list[NewFlag], list[dict[str, Any]]]:
@@ -586,7 +594,15 @@ def _reconcile_flags(
     A new version never closes a flag that is being worked, and never deletes one: a person
     decides. A flag whose condition holds again loses its review mark. Changes to existing
     flags are made on the loaded objects (the session writes them); new flags are returned.
+
+    ``schools``: each child's school URN in this version of the incident. A flag is seen by
+    its subject child's school, so a revision that corrects the school moves the child's
+    flags to the corrected school, as a corrected area moves them to that area.
     """
+    for kept in existing:
+        urn = schools.get(kept.subject_ref) if kept.subject_kind == "child" else None
+        if kept.school_urn != urn:
+            kept.school_urn = urn
     by_key = {f.dedupe_key: f for f in existing}
     proposed = set()
     added: list[NewFlag] = []
@@ -607,6 +623,7 @@ def _reconcile_flags(
             assessment_id=assessment.id,
             area=area,
             subject_person_id=records.get(p.subject_ref),
+            school_urn=schools.get(p.subject_ref) if p.subject_kind == "child" else None,
             now=now,
         )
         events.append(_event(new, principal_id, "created", None, "open", now))

@@ -47,7 +47,13 @@ from app.contract.incident import Incident, stored_incident
 from app.flags import repository as flag_repository
 from app.flags.engine import FlagProposal, Pointer, evaluate_flags
 from app.flags.queue import refresh_queue_row
-from app.flags.store import NewFlag, flag_event_row, flag_from_proposal, flag_rows
+from app.flags.store import (
+    NewFlag,
+    child_school_urns,
+    flag_event_row,
+    flag_from_proposal,
+    flag_rows,
+)
 from app.incidents import repository as incident_repository
 from app.intake.context import ScoringContext
 from app.people import repository as people_repository
@@ -330,6 +336,7 @@ def _add(
     via: uuid.UUID,
 ) -> list[NewFlag]:
     keys = flag_repository.dedupe_keys(session, case.incident_id)
+    schools = child_school_urns(case.incident)
     added: list[NewFlag] = []
     for p in proposals:
         if p.dedupe_key in keys:
@@ -341,6 +348,7 @@ def _add(
                 assessment_id=case.assessment_id,
                 area=case.area,
                 subject_person_id=case.records.get(p.subject_ref),
+                school_urn=schools.get(p.subject_ref) if p.subject_kind == "child" else None,
                 now=now,
             )
         )

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from app.audit.record import AuditRecord, record
 from app.auth.deps import REQUIRE_PURPOSE, RawBody
-from app.auth.policy import agency_view, authorize
+from app.auth.policy import (
+    agency_keeps_person,
+    agency_view,
+    authorize,
+    flag_in_scope,
+    flag_scope,
+)
 from app.auth.principal import Principal
 from app.contract.incident import Incident, IncidentRevision
 from app.db import DatabaseDep, utcnow
@@ -162,9 +168,12 @@ def get_incident(
     principal: Annotated[Principal, Depends(authorize("incident.read"))],
 ) -> Response:
     with db.unit() as session:
+        scope = flag_scope(principal)
 
         def subjects_of(row_id: uuid.UUID) -> set[str]:
-            return flag_repository.agency_flag_subjects(session, principal.agency, row_id)
+            return flag_repository.agency_flag_subjects(
+                session, row_id, agency=principal.agency, school_urns=scope.school_urns
+            )
 
         row = service.visible_incident(session, principal, incident_id, agency_subjects=subjects_of)
         latest = repository.latest_submission(session, row.id)
@@ -174,12 +183,23 @@ def get_incident(
         if principal.role == "agency":
             # Only what the agency needs: its own flags and the people the view keeps (the
             # flag subjects alone once the body is erased).
-            flags = [f for f in flags if f.agency == principal.agency]
+            flags = [
+                f
+                for f in flags
+                if flag_in_scope(principal, agency=f.agency, area=f.area, school_urn=f.school_urn)
+            ]
             subjects = subjects_of(row.id)
-            kept = subjects
-            if body is not None and principal.agency is not None:
-                body = agency_view(body, principal.agency, subjects)
+            agency = str(principal.agency)
+            if body is not None:
+                body = agency_view(body, agency, subjects)
                 kept = {p["ref"] for p in body["persons"]}
+            else:  # erased: the flag subjects at most, as the view would keep them
+                kept = {
+                    p.ref
+                    for p in persons
+                    if p.ref in subjects
+                    and agency_keeps_person(agency, ref=p.ref, role=p.role, flag_subjects=subjects)
+                }
             persons = [p for p in persons if p.ref in kept]
         now = utcnow()
         out = IncidentRecord(

@@ -30,6 +30,7 @@ RecipientAgency = Literal[
     "marac",
     "early_help",
     "police",
+    "adult_social_care",
     "housing",
     "other",
 ]
@@ -85,7 +86,7 @@ class Disclosure(Base):
     # The flag the disclosure answers, if any (e.g. an Operation Encompass notification).
     flag_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("flags.id"))
     decision: Mapped[str] = mapped_column(String(16))
-    recipient_agency: Mapped[str] = mapped_column(String(16))
+    recipient_agency: Mapped[str] = mapped_column(String(32))
     recipient_detail: Mapped[str | None] = mapped_column(String(200))
     lawful_basis: Mapped[str | None] = mapped_column(String(32))
     purpose: Mapped[str] = mapped_column(String(1000))

@@ -223,7 +223,7 @@ def test_only_an_admin_may_erase(
     for role, kwargs in (
         ("submitter", {}),
         ("triage", {}),
-        ("agency", {"agency": "school"}),
+        ("agency", {"agency": "school", "schools": ["100123"]}),  # the child's school
         ("auditor", {}),
     ):
         r = client.post(

@@ -106,17 +106,24 @@ def test_an_admin_creates_a_key_whose_secret_is_shown_once_and_works(
 ) -> None:
     r = client.post(
         "/v1/admin/keys",
-        json={"role": "agency", "agency": "school", "areas": ["E09000018"], "label": "test lead"},
+        json={
+            "role": "agency",
+            "agency": "school",
+            "areas": ["E09000018"],
+            "schools": ["100123"],
+            "label": "test lead",
+        },
         headers=admin,
     )
     assert r.status_code == 201, r.text
     issued = r.json()
     secret = issued["secret"]
     assert secret.startswith(issued["prefix"] + "_")
-    assert (issued["role"], issued["agency"], issued["areas"]) == (
+    assert (issued["role"], issued["agency"], issued["areas"], issued["schools"]) == (
         "agency",
         "school",
         ["E09000018"],
+        ["100123"],
     )
     # Listed, but never with the secret or its hash.
     listing = client.get("/v1/admin/keys", headers=admin)
@@ -140,6 +147,38 @@ def test_an_admin_creates_a_key_whose_secret_is_shown_once_and_works(
         [issued["id"]],
     )
     assert secret not in repr(created.detail)
+
+
+def test_an_admin_creates_an_adult_social_care_key(
+    client: TestClient, admin: dict[str, str], session: Session
+) -> None:
+    body = {"role": "agency", "agency": "adult_social_care", "areas": ["E09000018"]}
+    r = client.post("/v1/admin/keys", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert (r.json()["role"], r.json()["agency"]) == ("agency", "adult_social_care")
+    row = session.get(ApiKey, uuid.UUID(r.json()["id"]))
+    assert row is not None
+    assert row.agency == "adult_social_care"
+
+
+def test_a_school_key_without_a_school_is_refused_without_repeating_the_request(
+    client: TestClient, admin: dict[str, str], session: Session
+) -> None:
+    before = len(session.scalars(select(ApiKey)).all())
+    base = {"role": "agency", "agency": "school", "areas": ["E09000018"], "label": "Lead 4417"}
+    for body in (base, {**base, "schools": ["94/118822K"]}):
+        r = client.post("/v1/admin/keys", json=body, headers=admin)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == PROBLEM
+        problem = r.json()
+        assert problem["status"] == 422
+        assert "type" in problem
+        assert "title" in problem
+        for given in ("94/118822K", "Lead 4417"):
+            assert given not in r.text
+    refused = client.post("/v1/admin/keys", json=base, headers=admin).json()
+    assert "school" in refused["detail"]
+    assert len(session.scalars(select(ApiKey)).all()) == before
 
 
 def test_an_admin_revokes_a_key_and_it_stops_working(
@@ -182,6 +221,12 @@ INCONSISTENT_KEYS: tuple[dict[str, Any], ...] = (
     {"role": "triage"},  # no area
     {"role": "submitter"},  # no source system
     {"role": "auditor", "agency": "school"},
+    {"role": "agency", "agency": "school", "areas": ["E09000018"]},  # no school URN
+    {"role": "agency", "agency": "school", "areas": ["E09000018"], "schools": []},
+    {"role": "agency", "agency": "school", "areas": ["E09000018"], "schools": ["12345"]},
+    {"role": "agency", "agency": "school", "areas": ["E09000018"], "schools": [100123]},
+    {"role": "agency", "agency": "csc", "areas": ["E09000018"], "schools": ["100123"]},
+    {"role": "auditor", "schools": ["100123"]},
     {"role": "superuser"},
     {"role": "agency", "agency": "bank", "areas": ["E09000018"]},
     {"role": "triage", "areas": ["E09000018; DROP TABLE"]},

@@ -139,7 +139,11 @@ def test_an_agency_read_writes_a_consult_and_a_disclose_to_that_agency(
     session: Session,
 ) -> None:
     set_flags(session, incident_id, ("school", "c1"))
-    school = {**make_key("agency", agency="school", areas=[AREA_A]), "X-Purpose": PURPOSE}
+    # The school of the incident's child c1 (the contract's example).
+    school = {
+        **make_key("agency", agency="school", areas=[AREA_A], schools=["100123"]),
+        "X-Purpose": PURPOSE,
+    }
     before = n_events(session)
     r = client.get(f"/v1/incidents/{incident_id}", headers=school)
     assert r.status_code == 200

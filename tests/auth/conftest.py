@@ -2,7 +2,10 @@
 
 Incident A comes from ``force-a-records`` in area A, incident B from ``force-b-records`` in
 area B. The school in area A has a flag about child ``c1`` on incident A; children's social
-care (CSC) in area B has one on incident B; CSC in area A has none anywhere. All invented.
+care (CSC) in area B has one on incident B; CSC in area A has none anywhere; adult social
+care in area A has one about the victim ``v1`` on incident A. The school key ``school_a`` is
+for the school c1 attends; ``other_school_a`` for another school in area A, whose pupils
+are in no incident. All invented.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from tests.auth.scenario import (
 from tests.conftest import KeyMaker
 
 PURPOSE = {"X-Purpose": "audit"}
+SCHOOL_C1 = "100123"  # the school child c1 attends in both incidents (invented URN)
+OTHER_SCHOOL = "100999"  # a school no child of the world attends (invented URN)
 
 # One application per module instead of one per test (see tests/auth/scenario.py).
 client = scenario.client
@@ -48,6 +53,7 @@ class World:
     body_a: dict[str, Any]  # incident A as submitted
     flag_a: str  # the school's flag about child c1 on incident A
     flag_b: str  # CSC's flag about child c1 on incident B
+    flag_asc: str  # adult social care's flag about the victim v1 on incident A
     spare_key: str  # an active key that only an admin may revoke
     unknown: str  # an id that names no record
     person_a: str  # incident A's victim (in area A's incidents only)
@@ -70,11 +76,17 @@ PRINCIPALS = (
     "triage_a",
     "triage_b",
     "school_a",
+    "other_school_a",
     "csc_b",
     "csc_a",
+    "adult_social_care_a",
     "auditor",
     "admin",
 )
+
+
+# Incident A's flags: the school's about the child, adult social care's about the victim.
+FLAGS_A = (("school", "c1"), ("adult_social_care", "v1"))
 
 
 @pytest.fixture
@@ -85,9 +97,14 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         "submitter_b": make_key("submitter", source_system=SYSTEM_B),
         "triage_a": make_key("triage", areas=[AREA_A]),
         "triage_b": make_key("triage", areas=[AREA_B]),
-        "school_a": make_key("agency", agency="school", areas=[AREA_A]),
+        # The school of incident A's child c1 (the contract's example), and another one.
+        "school_a": make_key("agency", agency="school", areas=[AREA_A], schools=[SCHOOL_C1]),
+        "other_school_a": make_key(
+            "agency", agency="school", areas=[AREA_A], schools=[OTHER_SCHOOL]
+        ),
         "csc_b": make_key("agency", agency="csc", areas=[AREA_B]),
         "csc_a": make_key("agency", agency="csc", areas=[AREA_A]),
+        "adult_social_care_a": make_key("agency", agency="adult_social_care", areas=[AREA_A]),
         "auditor": make_key("auditor"),
         "admin": make_key("admin"),
     }
@@ -102,7 +119,7 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         .order_by(Assessment.version.desc())
         .limit(1)
     )
-    flag_a = set_flags(session, incident_a, ("school", "c1"), area=AREA_A)[("school", "c1")]
+    flags_a = set_flags(session, incident_a, *FLAGS_A, area=AREA_A)
     flag_b = set_flags(session, incident_b, ("csc", "c1"), area=AREA_B)[("csc", "c1")]
     refs = {
         ip.ref: str(ip.person_id)
@@ -116,8 +133,9 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         incident_b=incident_b,
         assessment_a=str(assessment_a),
         body_a=body_a,
-        flag_a=str(flag_a.id),
+        flag_a=str(flags_a[("school", "c1")].id),
         flag_b=str(flag_b.id),
+        flag_asc=str(flags_a[("adult_social_care", "v1")].id),
         spare_key=str(spare.id),
         unknown=str(uuid.uuid4()),
         person_a=refs["v1"],
@@ -141,5 +159,5 @@ def other_family(area: str) -> dict[str, Any]:
 def pin_flags(session: Session, world: World) -> None:
     """Exactly the matrix's flags (``flag_a``, ``flag_b``, ids unchanged), whatever intake or
     a later assessment raised."""
-    set_flags(session, world.incident_a, ("school", "c1"), area=AREA_A)
+    set_flags(session, world.incident_a, *FLAGS_A, area=AREA_A)
     set_flags(session, world.incident_b, ("csc", "c1"), area=AREA_B)

@@ -28,8 +28,12 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.config import Settings
+from app.contract.incident import stored_incident
 from app.db import Database, get_database, utcnow
 from app.flags.models import Flag
+from app.flags.store import child_school_urns
+from app.incidents.models import IncidentPerson
+from app.incidents.repository import latest_submission
 from app.main import create_app
 from tests.conftest import example_incident
 
@@ -122,13 +126,25 @@ def give_flag(
     *,
     agency: str,
     subject_ref: str = "c1",
-    subject_kind: str = "child",
+    subject_kind: str | None = None,
     area: str = AREA_A,
     due_in: timedelta = timedelta(hours=10),
 ) -> Flag:
-    """Insert an open flag for ``agency`` about ``subject_ref`` on the incident."""
+    """Insert an open flag for ``agency`` about ``subject_ref`` on the incident (about a
+    person of the role the incident gives that ref, unless ``subject_kind`` says), with
+    the subject child's school as intake stores it."""
     iid = uuid.UUID(str(incident_id))
     assessment = _assessment_for(session, iid)
+    if subject_kind is None:
+        role = session.scalar(
+            select(IncidentPerson.role).where(
+                IncidentPerson.incident_id == iid, IncidentPerson.ref == subject_ref
+            )
+        )
+        subject_kind = role if role in ("victim", "perpetrator") else "child"
+    # As intake stores it: the school of the subject child in the incident as stored.
+    latest = latest_submission(session, iid)
+    schools = child_school_urns(stored_incident(latest.body)) if latest and latest.body else {}
     now = utcnow()
     flag = Flag(
         incident_id=iid,
@@ -138,6 +154,7 @@ def give_flag(
         agency=agency,
         subject_kind=subject_kind,
         subject_ref=subject_ref,
+        school_urn=schools.get(subject_ref) if subject_kind == "child" else None,
         priority=1,
         due_at=now + due_in,
         status="open",

@@ -85,6 +85,17 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def school_claims(**overrides: Any) -> dict[str, Any]:
+    return claims(
+        **{
+            "triage_role": "agency",
+            "triage_agency": "school",
+            "triage_schools": ["100123"],
+            **overrides,
+        }
+    )
+
+
 def sign(
     private_key: Any, payload: dict[str, Any], *, kid: str | None = KID, alg: str = "RS256"
 ) -> str:
@@ -155,6 +166,57 @@ def test_area_scope_comes_from_the_token(
     assert r.status_code == 404
 
 
+def test_an_agency_token_names_its_agency_adult_social_care_included(
+    jwks: dict[str, Any], rsa_key: rsa.RSAPrivateKey
+) -> None:
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, algorithms=["RS256"])
+    principal = verifier.verify(
+        sign(rsa_key, claims(triage_role="agency", triage_agency="adult_social_care"))
+    )
+    assert (principal.role, principal.agency) == ("agency", "adult_social_care")
+    assert principal.areas == frozenset({"E09000018"})
+
+
+def test_a_school_token_carries_its_schools_and_other_tokens_have_none(
+    jwks: dict[str, Any], rsa_key: rsa.RSAPrivateKey
+) -> None:
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, algorithms=["RS256"])
+    school = verifier.verify(
+        sign(rsa_key, school_claims(triage_schools=["100123", "20045678", "100123"]))
+    )
+    assert (school.agency, school.schools) == ("school", frozenset({"100123", "20045678"}))
+    # On any other token the claim means nothing (as triage_source_system on a non-submitter).
+    for other in (
+        claims(triage_schools=["100123"]),
+        claims(triage_role="agency", triage_agency="csc", triage_schools=["100123"]),
+        claims(triage_agency="school", triage_schools=None),  # a triage token
+    ):
+        principal = verifier.verify(sign(rsa_key, other))
+        assert principal.schools == frozenset()
+
+
+def test_a_school_token_sees_only_its_pupils(
+    jwt_client: TestClient, rsa_key: rsa.RSAPrivateKey, session: Session
+) -> None:
+    submitter = sign(
+        rsa_key, claims(triage_role="submitter", triage_source_system="force-a-records")
+    )
+    created = jwt_client.post("/v1/incidents", json=incident_body(), headers=bearer(submitter))
+    assert created.status_code == 201, created.text
+    incident_id = created.json()["incident_id"]
+    ours = bearer(sign(rsa_key, school_claims()))  # the example child's school
+    theirs = bearer(sign(rsa_key, school_claims(triage_schools=["20045678"])))
+    mine = jwt_client.get("/v1/flags", params={"incident_id": incident_id}, headers=ours)
+    assert mine.status_code == 200
+    assert {f["subject_ref"] for f in mine.json()["items"]} == {"c1"}
+    flag_id = mine.json()["items"][0]["id"]
+    assert jwt_client.get(f"/v1/flags/{flag_id}", headers=theirs).status_code == 404
+    listing = jwt_client.get("/v1/flags", params={"incident_id": incident_id}, headers=theirs)
+    assert listing.json()["items"] == []
+    assert jwt_client.get(f"/v1/incidents/{incident_id}", headers=ours).status_code == 200
+    assert jwt_client.get(f"/v1/incidents/{incident_id}", headers=theirs).status_code == 404
+
+
 # --------------------------------------------------------------------------- refused
 
 
@@ -179,6 +241,11 @@ def _refused_tokens(key: rsa.RSAPrivateKey) -> dict[str, str]:
         "unknown-triage-role": sign(key, claims(triage_role="superuser")),
         "agency-without-agency": sign(key, claims(triage_role="agency")),
         "submitter-without-source-system": sign(key, claims(triage_role="submitter")),
+        # A school token names the schools (URNs) whose pupils it may see.
+        "school-without-schools": sign(key, school_claims(triage_schools=None)),
+        "school-with-no-school": sign(key, school_claims(triage_schools=[])),
+        "school-with-a-malformed-urn": sign(key, school_claims(triage_schools=["12-345"])),
+        "school-schools-not-a-list": sign(key, school_claims(triage_schools="100123")),
         "alg-none": crafted({"alg": "none", "typ": "JWT"}, claims()),
         "alg-none-with-kid": crafted({"alg": "none", "kid": KID}, claims()),
         "hs256-signed-with-the-public-key": crafted(
@@ -209,6 +276,10 @@ REFUSED = [
     "unknown-triage-role",
     "agency-without-agency",
     "submitter-without-source-system",
+    "school-without-schools",
+    "school-with-no-school",
+    "school-with-a-malformed-urn",
+    "school-schools-not-a-list",
     "alg-none",
     "alg-none-with-kid",
     "hs256-signed-with-the-public-key",

@@ -25,6 +25,7 @@ import app.cli as app_cli
 from app.auth.keys import (
     KEY_PREFIX,
     KeyCache,
+    KeySpecError,
     create_key,
     hash_key,
     principal_for_key,
@@ -36,7 +37,8 @@ from app.cli import main as triage
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.ops.migrations import upgrade_to_head
-from tests.conftest import build_app
+from tests.auth.scenario import incident_body
+from tests.conftest import KeyMaker, build_app, example_incident
 
 PURPOSE = {"X-Purpose": "triage"}
 VERIFY = "/v1/audit/verify"
@@ -135,22 +137,92 @@ def test_unknown_or_malformed_keys_have_no_principal(session: Session) -> None:
         assert principal_for_key(session, secret) is None, secret
 
 
-def test_the_principal_carries_the_keys_role_agency_areas_and_source_system(
+def test_the_principal_carries_the_keys_role_agency_areas_schools_and_source_system(
     session: Session,
 ) -> None:
-    agency = create_key(session, role="agency", agency="school", areas=["E09000018", "E09000019"])
+    agency = create_key(
+        session,
+        role="agency",
+        agency="school",
+        areas=["E09000018", "E09000019"],
+        schools=["100123", "20045678", "100123"],
+    )
     submitter = create_key(session, role="submitter", source_system="force-a-records")
     a = principal_for_key(session, agency.secret)
     s = principal_for_key(session, submitter.secret)
     assert a is not None
     assert s is not None
-    assert (a.role, a.agency, a.areas, a.id) == (
+    assert (a.role, a.agency, a.areas, a.schools, a.id) == (
         "agency",
         "school",
         frozenset({"E09000018", "E09000019"}),
+        frozenset({"100123", "20045678"}),
         f"key:{agency.id}",
     )
-    assert (s.role, s.source_system, s.kind) == ("submitter", "force-a-records", "api_key")
+    assert (s.role, s.source_system, s.kind, s.schools) == (
+        "submitter",
+        "force-a-records",
+        "api_key",
+        frozenset(),
+    )
+    row = session.get(ApiKey, agency.id)
+    assert row is not None
+    assert row.schools == ["100123", "20045678"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"agency": "school"}, "a school key needs at least one --school"),
+        ({"agency": "school", "schools": []}, "a school key needs at least one --school"),
+        ({"agency": "csc", "schools": ["100123"]}, "--school is only for agency school"),
+        ({"agency": "school", "schools": ["12345"]}, "a school URN is 6 to 8 digits"),
+        ({"agency": "school", "schools": ["123456789"]}, "a school URN is 6 to 8 digits"),
+        ({"agency": "school", "schools": ["10O123"]}, "a school URN is 6 to 8 digits"),
+        ({"agency": "school", "schools": ["100123\n"]}, "a school URN is 6 to 8 digits"),
+        (
+            {"agency": "school", "schools": [str(n) for n in range(100000, 100051)]},
+            "a school key serves at most",
+        ),
+    ],
+)
+def test_a_school_key_names_its_schools_and_only_a_school_key_does(
+    session: Session, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(KeySpecError) as refused:
+        create_key(session, role="agency", areas=["E09000018"], **spec)
+    assert str(refused.value).startswith(message)
+    for urn in spec.get("schools", [])[:3]:
+        assert urn not in str(refused.value)  # never repeats what was given
+    with pytest.raises(KeySpecError):
+        create_key(session, role="triage", areas=["E09000018"], schools=["100123"])
+    assert session.scalars(select(ApiKey)).all() == []
+
+
+def test_a_school_key_made_before_keys_named_schools_sees_nothing(
+    client: TestClient, session: Session, make_key: KeyMaker
+) -> None:
+    # Legacy: a school key with no schools stored (NULL) still authenticates, and its
+    # principal has no school, so every listing is empty and every flag a 404.
+    headers = make_key("agency", agency="school", schools=["100123"])
+    row = session.scalars(select(ApiKey).where(ApiKey.agency == "school")).one()
+    row.schools = None
+    session.commit()
+    principal = principal_for_key(session, headers["Authorization"].removeprefix("Bearer "))
+    assert principal is not None
+    assert (principal.agency, principal.schools) == ("school", frozenset())
+    submitter = make_key("submitter")
+    incident = client.post("/v1/incidents", json=incident_body(), headers=submitter)
+    assert incident.status_code == 201
+    r = client.get("/v1/flags", headers=headers)
+    assert r.status_code == 200
+    assert r.json()["items"] == []
+    triage = make_key("triage")
+    mine = client.get("/v1/flags", params={"agency": "school"}, headers=triage).json()["items"]
+    assert mine  # intake raised a school flag: the legacy key does not see it
+    assert client.get(f"/v1/flags/{mine[0]['id']}", headers=headers).status_code == 404
+    iid = incident.json()["incident_id"]
+    assert client.get(f"/v1/incidents/{iid}", headers=headers).status_code == 404
 
 
 # --------------------------------------------------------------------------- failed authentication
@@ -235,6 +307,10 @@ def test_keys_create_list_revoke_round_trip(
         "agency",
         "--agency",
         "school",
+        "--school",
+        "100123",
+        "--school",
+        "20045678",
         "--area",
         "E09000018",
         "--label",
@@ -251,6 +327,7 @@ def test_keys_create_list_revoke_round_trip(
         principal = principal_for_key(s, secret.group(1))
         assert principal is not None
         assert (principal.role, principal.agency) == ("agency", "school")
+        assert principal.schools == frozenset({"100123", "20045678"})
         row = s.get(ApiKey, uuid.UUID(key_id.group(1)))
         assert row is not None
         assert row.expires_at is not None
@@ -258,6 +335,7 @@ def test_keys_create_list_revoke_round_trip(
     code, listing = _run(capsys, "keys", "list")
     assert code == 0
     assert key_id.group(1) in listing
+    assert "100123,20045678" in listing
     assert "active" in listing
     assert secret.group(1) not in listing  # the secret is shown once, at creation
 
@@ -271,6 +349,29 @@ def test_keys_create_list_revoke_round_trip(
         assert principal_for_key(s, secret.group(1)) is None
 
 
+def test_keys_create_makes_an_adult_social_care_key(
+    cli_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(
+        capsys,
+        "keys",
+        "create",
+        "--role",
+        "agency",
+        "--agency",
+        "adult_social_care",
+        "--area",
+        "E09000018",
+    )
+    assert code == 0, out
+    secret = re.search(r"secret: (\S+)", out)
+    assert secret
+    with cli_database.session() as s:
+        principal = principal_for_key(s, secret.group(1))
+        assert principal is not None
+        assert (principal.role, principal.agency) == ("agency", "adult_social_care")
+
+
 def test_keys_create_refuses_an_inconsistent_key_and_stores_nothing(
     cli_database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -279,11 +380,17 @@ def test_keys_create_refuses_an_inconsistent_key_and_stores_nothing(
         ["--role", "triage"],  # triage key without an area
         ["--role", "submitter"],  # submitter without --source-system
         ["--role", "auditor", "--agency", "school"],  # agency on a non-agency key
+        ["--role", "agency", "--agency", "school", "--area", "E09000018"],  # school, no URN
+        ["--role", "agency", "--agency", "csc", "--area", "E09000018", "--school", "100123"],
+        ["--role", "triage", "--area", "E09000018", "--school", "100123"],
+        ["--role", "agency", "--agency", "school", "--area", "E09000018", "--school", "12-34"],
         ["--role", "triage", "--area", "E09000018", "--source-system", "x"],
     ):
         code, out = _run(capsys, "keys", "create", *argv)
         assert code == 2, argv
         assert out.startswith("error:")
+        assert out.count("\n") == 1, out  # one line
+        assert "12-34" not in out  # never repeats what was given
     with cli_database.session() as s:
         assert s.scalars(select(ApiKey)).all() == []
 
@@ -310,3 +417,11 @@ def test_demo_keys_replace_the_previous_demo_keys(
         active = [k for k in s.scalars(select(ApiKey)) if k.revoked_at is None]
         assert len(active) == 6
         assert all(principal_for_key(s, secret) for secret in secrets_now)
+        # The demo school serves the school of the example incident's child.
+        (school,) = [k for k in active if k.agency == "school"]
+        urns = {
+            p["child"]["school"]["urn"]
+            for p in example_incident()["persons"]
+            if p.get("child", {}).get("school")
+        }
+        assert school.schools == sorted(urns)

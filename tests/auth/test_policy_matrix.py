@@ -36,6 +36,15 @@ from tests.conftest import KeyMaker
 OK = "2xx"
 Expect = int | str
 
+# The agency behind each agency column (what its disclosures name).
+AGENCY_OF = {
+    "school_a": "school",
+    "other_school_a": "school",
+    "csc_b": "csc",
+    "csc_a": "csc",
+    "adult_social_care_a": "adult_social_care",
+}
+
 # The role behind each column (``none`` has no credential at all).
 ROLE_OF = {
     "submitter_a": "submitter",
@@ -43,8 +52,10 @@ ROLE_OF = {
     "triage_a": "triage",
     "triage_b": "triage",
     "school_a": "agency",
+    "other_school_a": "agency",
     "csc_b": "agency",
     "csc_a": "agency",
+    "adult_social_care_a": "agency",
     "auditor": "auditor",
     "admin": "admin",
 }
@@ -96,9 +107,11 @@ CASES: tuple[Case, ...] = (
             submitter_b=404,
             triage_a=OK,
             triage_b=404,
-            school_a=OK,  # flagged for the school, in its area
+            school_a=OK,  # flagged for the school (about its pupil), in its area
+            other_school_a=404,  # a school flag, but about no pupil of this school
             csc_b=404,  # other area
             csc_a=404,  # its area, but no flag for CSC
+            adult_social_care_a=OK,  # flagged about the victim
             auditor=OK,
         ),
         logs=frozenset({"consult"}),
@@ -115,8 +128,10 @@ CASES: tuple[Case, ...] = (
             triage_a=404,
             triage_b=OK,
             school_a=404,
+            other_school_a=404,
             csc_b=OK,
             csc_a=404,
+            adult_social_care_a=404,
             auditor=OK,
         ),
         logs=frozenset({"consult"}),
@@ -133,8 +148,10 @@ CASES: tuple[Case, ...] = (
             triage_a=404,
             triage_b=404,
             school_a=404,
+            other_school_a=404,
             csc_b=404,
             csc_a=404,
+            adult_social_care_a=404,
             auditor=404,
         ),
         params={"incident_id": "unknown"},
@@ -249,7 +266,16 @@ CASES: tuple[Case, ...] = (
         "GET",
         "/v1/flags",
         # Scope filters the rows (possibly to none); it never refuses the listing.
-        cells(triage_a=OK, triage_b=OK, school_a=OK, csc_b=OK, csc_a=OK, auditor=OK),
+        cells(
+            triage_a=OK,
+            triage_b=OK,
+            school_a=OK,
+            other_school_a=OK,
+            csc_b=OK,
+            csc_a=OK,
+            adult_social_care_a=OK,
+            auditor=OK,
+        ),
         logs=frozenset({"consult"}),
     ),
     Case(
@@ -257,7 +283,16 @@ CASES: tuple[Case, ...] = (
         "flag.read",
         "GET",
         "/v1/flags/{flag_id}",
-        cells(triage_a=OK, triage_b=404, school_a=OK, csc_b=404, csc_a=404, auditor=OK),
+        cells(
+            triage_a=OK,
+            triage_b=404,
+            school_a=OK,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            auditor=OK,
+            adult_social_care_a=404,
+        ),
         logs=frozenset({"consult"}),
         params={"flag_id": "flag_a"},
     ),
@@ -266,9 +301,36 @@ CASES: tuple[Case, ...] = (
         "flag.read",
         "GET",
         "/v1/flags/{flag_id}/history",
-        cells(triage_a=OK, triage_b=404, school_a=OK, csc_b=404, csc_a=404, auditor=OK),
+        cells(
+            triage_a=OK,
+            triage_b=404,
+            school_a=OK,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            auditor=OK,
+            adult_social_care_a=404,
+        ),
         logs=frozenset({"consult"}),
         params={"flag_id": "flag_a"},
+    ),
+    Case(
+        "read adult social care's flag about the victim on incident A",
+        "flag.read",
+        "GET",
+        "/v1/flags/{flag_id}",
+        cells(
+            triage_a=OK,
+            triage_b=404,
+            school_a=404,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            adult_social_care_a=OK,
+            auditor=OK,
+        ),
+        logs=frozenset({"consult"}),
+        params={"flag_id": "flag_asc"},
     ),
     Case(
         "change the school's flag on incident A without If-Match",
@@ -276,7 +338,15 @@ CASES: tuple[Case, ...] = (
         "PATCH",
         "/v1/flags/{flag_id}",
         # In scope, the missing precondition is the answer (428) and nothing is written.
-        cells(triage_a=428, triage_b=404, school_a=428, csc_b=404, csc_a=404),
+        cells(
+            triage_a=428,
+            triage_b=404,
+            school_a=428,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            adult_social_care_a=404,
+        ),
         params={"flag_id": "flag_a"},
         body=lambda _w, _p: {"status": "acknowledged"},
     ),
@@ -285,7 +355,15 @@ CASES: tuple[Case, ...] = (
         "flag.work",
         "POST",
         "/v1/flags/{flag_id}/notes",
-        cells(triage_a=OK, triage_b=404, school_a=OK, csc_b=404, csc_a=404),
+        cells(
+            triage_a=OK,
+            triage_b=404,
+            school_a=OK,
+            other_school_a=404,
+            csc_b=404,
+            csc_a=404,
+            adult_social_care_a=404,
+        ),
         logs=frozenset({"alter"}),
         params={"flag_id": "flag_a"},
         body=lambda _w, p: {"text": f"test: note by {p}"},
@@ -447,10 +525,10 @@ def _log_problems(
     for e in logged:
         if e.operation in ("consult", "disclose") and e.purpose != purpose:
             problems.append(f"{e.operation} logged with purpose {e.purpose!r}")
-        if e.operation == "disclose":
-            agency = "school" if principal.startswith("school") else "csc"
-            if e.recipients != [f"agency:{agency}"]:
-                problems.append(f"disclose logged with recipients {e.recipients}")
+        # An agency's reads disclose to it; the disclosure triage records here is to CSC.
+        recipient = AGENCY_OF.get(principal, "csc")
+        if e.operation == "disclose" and e.recipients != [f"agency:{recipient}"]:
+            problems.append(f"disclose logged with recipients {e.recipients}")
     return problems
 
 
@@ -572,6 +650,71 @@ def test_csc_sees_the_household_but_not_the_victim_checklist_or_perpetrator_hist
     # CSC works with the child's own account.
     child = next(p for p in stored["persons"] if p["ref"] == "c1")
     assert "account" in child["child"]
+
+
+ADULT_SAFEGUARDING_SECTIONS = {
+    "persons",
+    "occurred_at",
+    "area",
+    "relationship",
+    "circumstances",
+    "victim_checklist",
+    "victim_history",
+    "safety_plan",
+    "consent",
+}
+
+
+def test_adult_social_care_sees_the_victim_only_and_nothing_of_the_children(
+    client: TestClient, world: World
+) -> None:
+    r = client.get(
+        f"/v1/incidents/{world.incident_a}", headers=world.headers["adult_social_care_a"]
+    )
+    assert r.status_code == 200
+    out = r.json()
+    stored = out["incident"]
+    assert set(stored) == ADULT_SAFEGUARDING_SECTIONS
+    assert [p["ref"] for p in stored["persons"]] == ["v1"]
+    assert [p["ref"] for p in out["persons"]] == ["v1"]
+    assert "ethnicity" not in stored["persons"][0]
+    assert [(f["agency"], f["subject_ref"]) for f in out["flags"]] == [("adult_social_care", "v1")]
+    # Nothing of the children (names, school, the child's own account) or the perpetrator's
+    # record; the victim's checklist is there.
+    for absent in ("Leo", "Riverside", "pull his stepdad away", "Crewe", "perpetrator_history"):
+        assert absent not in r.text
+    assert "very_frightened" in r.text
+
+
+def test_adult_social_care_never_sees_a_child_even_when_a_flag_is_about_one(
+    client: TestClient, world: World, session: Session
+) -> None:
+    give_flag(session, world.incident_a, agency="adult_social_care", subject_ref="c1")
+    r = client.get(
+        f"/v1/incidents/{world.incident_a}", headers=world.headers["adult_social_care_a"]
+    )
+    assert r.status_code == 200
+    assert [p["ref"] for p in r.json()["incident"]["persons"]] == ["v1"]
+    assert [p["ref"] for p in r.json()["persons"]] == ["v1"]
+    assert "pull his stepdad away" not in r.text
+    # After erasure too: no child among the persons it is told about.
+    erased = client.post(
+        f"/v1/incidents/{world.incident_a}/erase",
+        json={"reason": "test: disposal"},
+        headers=world.headers["admin"],
+    )
+    assert erased.status_code == 200
+    after = client.get(
+        f"/v1/incidents/{world.incident_a}", headers=world.headers["adult_social_care_a"]
+    )
+    assert after.status_code == 200
+    assert [p["ref"] for p in after.json()["persons"]] == ["v1"]
+
+
+def test_adult_social_care_lists_only_its_own_flags(client: TestClient, world: World) -> None:
+    r = client.get("/v1/flags", headers=world.headers["adult_social_care_a"])
+    assert r.status_code == 200
+    assert [f["id"] for f in r.json()["items"]] == [world.flag_asc]
 
 
 def test_an_agency_sees_no_more_persons_of_an_erased_incident_than_before(

@@ -426,7 +426,7 @@ def test_reading_flags_needs_a_purpose(
 def test_an_agency_sees_and_works_only_its_own_flags_in_its_area(
     client: TestClient, make_key: KeyMaker, triage: dict[str, str], example: str
 ) -> None:
-    school = make_key("agency", agency="school")
+    school = make_key("agency", agency="school", schools=["100123"])  # c1's school
     flags = flags_of(client, triage, example)
     mine = list_flags(client, school)
     assert [(f["type"], f["subject_ref"]) for f in mine] == [("operation_encompass", "c1")]
@@ -445,7 +445,7 @@ def test_an_agency_sees_and_works_only_its_own_flags_in_its_area(
     done = patch_flag(client, school, encompass, {"status": "done"})
     assert done.status_code == 200
     # The same agency in another area sees nothing of area A.
-    school_b = make_key("agency", agency="school", areas=[AREA_B])
+    school_b = make_key("agency", agency="school", areas=[AREA_B], schools=["100123"])
     assert list_flags(client, school_b) == []
     assert client.get(f"/v1/flags/{encompass['id']}", headers=school_b).status_code == 404
 
@@ -453,7 +453,7 @@ def test_an_agency_sees_and_works_only_its_own_flags_in_its_area(
 def test_an_agency_read_is_also_logged_as_a_disclosure_to_it(
     client: TestClient, session: Session, make_key: KeyMaker, example: str
 ) -> None:
-    school = make_key("agency", agency="school")
+    school = make_key("agency", agency="school", schools=["100123"])  # c1's school
     list_flags(client, school)
     seal_all(session)
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(2)).all()

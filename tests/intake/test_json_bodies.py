@@ -23,7 +23,7 @@ from app.config import Settings
 from app.flags import Calendar, FlagRuleRegistry, evaluate_flags
 from app.flags.api_schemas import FlagPage
 from app.flags.schemas import FlagOut, flag_json
-from app.flags.store import flag_from_proposal
+from app.flags.store import child_school_urns, flag_from_proposal
 from app.intake.responses import IntakeResponse
 from app.responses import json_datetime
 from app.scoring import History
@@ -71,6 +71,7 @@ def test_the_assessment_and_its_flags_are_what_the_models_dump(
     )
 
     now = data.draw(utc_times)
+    schools = child_school_urns(incident)
     for proposal in evaluate_flags(incident, result, rules, CALENDAR):
         flag = flag_from_proposal(
             proposal,
@@ -78,6 +79,7 @@ def test_the_assessment_and_its_flags_are_what_the_models_dump(
             assessment_id=assessment_id,
             area=incident.area,
             subject_person_id=None,
+            school_urn=schools.get(proposal.subject_ref),
             now=created_at,
         )
         flag.status = data.draw(st.sampled_from(["open", "in_progress", "done"]))

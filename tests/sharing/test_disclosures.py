@@ -96,6 +96,25 @@ def test_a_disclosure_is_recorded_listed_and_logged_as_a_disclosure_to_the_agenc
     assert listed.json() == {"incident_id": incident_id, "disclosures": [out]}
 
 
+def test_a_disclosure_to_adult_social_care_is_recorded_and_logged_to_that_agency(
+    client: TestClient, session: Session, triage: dict[str, str], incident_id: str
+) -> None:
+    # A Care Act 2014 s.42 referral about the victim, the adult at risk.
+    body = shared(
+        recipient_agency="adult_social_care",
+        recipient_detail="adult safeguarding team",
+        purpose="Invented: referral for a section 42 enquiry",
+        categories_shared=["incident_summary", "victim_details", "risk_assessment"],
+        subject_refs=["v1"],
+    )
+    r = post(client, triage, incident_id, body)
+    assert r.status_code == 201, r.text
+    assert r.json()["recipient_agency"] == "adult_social_care"
+    event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    assert (event.operation, event.recipients) == ("disclose", ["agency:adult_social_care"])
+    assert len(event.person_ids) == 1  # only the victim's information was shared
+
+
 def test_a_decision_not_to_share_needs_its_reason_and_is_listed_too(
     client: TestClient, session: Session, triage: dict[str, str], incident_id: str
 ) -> None:
@@ -198,7 +217,7 @@ def test_only_triage_in_the_area_records_and_triage_or_auditors_read(
     auditor = make_key("auditor")
     assert post(client, auditor, incident_id, shared()).status_code == 403
     assert len(client.get(url, headers=auditor).json()["disclosures"]) == 1
-    school = make_key("agency", agency="school")
+    school = make_key("agency", agency="school", schools=["100123"])  # c1's school
     assert post(client, school, incident_id, shared()).status_code == 403
     assert client.get(url, headers=school).status_code == 403
     assert client.get(url, headers={"Authorization": triage["Authorization"]}).status_code == 400
