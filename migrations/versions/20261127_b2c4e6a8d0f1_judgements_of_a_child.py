@@ -4,7 +4,7 @@ A judgement with no subject_ref is the victim's, as before; one with a child's r
 that child's level on the child ladder.
 
 Revision ID: b2c4e6a8d0f1
-Revises: ccad4dd4b44b
+Revises: 5818e11b27f6
 Create Date: 2026-11-26 23:50:00.000000+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b2c4e6a8d0f1"
-down_revision: str | None = "ccad4dd4b44b"
+down_revision: str | None = "5818e11b27f6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
