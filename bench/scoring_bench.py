@@ -15,6 +15,11 @@ The median of several repeats is reported, two ways:
 
 The whole machine can do roughly the per-core figure times the number of cores.
 
+Both shipped rules versions are measured in the same run, repeats interleaved, so that
+their ratio is not a comparison across runs: version 1 (the contract's defaults) and
+version 2 (the default since docs/rules.md: effective answers, more triggers and flags).
+Flag evaluation (``evaluate_flags`` on the assessment) is timed too.
+
 Target (issue 4, part 9): at least 20,000 assessments per second per core.
 """
 
@@ -35,7 +40,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.contract.incident import Incident  # noqa: E402
+from app.flags.calendar import Calendar  # noqa: E402
+from app.flags.engine import evaluate_flags  # noqa: E402
+from app.flags.ruleset import FlagRuleRegistry  # noqa: E402
 from app.scoring import History, assess, load_registry  # noqa: E402
+
+VERSIONS = {
+    "v1": (("dash-ric@1", "dash-police@1"), "child-risk@1", "default-flags@1"),
+    "v2": (("dash-ric@2", "dash-police@2"), "child-risk@2", "default-flags@2"),
+}
 
 EXAMPLE = ROOT.parent / "shared" / "contract" / "incident.example.json"
 TARGET_PER_SECOND = 20_000
@@ -85,40 +98,56 @@ def main() -> int:
 
     incident = example_incident()
     registry = load_registry()
-    definitions = registry.default_set()
+    flag_rules = FlagRuleRegistry.from_directory()
+    calendar = Calendar()
     history = History.reported(incident)
+    timed: dict[str, Callable[[], object]] = {}
+    for version, (checklists, child_risk, rules_key) in VERSIONS.items():
+        definitions = registry.definition_set(checklists, child_risk)
+        rules = flag_rules.get(rules_key)
+        assessment = assess(incident, history, definitions).to_dict()
 
-    def assess_only() -> object:
-        return assess(incident, history, definitions)
+        def assess_only(definitions: object = definitions) -> object:
+            return assess(incident, history, definitions)  # type: ignore[arg-type]
 
-    def assess_and_dict() -> object:
-        return assess(incident, history, definitions).to_dict()
+        def assess_and_dict(definitions: object = definitions) -> object:
+            return assess(incident, history, definitions).to_dict()  # type: ignore[arg-type]
 
-    for _ in range(2000):  # warm up
-        assess_only()
-    results: dict[str, list[tuple[float, float]]] = {"assess": [], "assess + to_dict": []}
+        def flags(assessment: dict[str, object] = assessment, rules: object = rules) -> object:
+            return evaluate_flags(incident, assessment, rules, calendar)  # type: ignore[arg-type]
+
+        timed[f"{version} assess"] = assess_only
+        timed[f"{version} assess + to_dict"] = assess_and_dict
+        timed[f"{version} flags"] = flags
+
+    for fn in timed.values():  # warm up
+        for _ in range(1000):
+            fn()
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in timed}
     for _ in range(args.repeats):
-        results["assess"].append(rate(assess_only, args.seconds))
-    for _ in range(max(3, args.repeats // 2)):
-        results["assess + to_dict"].append(rate(assess_and_dict, args.seconds))
+        for name, fn in timed.items():  # interleaved: the versions share the machine's noise
+            results[name].append(rate(fn, args.seconds))
 
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     children = sum(1 for p in incident.persons if p.role == "child")
     print(f"python {platform.python_version()} on {platform.machine()}, {cores} cores")
     print(f"load average (1 min) at the end: {load:.2f}")
-    print(f"incident: 1 victim, {children} children, dash-ric@1 + child-risk@1")
+    print(f"incident: 1 victim, {children} children; medians of {args.repeats} repeats")
+    medians = {name: statistics.median(cpu for cpu, _ in pairs) for name, pairs in results.items()}
     for name, pairs in results.items():
-        per_core = statistics.median(cpu for cpu, _ in pairs)
+        per_core = medians[name]
         wall = statistics.median(w for _, w in pairs)
         print(
-            f"{name:17s} per core {per_core:9,.0f}/s ({1e6 / per_core:5.1f} µs CPU each), "
-            f"~{per_core * cores:,.0f}/s on {cores} cores; "
-            f"wall clock {wall:9,.0f}/s (best {max(w for _, w in pairs):,.0f}/s)"
+            f"{name:21s} per core {per_core:9,.0f}/s ({1e6 / per_core:5.1f} µs CPU each), "
+            f"~{per_core * cores:,.0f}/s on {cores} cores; wall clock {wall:9,.0f}/s"
         )
-    per_core = statistics.median(cpu for cpu, _ in results["assess"])
+    for what in ("assess", "assess + to_dict", "flags"):
+        ratio = medians[f"v2 {what}"] / medians[f"v1 {what}"]
+        print(f"v2 / v1 throughput, {what}: {ratio:.2f}")
+    per_core = medians["v2 assess"]
     verdict = "meets" if per_core >= TARGET_PER_SECOND else "BELOW"
-    print(f"target {TARGET_PER_SECOND:,}/s per core for assess: {verdict}")
+    print(f"target {TARGET_PER_SECOND:,}/s per core for assess (v2): {verdict}")
     return 0
 
 
