@@ -15,6 +15,7 @@ that names the file and the problem.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -37,7 +38,7 @@ from app.flags.conditions import (
 )
 from app.flags.due import DUE_POLICIES, DuePolicy
 from app.flags.vocabulary import Agency, FlagType, RuleSubject
-from app.yamlfiles import load_yaml
+from app.yamlfiles import DirectorySignature, directory_signature, load_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -264,9 +265,10 @@ class FlagRuleRegistry:
 
     @classmethod
     def from_directory(cls, directory: Path = RULES_DIR) -> FlagRuleRegistry:
-        """Load every rules file in ``directory`` (the shipped ``app/flags/rules`` by default)."""
-        paths = sorted(p for p in directory.iterdir() if p.suffix in RULE_FILE_SUFFIXES)
-        return cls.of(load_rule_set(path) for path in paths)
+        """Load every rules file in ``directory`` (the shipped ``app/flags/rules`` by default).
+
+        Immutable, so the same files give the same registry, built once per process."""
+        return _rules_in(directory.resolve(), directory_signature(directory, RULE_FILE_SUFFIXES))
 
     def keys(self) -> tuple[str, ...]:
         return tuple(self.by_key)
@@ -291,3 +293,9 @@ class FlagRuleRegistry:
         """
         override = (area_overrides or {}).get(area, {}).get("flag_rules")
         return self.get(override or default)
+
+
+@functools.lru_cache(maxsize=32)
+def _rules_in(directory: Path, signature: DirectorySignature) -> FlagRuleRegistry:  # noqa: ARG001 - the cache key
+    paths = sorted(p for p in directory.iterdir() if p.suffix in RULE_FILE_SUFFIXES)
+    return FlagRuleRegistry.of(load_rule_set(path) for path in paths)

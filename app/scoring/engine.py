@@ -318,7 +318,7 @@ def _victim_perception(
     config: PerceptionConfig, incident: Incident, rank: int, definition_key: str
 ) -> tuple[Trigger, int]:
     """Rules v2, rule 3: the victim's own view of the risk is a floor, never a ceiling
-    (victims' own assessments predict re-assault; research notes in docs/domain.md)."""
+    (informative but under-sensitive: docs/rules.md, rule 3)."""
     if not config.enabled:
         return Trigger(
             "victim_perception", "none", f"disabled in {definition_key}", False, "perception"

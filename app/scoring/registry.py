@@ -18,6 +18,7 @@ it fires or not) is built here, once, so that the engine mostly looks things up.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -51,7 +52,7 @@ from app.scoring.conditions import (
     compile_condition,
 )
 from app.scoring.results import ChildItem, DefinitionRef, Trigger, VictimItem
-from app.yamlfiles import load_yaml
+from app.yamlfiles import DirectorySignature, directory_signature, load_yaml
 
 DEFAULT_DEFINITIONS_DIR = Path(__file__).resolve().with_name("definitions")
 # The shipped defaults (api.md "Scoring defaults"); an area chooses others by reference.
@@ -478,6 +479,12 @@ def load_registry(path: Path = DEFAULT_DEFINITIONS_DIR) -> DefinitionRegistry:
     """
     if not path.is_dir():
         raise DefinitionError(str(path), "definitions directory not found")
+    # The registry is immutable: the same files give the same registry, built once.
+    return _load_registry(path.resolve(), directory_signature(path, DEFINITION_SUFFIXES))
+
+
+@functools.lru_cache(maxsize=32)
+def _load_registry(path: Path, signature: DirectorySignature) -> DefinitionRegistry:  # noqa: ARG001 - the cache key
     definitions: dict[tuple[str, str], Definition] = {}
     files = sorted(p for p in path.iterdir() if p.suffix in DEFINITION_SUFFIXES)
     for file in files:
