@@ -137,6 +137,18 @@ def flag_in_scope(principal: Principal, *, agency: str, area: str, school_urn: s
 
 # --------------------------------------------------------------------------- agency views
 
+# What those who support the adult victim see of an incident (the IDVA, adult social care).
+_VICTIM_SUPPORT_SECTIONS = (
+    "occurred_at",
+    "area",
+    "relationship",
+    "circumstances",
+    "victim_checklist",
+    "victim_history",
+    "safety_plan",
+    "consent",
+)
+
 # What each agency needs, and no more (information-sharing golden rule 6). Sections of the
 # stored incident an agency receives; persons are limited further by `persons`.
 AGENCY_VIEWS: dict[str, dict[str, Any]] = {
@@ -154,16 +166,7 @@ AGENCY_VIEWS: dict[str, dict[str, Any]] = {
     },
     "idva": {
         "persons": "victim_and_children",
-        "sections": (
-            "occurred_at",
-            "area",
-            "relationship",
-            "circumstances",
-            "victim_checklist",
-            "victim_history",
-            "safety_plan",
-            "consent",
-        ),
+        "sections": _VICTIM_SUPPORT_SECTIONS,
     },
     "marac": {
         "persons": "all",
@@ -202,16 +205,7 @@ AGENCY_VIEWS: dict[str, dict[str, Any]] = {
     # child's own account; not the perpetrator's history or the officer's assessment.
     "adult_social_care": {
         "persons": "victim_only",
-        "sections": (
-            "occurred_at",
-            "area",
-            "relationship",
-            "circumstances",
-            "victim_checklist",
-            "victim_history",
-            "safety_plan",
-            "consent",
-        ),
+        "sections": _VICTIM_SUPPORT_SECTIONS,
     },
 }
 

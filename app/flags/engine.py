@@ -201,12 +201,14 @@ class Pointer:
                 return f"victim {f['person_ref']} assessed {f['level']}"
             case "child_level":
                 return f"child {f['person_ref']} assessed {f['level']}"
-            case "child_field":
-                return f"child {f['person_ref']}: " + _say(str(f["field"]), f["value"])
-            case "child_age":
+            case "child_field" | "victim_field":
+                who = self.kind.removesuffix("_field")
+                return f"{who} {f['person_ref']}: " + _say(str(f["field"]), f["value"])
+            case "child_age" | "victim_age":
+                who = self.kind.removesuffix("_age")
                 if f["age_years"] is None:
-                    return f"child {f['person_ref']}: age not recorded"
-                return f"child {f['person_ref']} aged {f['age_years']}"
+                    return f"{who} {f['person_ref']}: age not recorded"
+                return f"{who} {f['person_ref']} aged {f['age_years']}"
             case "item":
                 return f"answer {f['id']} = {f['answer']}"
             case "incident_field":
@@ -220,12 +222,6 @@ class Pointer:
                 return f"perpetrator {f['person_ref']} recorded"
             case "marker":
                 return f"perpetrator marker {f['id']} present"
-            case "victim_field":
-                return f"victim {f['person_ref']}: " + _say(str(f["field"]), f["value"])
-            case "victim_age":
-                if f["age_years"] is None:
-                    return f"victim {f['person_ref']}: age not recorded"
-                return f"victim {f['person_ref']} aged {f['age_years']}"
             case "figure":
                 return f"{f['name']} = {f['value']} ({f['source']})"
             case "last_incident":

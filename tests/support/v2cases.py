@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from app.contract.items import INSTRUMENT_ITEMS
+from tests.flags.api_helpers import flags_of
 
 LONDON = ZoneInfo("Europe/London")
 AREA = "E09000018"
@@ -189,22 +190,6 @@ class Outcome:
         return {f["agency"] for f in self.of(flag_type, subject_ref)}
 
 
-def _all_flags(client: TestClient, headers: dict[str, str], incident_id: str) -> list[Any]:
-    items: list[Any] = []
-    cursor = None
-    while True:
-        query: dict[str, Any] = {"limit": 200, "incident_id": incident_id}
-        if cursor:
-            query["cursor"] = cursor
-        r = client.get("/v1/flags", params=query, headers=headers)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
 def submit(
     client: TestClient,
     submitter: dict[str, str],
@@ -219,7 +204,7 @@ def submit(
         f"{r.status_code}: {r.text[:600]}"
     )
     result: dict[str, Any] = r.json()
-    fetched = _all_flags(client, triage, str(result["incident_id"]))
+    fetched = flags_of(client, triage, str(result["incident_id"]))
 
     def triples(flags: list[Any]) -> list[tuple[str, str, str]]:
         return sorted((f["type"], f["agency"], f["subject_ref"]) for f in flags)
