@@ -8,6 +8,7 @@ embedded demo database or demo keys.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     # Docs are served in development; in production only if asked.
     expose_docs: bool | None = None
 
+    # The browser screens (/ui): a session ends after this long without a request, and
+    # in any case this long after sign-in.
+    ui_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    ui_session_hours: int = Field(default=10, ge=1, le=24)
+    # The session cookie is Secure (HTTPS only) unless this says otherwise; None: Secure
+    # outside development and test.
+    ui_secure_cookie: bool | None = None
+    # Sign-in with an API key on a form: development and test only unless enabled.
+    ui_api_key_sign_in: bool | None = None
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
@@ -126,6 +137,22 @@ class Settings(BaseSettings):
         if self.log_json is not None:
             return self.log_json
         return self.environment == "production"
+
+    @property
+    def ui_session_idle(self) -> timedelta:
+        return timedelta(minutes=self.ui_session_idle_minutes)
+
+    @property
+    def ui_cookie_secure(self) -> bool:
+        if self.ui_secure_cookie is not None:
+            return self.ui_secure_cookie
+        return self.environment not in ("development", "test")
+
+    @property
+    def ui_key_sign_in(self) -> bool:
+        if self.ui_api_key_sign_in is not None:
+            return self.ui_api_key_sign_in
+        return self.environment != "production"
 
     @property
     def docs_enabled(self) -> bool:

@@ -39,6 +39,8 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+from app.ui.queue import router as queue_screen
+from app.ui.router import install_screens
 
 # Probes and metrics must answer during overload: they bypass admission control.
 UNGATED_PATHS = ("/livez", "/readyz", "/metrics")
@@ -66,7 +68,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # Admitted requests use at most one worker thread each; keep room for them all.
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, settings.max_concurrent_requests + 8)
-        maintenance = Maintenance(database, settings.maintenance_interval_seconds)
+        maintenance = Maintenance(
+            database, settings.maintenance_interval_seconds, settings.ui_session_idle
+        )
         maintenance.start()
         yield
         # Uvicorn has stopped accepting connections and drained in-flight requests.
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
+    install_screens(app, queue_screen)
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.

@@ -43,6 +43,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"admin"},
         {"intake"},  # the write orchestrator and the incident routes
         {"ops"},
+        {"ui"},  # the browser screens, made from the API's own answers
         {"main"},
         {"cli"},
     )

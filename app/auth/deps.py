@@ -41,6 +41,10 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 log = structlog.get_logger(__name__)
 
+# Set only by the screens' in-process calls to this API (app/ui/api.py): the principal of
+# a signed-in screen session. ASGI scope keys come from the server, never from a client.
+INTERNAL_PRINCIPAL = "triage.screen_principal"
+
 bearer = HTTPBearer(auto_error=False, description="An API key (`tri_…`) or a JWT.")
 
 
@@ -73,6 +77,28 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     database: DatabaseDep,
 ) -> Principal:
+    internal = request.scope.get(INTERNAL_PRINCIPAL)
+    principal = (
+        internal
+        if isinstance(internal, Principal)
+        else await _principal_of_credentials(request, credentials, database)
+    )
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(principal_role=principal.role)
+    if request.method in WRITE_METHODS:
+        wait = await request.app.state.rate_limiter.hit(principal.id)
+        if wait is not None:
+            log.info("rate_limited", role=principal.role)
+            raise TooManyRequests(
+                "Too many writes from this credential; retry later.",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+    return principal
+
+
+async def _principal_of_credentials(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, database: Database
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         log.info("authentication_failed", reason="missing_credentials")
         raise Unauthorized("A bearer credential is required.", credential_sent=False)
@@ -93,16 +119,6 @@ async def authenticate(
         # Never log the presented secret, nor a fragment of it.
         log.info("authentication_failed", reason=reason)
         raise Unauthorized("The credential is not valid.")
-    request.state.principal = principal
-    structlog.contextvars.bind_contextvars(principal_role=principal.role)
-    if request.method in WRITE_METHODS:
-        wait = await request.app.state.rate_limiter.hit(principal.id)
-        if wait is not None:
-            log.info("rate_limited", role=principal.role)
-            raise TooManyRequests(
-                "Too many writes from this credential; retry later.",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
     return principal
 
 

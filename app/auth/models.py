@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.principal import AGENCIES
@@ -38,3 +38,40 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScreenSession(Base):
+    """A signed-in session of the browser screens (``/ui``), held only on the server.
+
+    The browser holds an opaque random token in an HttpOnly cookie; only its SHA-256 is
+    stored. The principal is kept as it was at sign-in; a session made with an API key is
+    checked against that key on every request (revoked or expired → signed out).
+    """
+
+    __tablename__ = "screen_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('submitter', 'triage', 'agency', 'auditor', 'admin')", name="role"
+        ),
+        CheckConstraint("method IN ('api_key', 'oidc')", name="method"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    method: Mapped[str] = mapped_column(String(16))
+    # The key signed in with (api_key sessions): revoking the key ends the session.
+    key_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    principal_id: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    agency: Mapped[str | None] = mapped_column(String(32))
+    areas: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    schools: Mapped[list[str]] = mapped_column(PortableJSON, default=list)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # The purpose chosen on screen, recorded with every view (a code, never free text).
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -23,11 +23,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import structlog
 
 from app.audit.chain import SEAL_BATCH, pending_status, seal_pending
+from app.auth.sessions import any_ended, purge_expired
 from app.db import Database
 
 log = structlog.get_logger(__name__)
@@ -38,10 +40,18 @@ ANALYZE_EVERY_SECONDS = 600.0
 ANALYZE_SAMPLE_ROWS = 1000
 
 
+# Seconds between removals of ended screen sessions.
+PURGE_SESSIONS_EVERY_SECONDS = 300.0
+
+
 class Maintenance:
-    def __init__(self, database: Database, interval: float) -> None:
+    def __init__(
+        self, database: Database, interval: float, session_idle: timedelta | None = None
+    ) -> None:
         self.database = database
         self.interval = interval
+        self.session_idle = session_idle or timedelta(minutes=30)
+        self._purged_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._analyzed_at: float | None = None
@@ -64,6 +74,8 @@ class Maintenance:
         """One round; returns how many audit events were sealed."""
         try:
             sealed = self._seal(wait=wait)
+            if not final:
+                self._purge_sessions_when_due()
             if self.database.sqlite:
                 self._checkpoint()
                 if not final:
@@ -85,6 +97,19 @@ class Maintenance:
             total += sealed
             if sealed < SEAL_BATCH:
                 return total
+
+    def _purge_sessions_when_due(self) -> None:
+        now = time.monotonic()
+        if self._purged_at is not None and now - self._purged_at < PURGE_SESSIONS_EVERY_SECONDS:
+            return
+        self._purged_at = now
+        with self.database.unit(read_only=True) as session:
+            if not any_ended(session, idle=self.session_idle):
+                return  # nothing to remove: no write lock taken
+        with self.database.unit() as session:
+            removed = purge_expired(session, idle=self.session_idle)
+        if removed:
+            log.info("screen_sessions_purged", count=removed)
 
     def _analyze_when_due(self) -> None:
         now = time.monotonic()

@@ -23,6 +23,13 @@ DOCS_CSP = (
     b"https://fastapi.tiangolo.com; frame-ancestors 'none'"
 )
 
+# The screens (/ui): scripts and styles from this service only (no inline script, no
+# eval), forms post only here, and nothing may frame them.
+SCREENS_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
 
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -32,14 +39,17 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope.get("path", "") in ("/docs", "/redoc")
+        path = scope.get("path", "")
+        csp = DOCS_CSP if path in ("/docs", "/redoc") else None
+        if path == "/ui" or path.startswith("/ui/"):
+            csp = SCREENS_CSP
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0] != b"server"]
                 for name, value in SECURITY_HEADERS:
-                    if name == b"content-security-policy" and is_docs:
-                        value = DOCS_CSP
+                    if name == b"content-security-policy" and csp is not None:
+                        value = csp
                     headers.append((name, value))
                 message["headers"] = headers
             await send(message)

@@ -1,0 +1,44 @@
+"""The MASH triage queue screen: ``GET /v1/queue`` as a table, refreshed in place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from app.ui.web import CurrentUser, ScreenError, api, render, require_purpose
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+# Seconds between refreshes of the table (htmx; with JavaScript off, reload the page).
+REFRESH_SECONDS = 30
+
+
+@router.get("/queue")
+async def queue(
+    request: Request,
+    user: CurrentUser,
+    area: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    partial: bool = False,
+) -> Response:
+    require_purpose(user, request)
+    params: dict[str, str | None] = {"area": area or None, "cursor": cursor, "limit": "50"}
+    reply = await api(request, user).get("/v1/queue", params)
+    if not reply.ok:
+        raise ScreenError.of(reply)
+    page = reply.json()
+    rows = page["items"]
+    context = {
+        "rows": rows,
+        "as_of": page["as_of"],
+        "next_cursor": page["next_cursor"],
+        "area": area or "",
+        "areas": sorted(a for a in user.principal.areas if a != "*"),
+        "refresh": REFRESH_SECONDS,
+        "open_total": sum(r["open_flags"] for r in rows),
+        "overdue_total": sum(r["overdue_flags"] for r in rows),
+    }
+    template = "queue_table.html" if partial else "queue.html"
+    return render(request, template, context)
