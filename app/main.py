@@ -41,8 +41,8 @@ from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
 from app.ui.incident import router as incident_screen
-from app.ui.person import router as person_screen
 from app.ui.oidc import router as oidc_sign_in
+from app.ui.person import router as person_screen
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
 
