@@ -39,6 +39,8 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+from app.ui.flags import router as flags_screen
+from app.ui.inbox import router as inbox_screen
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
 
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
-    install_screens(app, queue_screen)
+    install_screens(app, queue_screen, flags_screen, inbox_screen)
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.
