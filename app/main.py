@@ -40,6 +40,8 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+from app.ui.flags import router as flags_screen
+from app.ui.inbox import router as inbox_screen
 from app.ui.incident import router as incident_screen
 from app.ui.oidc import router as oidc_sign_in
 from app.ui.person import router as person_screen
@@ -126,7 +128,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
-    install_screens(app, queue_screen, oidc_sign_in, incident_screen, person_screen)
+    install_screens(
+        app,
+        queue_screen,
+        oidc_sign_in,
+        incident_screen,
+        person_screen,
+        flags_screen,
+        inbox_screen,
+    )
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Row,
     String,
     Uuid,
+    exists,
     func,
     literal,
     select,
@@ -213,31 +215,70 @@ def insert_queue_row(session: Session, incident_id: uuid.UUID, values: dict[str,
 QueueKey = tuple[int, dt.datetime, uuid.UUID]
 
 
+@dataclass(frozen=True)
+class OpenFlagMatch:
+    """Which incidents the queue keeps: those with at least one open flag matching all of
+    these (``None``: any value). ``overdue``: past its due time at ``now`` (False: not)."""
+
+    agencies: frozenset[str] | None = None
+    types: frozenset[str] | None = None
+    overdue: bool | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.agencies is None and self.types is None and self.overdue is None
+
+
+def _has_open_flag(match: OpenFlagMatch, now: dt.datetime) -> ColumnElement[bool]:
+    """``EXISTS`` an open flag of the queue row's incident that matches (served by the
+    flags' incident index)."""
+    conditions: list[ColumnElement[bool]] = [
+        Flag.incident_id == QueueEntry.incident_id,
+        is_open(),
+    ]
+    if match.agencies is not None:
+        conditions.append(Flag.agency.in_(sorted(match.agencies)))
+    if match.types is not None:
+        conditions.append(Flag.type.in_(sorted(match.types)))
+    if match.overdue is True:
+        conditions.append(Flag.due_at < now)
+    elif match.overdue is False:
+        conditions.append(Flag.due_at >= now)
+    return exists().where(*conditions)
+
+
 def queue_page(
     session: Session,
     *,
     areas: Collection[str] | None,
     after: QueueKey | None,
     limit: int,
+    match: OpenFlagMatch | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Row[Any]]:
-    """The next ``limit`` queue rows after ``after`` in queue order, limited to ``areas``.
+    """The next ``limit`` queue rows after ``after`` in queue order, limited to ``areas``
+    and, with ``match``, to incidents with an open flag that matches it at ``now``.
 
     Order: ``sort_rank`` (highest risk first), earliest due open flag, incident id. Each
     area's rows come from its own index range scan and are merged, so a principal with a
     few areas gets the same index-only first page as one with a single area.
     """
     order = (QueueEntry.sort_rank, QueueEntry.earliest_due_at, QueueEntry.incident_id)
-    after_key = [tuple_(*order) > _key_tuple(after)] if after is not None else []
+    conditions: list[ColumnElement[bool]] = (
+        [tuple_(*order) > _key_tuple(after)] if after is not None else []
+    )
+    if match is not None and not match.empty:
+        conditions.append(_has_open_flag(match, now or utcnow()))
     wanted = None if areas is None else sorted(set(areas))
     if wanted is not None and not wanted:
         return []
     if wanted is None or len(wanted) > MAX_UNION_AREAS:
-        stmt = select(table_of(QueueEntry)).where(*after_key)
+        stmt = select(table_of(QueueEntry)).where(*conditions)
         if wanted is not None:
             stmt = stmt.where(QueueEntry.area.in_(wanted))
         return list(session.connection().execute(stmt.order_by(*order).limit(limit)))
     scans = [
-        select(*order).where(QueueEntry.area == area, *after_key).order_by(*order).limit(limit)
+        select(*order).where(QueueEntry.area == area, *conditions).order_by(*order).limit(limit)
         for area in wanted
     ]
     ids = merged_keyset_ids(session, scans, limit)

@@ -48,7 +48,7 @@ from app.flags.api_schemas import (
 )
 from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
-from app.flags.queue import queue_page
+from app.flags.queue import OpenFlagMatch, queue_page
 from app.flags.schemas import FlagOut, etag, flag_json
 from app.flags.vocabulary import AGENCIES, Agency, FlagType
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
@@ -435,7 +435,10 @@ def _event_out(event: FlagEvent) -> FlagEventOut:
     "latest assessment's victim level, highest child level and risk rank, open and overdue "
     "flag counts, and the earliest due open flag. Keyset pages, stable while new "
     "incidents arrive. `cursor` is opaque: only a `next_cursor` this listing returned, with "
-    "the same filters, is valid (400 otherwise).",
+    "the same filters, is valid (400 otherwise). `agency`, `type` and `overdue` keep the "
+    "incidents that have at least one open flag matching all of those given (the same "
+    "flag): `agency=csc&overdue=true` is the incidents with an overdue open flag for "
+    "children's social care. The row's counts stay those of all its open flags.",
     responses=problem_responses(*COMMON_PROBLEMS),
     dependencies=[REQUIRE_PURPOSE],
 )
@@ -444,18 +447,56 @@ def get_queue(
     db: DatabaseDep,
     principal: Annotated[Principal, Depends(authorize("queue.read"))],
     area: AreaQuery = None,
+    agency: Annotated[
+        list[Agency] | None,
+        Query(
+            description="Only incidents with an open flag for one of these agencies. Repeat "
+            "for several.",
+            max_length=len(AGENCIES),
+        ),
+    ] = None,
+    flag_type: Annotated[
+        list[FlagType] | None,
+        Query(
+            alias="type",
+            description="Only incidents with an open flag of one of these types. Repeat for "
+            "several.",
+            max_length=15,
+        ),
+    ] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only incidents with an open flag past its due time; "
+            "`false`: with an open flag not yet due (combined with `agency` and `type`: "
+            "the same flag)."
+        ),
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
     with db.unit() as session:
         now = utcnow()
         areas = _scoped_areas(principal, area)
-        fingerprint = query_fingerprint("queue", {"areas": sorted(areas) if areas else areas})
+        match = OpenFlagMatch(
+            agencies=frozenset(agency) if agency else None,
+            types=frozenset(flag_type) if flag_type else None,
+            overdue=overdue,
+        )
+        query: dict[str, Any] = {"areas": sorted(areas) if areas else areas}
+        # Only the filters given, so that an unfiltered query keeps its fingerprint.
+        if match.agencies is not None:
+            query["agencies"] = sorted(match.agencies)
+        if match.types is not None:
+            query["types"] = sorted(match.types)
+        if match.overdue is not None:
+            query["overdue"] = match.overdue
+        fingerprint = query_fingerprint("queue", query)
         after = decode_key(cursor, fingerprint) if cursor else None
-        rows = queue_page(session, areas=areas, after=after, limit=limit + 1)
+        rows = queue_page(session, areas=areas, after=after, limit=limit + 1, match=match, now=now)
         more = len(rows) > limit
         rows = rows[:limit]
-        overdue = repository.overdue_counts(session, [r.incident_id for r in rows], now)
+        overdue_of = repository.overdue_counts(session, [r.incident_id for r in rows], now)
         next_cursor = None
         if more:
             last = rows[-1]
@@ -464,7 +505,7 @@ def get_queue(
                 [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
             )
         body = QueuePage(
-            items=[_queue_row(r, overdue.get(r.incident_id, 0)) for r in rows],
+            items=[_queue_row(r, overdue_of.get(r.incident_id, 0)) for r in rows],
             next_cursor=next_cursor,
             as_of=now,
         ).model_dump(mode="json", by_alias=True)

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from app.flags.vocabulary import AGENCIES, FLAG_TYPES
+from app.ui.names import agency_name
 from app.ui.web import CurrentUser, ScreenError, api, render, require_purpose
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -20,11 +22,25 @@ async def queue(
     request: Request,
     user: CurrentUser,
     area: Annotated[str | None, Query(max_length=64)] = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+    flag_type: Annotated[str | None, Query(alias="type", max_length=64)] = None,
+    overdue: Annotated[str | None, Query(max_length=16)] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     partial: bool = False,
 ) -> Response:
     require_purpose(user, request)
-    params: dict[str, str | None] = {"area": area or None, "cursor": cursor, "limit": "50"}
+    # Only values the API knows: anything else is no filter (and is never echoed back).
+    agency = agency if agency in AGENCIES else None
+    flag_type = flag_type if flag_type in FLAG_TYPES else None
+    only_overdue = overdue == "true"
+    params: dict[str, str | None] = {
+        "area": area or None,
+        "agency": agency,
+        "type": flag_type,
+        "overdue": "true" if only_overdue else None,
+        "cursor": cursor,
+        "limit": "50",
+    }
     reply = await api(request, user).get("/v1/queue", params)
     if not reply.ok:
         raise ScreenError.of(reply)
@@ -35,6 +51,13 @@ async def queue(
         "as_of": page["as_of"],
         "next_cursor": page["next_cursor"],
         "area": area or "",
+        "agency": agency or "",
+        "agency_label": agency_name(agency) if agency else "",
+        "flag_type": flag_type or "",
+        "only_overdue": only_overdue,
+        "agencies": [(a, agency_name(a)) for a in AGENCIES],
+        "flag_types": FLAG_TYPES,
+        "filtered": bool(agency or flag_type or only_overdue),
         "areas": sorted(a for a in user.principal.areas if a != "*"),
         "refresh": REFRESH_SECONDS,
         "open_total": sum(r["open_flags"] for r in rows),
