@@ -39,6 +39,7 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+from app.ui.audit import router as audit_screens
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
 
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
-    install_screens(app, queue_screen)
+    install_screens(app, queue_screen, audit_screens)
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.
