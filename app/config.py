@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import DatabaseLimits
@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     # Sign-in with an API key on a form: development and test only unless enabled.
     ui_api_key_sign_in: bool | None = None
 
+    # Sign-in to the screens through the force's OpenID Connect provider (authorization
+    # code flow with PKCE): on when the issuer and the client id are set. The provider's
+    # configuration is read from `{issuer}/.well-known/openid-configuration`; the ID token
+    # must carry the same `triage_*` claims as a JWT (docs/oidc.md).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # none: a public client (PKCE alone)
+    oidc_redirect_url: str | None = None  # https://triage.example/ui/sign-in/oidc/callback
+    oidc_scopes: str = "openid"  # space-separated; must include openid
+    oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
+    oidc_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # A screen session signed in this way ends when the ID token expires (else after
+    # `ui_session_hours`, like any session).
+    oidc_session_until_token_expiry: bool = False
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
@@ -160,7 +175,11 @@ class Settings(BaseSettings):
             return self.expose_docs
         return self.environment != "production"
 
-    @field_validator("jwt_algorithms")
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @field_validator("jwt_algorithms", "oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
         # RFC 8725 §3.1-3.2: never `none`, and no HMAC with an asymmetric key set.
@@ -172,6 +191,27 @@ class Settings(BaseSettings):
         if bad or not value:
             raise ValueError("only asymmetric JWT algorithms may be configured: " + ", ".join(bad))
         return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _openid_scope(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("the OpenID Connect scopes must include openid")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ValueError("set both TRIAGE_OIDC_ISSUER and TRIAGE_OIDC_CLIENT_ID, or neither")
+        if self.oidc_enabled:
+            if not self.oidc_redirect_url:
+                raise ValueError("OpenID Connect sign-in needs TRIAGE_OIDC_REDIRECT_URL")
+            if self.environment == "production" and not all(
+                (url or "").startswith("https://")
+                for url in (self.oidc_issuer, self.oidc_redirect_url)
+            ):
+                raise ValueError("in production the OIDC issuer and redirect URL must be https")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -15,6 +15,7 @@ from app.audit.metrics import install_audit_metrics
 from app.audit.router import router as audit_router
 from app.auth.jwt import JwtVerifier
 from app.auth.keys import KeyCache
+from app.auth.oidc import OidcClient
 from app.auth.ratelimit import rate_limiter
 from app.config import Settings, get_settings
 from app.contract.items import INSTRUMENT_ITEMS
@@ -40,6 +41,7 @@ from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
+from app.ui.oidc import router as oidc_sign_in
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
 
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metric_refreshers = []
     app.state.migration_heads = head_revisions()
     app.state.jwt_verifier = JwtVerifier.from_settings(settings)
+    # Sign-in to the screens through the force's OpenID Connect provider (None: off).
+    app.state.oidc = OidcClient.from_settings(settings)
     # Loads and validates every checklist and rules file: a bad one stops start-up here.
     app.state.scoring = ScoringContext.load(settings)
     app.state.shutting_down = False
@@ -121,7 +125,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
-    install_screens(app, queue_screen, audit_screens)
+    install_screens(app, queue_screen, oidc_sign_in, audit_screens)
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.

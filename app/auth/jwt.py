@@ -144,7 +144,12 @@ class JwtVerifier:
         return principal_from_claims(claims)
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
+def principal_from_claims(claims: dict[str, Any], *, id_prefix: str = "jwt") -> Principal:
+    """The principal a verified token's claims name (API bearer JWTs and OIDC ID tokens).
+
+    ``id_prefix`` tells where the principal signed in (``jwt:…`` for a bearer token,
+    ``oidc:…`` for a screen session through the OpenID Connect provider).
+    """
     role = claims.get("triage_role")
     if role not in ROLES:
         raise TokenError("token carries no valid triage_role")
@@ -167,7 +172,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         # Like a key, a school token names the schools (URNs) whose pupils it may see.
         raise TokenError("school token carries no valid triage_schools")
     return Principal(
-        id=f"jwt:{claims['sub']}",
+        id=f"{id_prefix}:{claims['sub']}",
         kind="jwt",
         role=role,
         label=str(claims.get("name_hint", ""))[:0],  # never keep names from tokens

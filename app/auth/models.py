@@ -75,3 +75,25 @@ class ScreenSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class OidcPendingSignIn(Base):
+    """A sign-in through the OpenID Connect provider, from its start until the callback.
+
+    Held on the server, never in the browser: the ``state`` (only its SHA-256), the PKCE
+    code verifier, the nonce the ID token must carry and where to go afterwards. A browser
+    binding (only its SHA-256; the value is in a short-lived cookie) ties the callback to the
+    browser that started it. Used once (the callback deletes the row) and only within ten
+    minutes.
+    """
+
+    __tablename__ = "oidc_pending_sign_ins"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(64))
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
