@@ -225,6 +225,29 @@ def exercise_every_endpoint(
     set_flags(session, iid, ("school", "c1"))
     call("GET", f"/v1/incidents/{iid}", 200, headers=school)
 
+    # Search: the values searched for are personal data, in the URL only.
+    name = f"{GIVEN} {FAMILY}"
+    found = {"name": name, "date_of_birth": VICTIM_DOB}
+    call("GET", "/v1/incidents", 200, params=found, headers=triage)
+    call("GET", "/v1/incidents", 200, params={"pnc": PNC}, headers=other_triage)
+    call("GET", "/v1/incidents", 400, params={"name": name}, headers=triage)
+    call(
+        "GET",
+        "/v1/incidents",
+        400,
+        params={"name": GIVEN, "date_of_birth": VICTIM_DOB},
+        headers=triage,
+    )
+    call("GET", "/v1/incidents", 400, params={"pnc": PNC, **found}, headers=triage)
+    call("GET", "/v1/incidents", 422, params={"name": name, "date_of_birth": GIVEN}, headers=triage)
+    call("GET", "/v1/incidents", 422, params={"source_reference": name}, headers=triage)
+    call("GET", "/v1/incidents", 403, params={"pnc": PNC}, headers=school)
+    call("GET", "/v1/incidents", 400, params={"pnc": PNC}, headers=no_purpose)
+    call("GET", "/v1/persons", 200, params=found, headers=auditor)
+    call("GET", "/v1/persons", 200, params={"pnc": PNC}, headers=triage)
+    call("GET", "/v1/persons", 400, params={"date_of_birth": VICTIM_DOB}, headers=triage)
+    call("GET", "/v1/persons", 403, params={"pnc": PNC}, headers=admin)
+
     # Revision, judgement, assessments.
     revised = copy.deepcopy(body)
     revised["persons"][0]["name"]["given"] = f"{GIVEN}a"

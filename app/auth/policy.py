@@ -28,6 +28,10 @@ MATRIX: dict[str, frozenset[Role]] = {
     "incident.create": frozenset({"submitter"}),
     "incident.revise": frozenset({"submitter"}),
     "incident.read": frozenset({"submitter", "triage", "agency", "auditor"}),
+    # Finding incidents and persons by reference, PNC id or name and date of birth: those
+    # who read whole incidents and persons across a case (a submitter has the id from its
+    # intake's answer; an agency sees a case only through its flags; an admin no case data).
+    "incident.search": frozenset({"triage", "auditor"}),
     "assessment.read": frozenset({"submitter", "triage", "auditor"}),
     "assessment.explain": frozenset({"triage", "auditor"}),
     "assessment.reproduce": frozenset({"triage", "auditor"}),
@@ -39,6 +43,7 @@ MATRIX: dict[str, frozenset[Role]] = {
     "disclosure.create": frozenset({"triage"}),
     "disclosure.read": frozenset({"triage", "auditor"}),
     "person.read": frozenset({"triage", "auditor"}),
+    "person.search": frozenset({"triage", "auditor"}),
     "person.merge": frozenset({"triage"}),
     "audit.read": frozenset({"auditor"}),
     "admin.erase": frozenset({"admin"}),

@@ -1,4 +1,4 @@
-"""Opaque keyset cursors for the flag and queue listings.
+"""Opaque keyset cursors for the flag and queue listings and the incident search.
 
 A cursor is the sort key of the last row a page returned, plus a short fingerprint of
 the query it belongs to, as URL-safe base64 JSON. The next page starts strictly after that
@@ -70,6 +70,19 @@ def decode_key(cursor: str, fingerprint: str) -> tuple[int, dt.datetime, uuid.UU
     rank, when, row_id = key
     if type(rank) is not int or not 0 <= rank <= MAX_RANK:
         raise BadRequest(_INVALID)
+    at, parsed_id = _time_and_id(when, row_id)
+    return rank, at, parsed_id
+
+
+def decode_time_key(cursor: str, fingerprint: str) -> tuple[dt.datetime, uuid.UUID]:
+    """A cursor whose key is ``[aware ISO time, UUID]`` (newest-first listings)."""
+    key = decode_cursor(cursor, fingerprint)
+    if len(key) != 2:
+        raise BadRequest(_INVALID)
+    return _time_and_id(key[0], key[1])
+
+
+def _time_and_id(when: Any, row_id: Any) -> tuple[dt.datetime, uuid.UUID]:
     if not isinstance(when, str) or not isinstance(row_id, str) or len(when) > 40:
         raise BadRequest(_INVALID)
     try:
@@ -80,4 +93,4 @@ def decode_key(cursor: str, fingerprint: str) -> tuple[int, dt.datetime, uuid.UU
     # The year first: comparing or converting a time at the edge of the range overflows.
     if at.tzinfo is None or not EARLIEST_YEAR <= at.year <= LATEST_YEAR:
         raise BadRequest(_INVALID)
-    return rank, at, parsed_id
+    return at, parsed_id

@@ -28,6 +28,8 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("source_system", "source_reference"),
         Index("ix_incidents_area_occurred_at", "area", "occurred_at"),
+        # Search by reference without the system (GET /v1/incidents?source_reference=).
+        Index("ix_incidents_source_reference", "source_reference"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

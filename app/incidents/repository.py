@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.contract.incident import Identifier
@@ -119,3 +119,40 @@ def reviews_due(
             )
         )
     return list(session.scalars(query.order_by(incident.review_due_at, incident.id).limit(limit)))
+
+
+def search(
+    session: Session,
+    *,
+    areas: Collection[str] | None,
+    source_reference: str | None = None,
+    source_system: str | None = None,
+    person_ids: Collection[uuid.UUID] | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int,
+) -> list[models.Incident]:
+    """Live incidents with this reference (and system), or in which any of these person
+    records is, within ``areas`` (None: every area); newest first, keyset-paged."""
+    incident = models.Incident
+    query = select(incident).where(incident.erased_at.is_(None))
+    if source_reference is not None:
+        query = query.where(incident.source_reference == source_reference)
+    if source_system is not None:
+        query = query.where(incident.source_system == source_system)
+    if person_ids is not None:
+        ip = models.IncidentPerson
+        query = query.where(
+            incident.id.in_(select(ip.incident_id).where(ip.person_id.in_(sorted(person_ids))))
+        )
+    if areas is not None:
+        query = query.where(incident.area.in_(sorted(areas)))
+    if after is not None:
+        at, row_id = after
+        query = query.where(
+            or_(
+                incident.occurred_at < at,
+                and_(incident.occurred_at == at, incident.id < row_id),
+            )
+        )
+    query = query.order_by(incident.occurred_at.desc(), incident.id.desc()).limit(limit)
+    return list(session.scalars(query))

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from app.auth.policy import (
     flag_scope,
 )
 from app.auth.principal import Principal
+from app.contract.bounds import BoundedDate
 from app.contract.incident import Incident, IncidentRevision
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Gone, problem_responses
@@ -41,6 +42,8 @@ from app.intake import orchestrator
 from app.intake.context import ScoringContext
 from app.intake.orchestrator import IntakeResult
 from app.intake.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.people import search
+from app.people.schemas import IncidentSearchPage
 from app.requests import StrictJsonRoute
 from app.responses import json_response
 from app.scoring.schemas import JudgementIn
@@ -151,6 +154,101 @@ def create_incident(
         )
 
     return _run_with_retry(request, db, write, work)
+
+
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 100
+CODE_PATTERN = r"^[A-Za-z0-9._:/-]{1,64}$"  # a source system or reference (the contract's)
+
+SourceReferenceQuery = Annotated[
+    str | None,
+    Query(description="The source system's reference of the incident.", pattern=CODE_PATTERN),
+]
+SourceSystemQuery = Annotated[
+    str | None,
+    Query(description="With `source_reference`: only this source system.", pattern=CODE_PATTERN),
+]
+PncQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="A PNC id, as written anywhere (`94/118822K`, `1994/0118822K`): normalised "
+        "as linking normalises it.",
+    ),
+]
+NameQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=401,
+        description="Full name, given name(s) then family name, with `date_of_birth` "
+        "(required with it). Matched on the name-and-date-of-birth key linking uses: case, "
+        "accents, spaces and punctuation ignored, every split into given and family names "
+        "tried. 2 to 10 parts.",
+    ),
+]
+DateOfBirthQuery = Annotated[BoundedDate | None, Query(description="YYYY-MM-DD; only with `name`.")]
+
+
+@router.get(
+    "/incidents",
+    response_model=IncidentSearchPage,
+    operation_id="search_incidents",
+    summary="Find incidents by source reference, PNC id, or name and date of birth",
+    description="One criterion per search: `source_reference` (optionally with "
+    "`source_system`), `pnc`, or `name` with `date_of_birth`; none, more than one, a name "
+    "without a date of birth or a date of birth without a name is a 400. A PNC id or a name "
+    "finds the person (with every record merged into them) and their incidents. Only live "
+    "incidents in your scope are found (triage: its areas; auditor: all); an erased "
+    "incident is found by no search. Newest first (by when the incident occurred); `cursor` "
+    "is opaque: only a `next_cursor` of the same search is valid (400 otherwise). Audited as "
+    "a consultation of the incidents returned (also when none is), with the purpose and "
+    "the kind of criterion, never its value.",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def search_incidents(
+    request: Request,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("incident.search"))],
+    source_reference: SourceReferenceQuery = None,
+    source_system: SourceSystemQuery = None,
+    pnc: PncQuery = None,
+    name: NameQuery = None,
+    date_of_birth: DateOfBirthQuery = None,
+    limit: Annotated[
+        int, Query(ge=1, le=SEARCH_MAX_LIMIT, description="Page size (at most 100).")
+    ] = SEARCH_DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=500, description="`next_cursor` of the previous page (opaque)."),
+    ] = None,
+) -> Response:
+    found = search.criteria(
+        source_reference=source_reference,
+        source_system=source_system,
+        pnc=pnc,
+        name=name,
+        date_of_birth=date_of_birth,
+    )
+    with db.unit() as session:
+        out = search.search_incidents(session, principal, found, cursor=cursor, limit=limit)
+        body = out.page.model_dump(mode="json", by_alias=True)
+        record(
+            request,
+            session,
+            operation="consult",
+            deferred=True,
+            record_type="incident",
+            record_ids=out.incident_ids,
+            person_ids=out.person_ids,
+            payload=body,
+            # The kind of criterion and the count: never the value searched for.
+            detail={"search": found.kind, "count": len(out.incident_ids)},
+            principal=principal,
+        )
+        return json_response(body)
 
 
 @router.get(

@@ -305,6 +305,19 @@ def survivors(session: Session, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UU
     return out
 
 
+def erased_among(session: Session, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these records whose identity was erased."""
+    if not person_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(models.Person.id).where(
+                models.Person.id.in_(sorted(person_ids)), models.Person.erased_at.is_not(None)
+            )
+        )
+    )
+
+
 def survivor_of(session: Session, person_id: uuid.UUID) -> uuid.UUID:
     return survivors(session, [person_id])[person_id]
 

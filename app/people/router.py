@@ -12,15 +12,85 @@ from app.audit.record import AuditRecord, record
 from app.auth.deps import REQUIRE_PURPOSE
 from app.auth.policy import authorize
 from app.auth.principal import Principal
+from app.contract.bounds import BoundedDate
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, problem_responses
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
-from app.people import service
-from app.people.schemas import MergeIn, MergeOut, PersonOut, Timeline, UnmergeIn
+from app.people import search, service
+from app.people.schemas import (
+    MergeIn,
+    MergeOut,
+    PersonOut,
+    PersonSearchResult,
+    Timeline,
+    UnmergeIn,
+)
 from app.requests import StrictJsonRoute
 from app.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["people"], route_class=StrictJsonRoute)
+
+
+@router.get(
+    "/persons",
+    response_model=PersonSearchResult,
+    operation_id="search_persons",
+    summary="Find persons by PNC id, or name and date of birth",
+    description="One criterion per search: `pnc`, or `name` with `date_of_birth`; none, "
+    "both, a name without a date of birth or a date of birth without a name is a 400. A "
+    "person (the survivor of any merges) is found only through a live incident in your "
+    "scope (triage: its areas; auditor: all), and its roles and incident count are of "
+    "those incidents. Audited as a consultation of the persons returned (also when none "
+    "is), with the purpose and the kind of criterion, never its value.",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[REQUIRE_PURPOSE],
+)
+def search_persons(
+    request: Request,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("person.search"))],
+    pnc: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="A PNC id, as written anywhere: normalised as linking normalises it.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=401,
+            description="Full name, given name(s) then family name, with `date_of_birth`. "
+            "Matched on the name-and-date-of-birth key linking uses: case, accents, spaces "
+            "and punctuation ignored, every split into given and family names tried. 2 to "
+            "10 parts.",
+        ),
+    ] = None,
+    date_of_birth: Annotated[
+        BoundedDate | None, Query(description="YYYY-MM-DD; only with `name`.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50, description="Persons returned (at most 50).")] = 20,
+) -> Response:
+    found = search.criteria(pnc=pnc, name=name, date_of_birth=date_of_birth)
+    with db.unit() as session:
+        out = search.search_persons(session, principal, found, limit=limit)
+        body = out.result.model_dump(mode="json", by_alias=True)
+        record(
+            request,
+            session,
+            operation="consult",
+            deferred=True,
+            record_type="person",
+            record_ids=out.person_ids,
+            person_ids=out.records,
+            payload=body,
+            # The kind of criterion and the count: never the value searched for.
+            detail={"search": found.kind, "count": len(out.person_ids)},
+            principal=principal,
+        )
+        return json_response(body)
 
 
 @router.get(

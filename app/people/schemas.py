@@ -135,3 +135,65 @@ class Timeline(BaseModel):
         description="As a perpetrator: each distinct victim (merged records count once)."
     )
     truncated: bool = Field(description="True when older entries were left out (`limit`).")
+
+
+# --------------------------------------------------------------------------- search
+
+
+class IncidentLinks(BaseModel):
+    self_: str = Field(serialization_alias="self", description="The incident.")
+    assessments: str = Field(description="Its assessment versions.")
+
+
+class IncidentSummary(BaseModel):
+    """One incident found by a search: enough to choose it, nothing of its narrative."""
+
+    id: str
+    source_system: str
+    source_reference: str
+    area: str
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    victim_level: str | None = Field(
+        description="The victim's level in the latest assessment (null if none)."
+    )
+    highest_child_level: str | None = Field(
+        description="The highest child level in the latest assessment (null without children)."
+    )
+    children: int = Field(description="How many children (unborn included) the incident names.")
+    marac_refer: bool | None = Field(
+        description="Whether the latest assessment refers the victim to MARAC."
+    )
+    matched_roles: list[str] = Field(
+        description="The roles the person searched for has in this incident (empty for a "
+        "search by source reference)."
+    )
+    links: IncidentLinks
+
+
+class IncidentSearchPage(BaseModel):
+    items: list[IncidentSummary] = Field(description="Newest first (occurred), then by id.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` with the same criteria for the next page; null on the "
+        "last page."
+    )
+
+
+class PersonLinks(BaseModel):
+    self_: str = Field(serialization_alias="self", description="The person.")
+    timeline: str = Field(description="The person's chronology.")
+
+
+class PersonSummary(BaseModel):
+    """One person found by a search (the survivor of any merges)."""
+
+    id: str
+    roles: list[str] = Field(description="Roles in the incidents visible to the caller.")
+    incident_count: int = Field(description="Incidents visible to the caller.")
+    last_incident_at: AwareDatetime = Field(description="The latest visible incident.")
+    links: PersonLinks
+
+
+class PersonSearchResult(BaseModel):
+    items: list[PersonSummary] = Field(description="Latest visible incident first.")
+    truncated: bool = Field(description="True when more persons matched than `limit`.")

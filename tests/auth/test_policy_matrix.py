@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -80,9 +81,11 @@ class Case:
     logs: frozenset[str] = frozenset()
     params: Mapping[str, str] = field(default_factory=dict)  # path param → World attribute
     body: Callable[[World, str], Any] | None = None  # (world, principal) → JSON body
+    query: Callable[[World], Mapping[str, str]] | None = None  # world → query parameters
 
     def path(self, world: World) -> str:
-        return self.route.format(**{k: getattr(world, v) for k, v in self.params.items()})
+        path = self.route.format(**{k: getattr(world, v) for k, v in self.params.items()})
+        return path if self.query is None else f"{path}?{urlencode(self.query(world))}"
 
 
 CASES: tuple[Case, ...] = (
@@ -155,6 +158,16 @@ CASES: tuple[Case, ...] = (
             auditor=404,
         ),
         params={"incident_id": "unknown"},
+    ),
+    Case(
+        "search incidents by incident A's source reference",
+        "incident.search",
+        "GET",
+        "/v1/incidents",
+        # Scope filters the results (area B's triage finds nothing); it never refuses.
+        cells(triage_a=OK, triage_b=OK, auditor=OK),
+        logs=frozenset({"consult"}),
+        query=lambda w: {"source_reference": w.body_a["source"]["reference"]},
     ),
     Case(
         "revise incident in area A",
@@ -452,6 +465,18 @@ CASES: tuple[Case, ...] = (
         cells(triage_a=OK, triage_b=404, auditor=OK),
         logs=frozenset({"consult"}),
         params={"person_id": "person_a"},
+    ),
+    Case(
+        "search persons by the name and date of birth of incident A's victim",
+        "person.search",
+        "GET",
+        "/v1/persons",
+        cells(triage_a=OK, triage_b=OK, auditor=OK),
+        logs=frozenset({"consult"}),
+        query=lambda w: {
+            "name": "{given} {family}".format(**w.body_a["persons"][0]["name"]),
+            "date_of_birth": w.body_a["persons"][0]["date_of_birth"],
+        },
     ),
     Case(
         "merge two persons of area A",
