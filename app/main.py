@@ -41,7 +41,9 @@ from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
+from app.ui.incident import router as incident_screen
 from app.ui.oidc import router as oidc_sign_in
+from app.ui.person import router as person_screen
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
 
@@ -125,7 +127,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
-    install_screens(app, queue_screen, oidc_sign_in, audit_screens)
+    install_screens(
+        app, queue_screen, oidc_sign_in, incident_screen, person_screen, audit_screens
+    )
 
     # Outermost last: request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.

@@ -5,7 +5,7 @@ constraint on (source_system, source_reference) leads with the system, so it doe
 serve that lookup.
 
 Revision ID: 3f9a1c7e5d20
-Revises: b2c4e6a8d0f1
+Revises: be1cc53153b1
 Create Date: 2026-11-28 09:00:00.000000+00:00
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "3f9a1c7e5d20"
-down_revision: str | None = "b2c4e6a8d0f1"
+down_revision: str | None = "be1cc53153b1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
