@@ -46,6 +46,7 @@ from app.ui.oidc import router as oidc_sign_in
 from app.ui.person import router as person_screen
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
+from app.ui.search import router as search_screen
 
 # Probes and metrics must answer during overload: they bypass admission control.
 UNGATED_PATHS = ("/livez", "/readyz", "/metrics")
@@ -128,7 +129,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(audit_router)
     app.include_router(admin_router)
     install_screens(
-        app, queue_screen, oidc_sign_in, incident_screen, person_screen, audit_screens
+        app,
+        queue_screen,
+        oidc_sign_in,
+        incident_screen,
+        person_screen,
+        audit_screens,
+        search_screen,
     )
 
     # Outermost last: request id → metrics → security headers → admission → body limit →

@@ -187,6 +187,10 @@ def test_the_incident_lists_its_assessment_versions_with_links(
     assert f'href="/ui/audit?record={body["incident_id"]}"' in page.text
     events = pending(session, "GET /v1/incidents/{incident_id}/assessments")
     assert [e.purpose for e in events] == [AUDIT]
+    # The incident page links here and to the latest explanation.
+    incident_page = client.get(f"/ui/incidents/{body['incident_id']}").text
+    assert f'href="/ui/incidents/{body["incident_id"]}/assessments"' in incident_page
+    assert f'href="/ui/assessments/{body["assessment"]["id"]}"' in incident_page
 
 
 # --------------------------------------------------------------------------- reproduce
