@@ -40,6 +40,7 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
+from app.ui.audit import router as audit_screens
 from app.ui.flags import router as flags_screen
 from app.ui.inbox import router as inbox_screen
 from app.ui.incident import router as incident_screen
@@ -47,6 +48,7 @@ from app.ui.oidc import router as oidc_sign_in
 from app.ui.person import router as person_screen
 from app.ui.queue import router as queue_screen
 from app.ui.router import install_screens
+from app.ui.search import router as search_screen
 
 # Probes and metrics must answer during overload: they bypass admission control.
 UNGATED_PATHS = ("/livez", "/readyz", "/metrics")
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         oidc_sign_in,
         incident_screen,
         person_screen,
+        audit_screens,
+        search_screen,
         flags_screen,
         inbox_screen,
     )

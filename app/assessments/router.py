@@ -203,6 +203,7 @@ def explain_assessment(
                 ),
             )
         out = Explanation(
+            incident_id=str(row.id),
             assessment=assessment_out(assessment),
             trigger=assessment.trigger,
             inputs=inputs,

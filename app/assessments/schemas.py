@@ -55,6 +55,7 @@ class JudgementFact(BaseModel):
 class Explanation(BaseModel):
     """Everything an auditor needs to check a score by hand."""
 
+    incident_id: str = Field(description="The incident this assessment is of.")
     assessment: AssessmentOut
     trigger: str = Field(description="What produced this version: intake, revision, judgement.")
     inputs: dict[str, Any] = Field(

@@ -144,6 +144,7 @@ def test_explanation_accounts_for_every_point_and_names_definitions(
     r = client.get(f"/v1/assessments/{assessment_id}/explanation", headers=auditor)
     assert r.status_code == 200, r.text
     ex = r.json()
+    assert ex["incident_id"] == created["incident_id"]
     victim = ex["assessment"]["victim"]
     yes_items = [i["id"] for i in victim["items"] if i["answer"] == "yes"]
     assert victim["score"] == len(yes_items) == 15
