@@ -7,6 +7,10 @@
 Installs are reproducible (``constraints.txt`` pins every package) and skipped when
 ``pyproject.toml`` and ``constraints.txt`` have not changed since the last install.
 Extra arguments after ``test`` go to pytest.
+
+``test`` runs the suite on two pytest-xdist workers (fewer on a one-core machine). Set
+``TRIAGE_TEST_WORKERS`` to another number (``0``: one process, no workers), or pass
+``-n``/``--numprocesses`` yourself, which wins.
 """
 
 from __future__ import annotations
@@ -60,8 +64,29 @@ def start() -> None:
     os.execve(str(PYTHON), [str(PYTHON), "-m", "app.cli", "serve"], env)
 
 
+def chooses_workers(pytest_args: list[str]) -> bool:
+    """Whether the arguments already say how many xdist workers (or none) to use."""
+    return any(
+        arg in ("-n", "--numprocesses", "no:xdist", "-pno:xdist")
+        or arg.startswith("--numprocesses=")
+        or (arg.startswith("-n") and not arg.startswith("--"))
+        for arg in pytest_args
+    )
+
+
+def workers() -> str:
+    """``TRIAGE_TEST_WORKERS``, else two workers capped at the cores (none on one core)."""
+    wanted = os.environ.get("TRIAGE_TEST_WORKERS", "").strip()
+    if wanted:
+        return wanted
+    cores = os.cpu_count() or 1
+    return "2" if cores >= 2 else "0"
+
+
 def test(pytest_args: list[str]) -> None:
     ensure_environment("dev")
+    if not chooses_workers(pytest_args):
+        pytest_args = ["-n", workers(), *pytest_args]
     result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, check=False)
     sys.exit(result.returncode)
 

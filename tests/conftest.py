@@ -7,6 +7,14 @@ at the end; the app's sessions join it through savepoints, so a request's "commi
 releases a savepoint and tests never share state. Tests that need real commits and
 separate connections (concurrency, fault injection) use ``fresh_database`` instead: a
 new database per test, dropped afterwards.
+
+Under pytest-xdist (``-n 2``) each worker is a process of its own with its own session:
+its own migrated databases (PostgreSQL names carry the worker id and a random suffix,
+SQLite files live in the worker's ``tmp_path_factory``), its own servers on ports the
+kernel picked. Redis (``TRIAGE_TEST_REDIS_URL``) is shared and never flushed: every key a
+test writes is its own (the rate limit hashes a principal made up for the test), and no
+test asserts on keys it did not write. Tests marked ``exclusive`` have the machine to
+themselves while they run (``tests/support/machine.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +40,13 @@ from app.config import Settings
 from app.db import Database, get_database
 from app.main import create_app
 from app.ops.migrations import upgrade_to_head
+from tests.support.machine import MachineLock
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 DATA = Path(__file__).parent / "data"
+# "gw0", "gw1", ... under pytest-xdist; "main" in a run without workers.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 # --------------------------------------------------------------------------- databases
@@ -43,7 +54,7 @@ DATA = Path(__file__).parent / "data"
 
 def _create_postgres_database(prefix: str) -> str:
     assert POSTGRES_URL is not None
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{WORKER}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -218,6 +229,38 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         engine.dispose()
     except Exception as exc:
         pytest.exit(f"PostgreSQL is required but unreachable: {type(exc).__name__}", 2)
+
+
+# --------------------------------------------------------------------------- workers
+
+MACHINE = pytest.StashKey[MachineLock]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On an xdist worker, open the run's machine lock. A worker's ``--basetemp`` is a
+    directory in the run's base temp (``.../pytest-N/popen-gw0``), whose parent is shared
+    by the run's workers and by no other run."""
+    basetemp = config.getoption("basetemp", None)
+    if "PYTEST_XDIST_WORKER" in os.environ and basetemp:
+        config.stash[MACHINE] = MachineLock(Path(basetemp).parent)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if MACHINE in config.stash:
+        config.stash[MACHINE].close()
+        del config.stash[MACHINE]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Setup, call and teardown under the machine lock: exclusively for ``exclusive`` tests,
+    shared for the others. Without workers there is nothing to share the machine with."""
+    machine = item.config.stash.get(MACHINE, None)
+    if machine is None:
+        return (yield)
+    hold = machine.exclusive if item.get_closest_marker("exclusive") else machine.shared
+    with hold():
+        return (yield)
 
 
 # --------------------------------------------------------------------------- redis

@@ -32,7 +32,9 @@ from app.db import Database
 from tests.conftest import TempDatabase, example_incident
 from tests.support.service import RunningService, running_service
 
-pytestmark = pytest.mark.slow
+# A real server (module-scoped) on one worker, with the machine to itself: the budgets
+# below measure the service, not another worker's tests.
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive, pytest.mark.xdist_group("burst")]
 
 REQUEST_TIMEOUT = 60.0
 LIVEZ_BUDGET = 1.0

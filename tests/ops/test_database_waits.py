@@ -25,6 +25,9 @@ from tests.conftest import build_app, example_incident
 
 WAIT_MS = 300
 
+# The waits are bounded in wall time: measured with the machine to itself.
+pytestmark = pytest.mark.exclusive
+
 
 @contextmanager
 def database_held(database: Database) -> Iterator[None]:
