@@ -29,6 +29,7 @@ from app.intake.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
 from app.openapi import document_enforced
 from app.ops.admission import AdmissionMetrics, AdmissionMiddleware, Gate
+from app.ops.docs import install_docs
 from app.ops.maintenance import Maintenance
 from app.ops.metrics import Metrics, MetricsMiddleware
 from app.ops.middleware import (
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
+        # Served from the package by install_docs below, never from a CDN.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_error_handlers(app)
     document_enforced(app)
+    if app.openapi_url is not None:
+        install_docs(app, app.openapi_url)
     app.include_router(ops_router)
     app.include_router(incidents_router)
     app.include_router(assessments_router)

@@ -16,12 +16,6 @@ SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
-# The interactive docs page loads its own script and styles.
-DOCS_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-    b"https://fastapi.tiangolo.com; frame-ancestors 'none'"
-)
 
 # The screens (/ui): scripts and styles from this service only (no inline script, no
 # eval), forms post only here, and nothing may frame them.
@@ -32,6 +26,13 @@ SCREENS_CSP = (
 
 
 class SecurityHeadersMiddleware:
+    """Adds the security headers to every response, and drops ``Server``.
+
+    A response that sets its own Content-Security-Policy keeps it (the API docs pages,
+    app/ops/docs.py); the screens (``/ui``) get ``SCREENS_CSP``; every other response
+    gets ``default-src 'none'``.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -40,16 +41,17 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        csp = DOCS_CSP if path in ("/docs", "/redoc") else None
-        if path == "/ui" or path.startswith("/ui/"):
-            csp = SCREENS_CSP
+        screens = path == "/ui" or path.startswith("/ui/")
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0] != b"server"]
+                own = {name for name, _ in headers}
                 for name, value in SECURITY_HEADERS:
-                    if name == b"content-security-policy" and csp is not None:
-                        value = csp
+                    if name == b"content-security-policy":
+                        if name in own:
+                            continue
+                        value = SCREENS_CSP if screens else value
                     headers.append((name, value))
                 message["headers"] = headers
             await send(message)

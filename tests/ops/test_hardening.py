@@ -4,6 +4,8 @@ metrics labelled by route template, no docs in production. All data is invented.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +123,33 @@ def test_security_headers_on_v1_responses_errors_and_probes(
         assert "default-src 'none'" in r.headers["content-security-policy"], name
         assert "server" not in r.headers, name
         assert r.headers["x-request-id"], name
+
+
+def test_api_docs_are_served_from_the_package_under_a_strict_script_policy(
+    client: TestClient,
+) -> None:
+    """No CDN, and no inline script but Swagger UI's start-up, allowed by its hash."""
+    for path, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert f'src="/docs-static/{asset}"' in r.text, path
+        assert "https://" not in r.text, path
+        assert '<html lang="en">' in r.text, path
+        policy = dict(
+            part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'", path
+        assert "unsafe" not in policy["script-src"], path
+        assert policy["frame-ancestors"] == "'none'", path
+        assert client.get(f"/docs-static/{asset}").status_code == 200, asset
+    page = client.get("/docs")
+    inline = page.text.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in page.headers["content-security-policy"]
+    # Static files and the API keep the default policy.
+    assert client.get("/docs-static/swagger-ui.css").headers["content-security-policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
 
 
 def test_no_cors_by_default(client: TestClient, make_key: KeyMaker) -> None:
