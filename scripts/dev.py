@@ -59,7 +59,8 @@ def start() -> None:
     (ROOT / "var").mkdir(exist_ok=True)
     run(PYTHON, "-m", "app.cli", "db", "upgrade", env=env)
     run(PYTHON, "-m", "app.cli", "keys", "demo", env=env)
-    print("\nAPI docs:  http://127.0.0.1:8000/docs")
+    print("\nScreens:   http://127.0.0.1:8000/ui/  (sign in with a key above)")
+    print("API docs:  http://127.0.0.1:8000/docs")
     print("Try:       curl -H 'Authorization: Bearer <submitter key>' ... (see README)\n")
     os.execve(str(PYTHON), [str(PYTHON), "-m", "app.cli", "serve"], env)
 

@@ -149,7 +149,17 @@ def _demo(_: argparse.Namespace) -> int:
         for spec in DEMO_KEYS:
             issued = create_key(s, label=DEMO_LABEL, **spec)
             who = spec["role"] + (f"/{spec['agency']}" if "agency" in spec else "")
-            lines.append(f"  {who:<16} {issued.secret}")
+            scope = ", ".join(
+                [
+                    *(f"area {a}" for a in spec.get("areas", ())),
+                    *(f"school {u}" for u in spec.get("schools", ())),
+                ]
+            ) or {"auditor": "all areas, read only", "admin": "keys and retention"}.get(
+                spec["role"], ""
+            )
+            if "source_system" in spec:
+                scope = f"source system {spec['source_system']}"
+            lines.append(f"  {who:<16} {issued.secret}  ({scope})")
         s.commit()
     db.dispose()
     print("Demo API keys (development only; replaced at every start):")
