@@ -10,6 +10,11 @@ is now, at 1280 x 900, under ``tmp_path`` always, and into ``docs/screenshots/<n
 (the README's pictures) only when ``TRIAGE_UPDATE_SCREENSHOTS=1`` is set and the backend
 is SQLite, so that ordinary runs and CI never change the tree. A page whose PNG would be
 larger than 300 KB is cut to its top.
+
+``second_context(browser, live_server, blocked_requests)`` opens another browser context
+(a second user's browser: cookies of its own) held to the live server as the ``page``
+fixture's is: what it tries to reach elsewhere is aborted and appended to the test's
+``blocked_requests``, which fails the test at teardown. Close it in the test.
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ import os
 import re
 from pathlib import Path
 
-from playwright.sync_api import FloatRect, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FloatRect,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+)
+
+from tests.browser.conftest import TIMEOUT_MS, LiveServer
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
@@ -60,3 +75,22 @@ def screenshot(page: Page, name: str, *, backend: str, tmp_path: Path) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / f"{name}.png").write_bytes(image)
     return saved
+
+
+def second_context(
+    browser: Browser, live_server: LiveServer, blocked_requests: list[str]
+) -> BrowserContext:
+    origin = live_server.base_url
+
+    def hold_on_machine(route: Route) -> None:
+        url = route.request.url
+        if url == origin or url.startswith(f"{origin}/"):
+            route.fallback()
+        else:
+            blocked_requests.append(url)
+            route.abort("blockedbyclient")
+
+    context = browser.new_context(base_url=origin, service_workers="block")
+    context.route("**/*", hold_on_machine)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context

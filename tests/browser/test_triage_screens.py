@@ -16,7 +16,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Axe, LiveServer
-from tests.browser.screens import screenshot, sign_in
+from tests.browser.screens import screenshot, second_context, sign_in
 from tests.conftest import example_incident
 
 LANDING = {
@@ -30,7 +30,12 @@ LANDING = {
 
 
 def test_sign_in_lands_each_role_where_it_works_and_signs_out(
-    live_server: LiveServer, page: Page, browser: Browser, axe: Axe, tmp_path: Path
+    live_server: LiveServer,
+    page: Page,
+    browser: Browser,
+    blocked_requests: list[str],
+    axe: Axe,
+    tmp_path: Path,
 ) -> None:
     page.goto("/ui/queue")
     expect(page).to_have_url(re.compile(r"/ui/sign-in\?next=/ui/queue$"))
@@ -69,7 +74,7 @@ def test_sign_in_lands_each_role_where_it_works_and_signs_out(
     # purpose on the way to theirs (the triage key went all the way above); the others
     # land on the home page, which says where their work is done.
     for role, landing in LANDING.items():
-        context = browser.new_context(base_url=live_server.base_url, service_workers="block")
+        context = second_context(browser, live_server, blocked_requests)
         try:
             other = context.new_page()
             sign_in(other, live_server.keys[role], purpose=None)
@@ -277,12 +282,17 @@ def test_a_flag_is_worked_end_to_end_and_another_is_not_required(
 
 
 def test_a_conflicting_edit_from_a_second_browser_shows_what_changed_and_loses_nothing(
-    live_server: LiveServer, page: Page, browser: Browser, axe: Axe, tmp_path: Path
+    live_server: LiveServer,
+    page: Page,
+    browser: Browser,
+    blocked_requests: list[str],
+    axe: Axe,
+    tmp_path: Path,
 ) -> None:
     seeded = live_server.seed_incident(unique=True)
     fid = seeded["flags"][0]["id"]
     sign_in(page, live_server.keys["triage"], start=f"/ui/flags/{fid}")
-    context = browser.new_context(base_url=live_server.base_url, service_workers="block")
+    context = second_context(browser, live_server, blocked_requests)
     try:
         stale = context.new_page()
         sign_in(stale, live_server.keys["triage"], start=f"/ui/flags/{fid}")
