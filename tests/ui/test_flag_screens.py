@@ -251,10 +251,27 @@ def test_forms_without_the_sessions_csrf_token_or_from_another_origin_are_refuse
         ({**missing, "status": "done"}, {}),
         ({**missing, "status": "done", "csrf_token": "forged"}, {}),
         ({**form.fields, "status": "done"}, {"Origin": "https://elsewhere.example"}),
+        ({**form.fields, "status": "done"}, {"Origin": "null"}),
+        ({**form.fields, "status": "done"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"}),
     ):
         reply = client.post(form.action, data=data, headers=headers, follow_redirects=False)
         assert reply.status_code == 403
     assert now_of(client, triage, fid)["status"] == "open"
+
+
+def test_a_browser_posting_to_its_own_origin_under_no_referrer_is_accepted(
+    client: TestClient, sign_in: SignIn, flag: dict[str, Any], triage: dict[str, str]
+) -> None:
+    # Referrer-Policy: no-referrer makes a browser send "Origin: null" on its own POSTs;
+    # its Sec-Fetch-Site says the form came from this origin.
+    sign_in("triage")
+    fid = flag["id"]
+    form = form_of(client.get(f"/ui/flags/{fid}").text, f"flag-{fid}-status-form")
+    headers = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    data = {**form.fields, "status": "acknowledged"}
+    reply = client.post(form.action, data=data, headers=headers, follow_redirects=False)
+    assert reply.status_code == 303
+    assert now_of(client, triage, fid)["status"] == "acknowledged"
 
 
 def test_return_to_never_leaves_the_screens(
