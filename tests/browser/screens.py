@@ -18,10 +18,10 @@ import os
 import re
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, ViewportSize, expect
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 MAX_BYTES = 300_000
 CLIP_HEIGHT = 1800
 
@@ -50,7 +50,7 @@ def screenshot(page: Page, name: str, *, backend: str, tmp_path: Path) -> Path:
     page.set_viewport_size(VIEWPORT)
     image = page.screenshot(full_page=True, animations="disabled", caret="hide")
     if len(image) > MAX_BYTES:
-        clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": CLIP_HEIGHT}
+        clip: FloatRect = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": CLIP_HEIGHT}
         image = page.screenshot(full_page=True, clip=clip, animations="disabled", caret="hide")
     if len(image) > MAX_BYTES:
         image = page.screenshot(animations="disabled", caret="hide")  # the viewport only
