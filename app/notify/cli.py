@@ -1,4 +1,5 @@
-"""``triage subscriptions create|list|delete`` and ``triage notify run``."""
+"""``triage subscriptions create|list|delete`` (``triage notify run`` is in app/ops/cli.py:
+it runs the overdue sweep of ``flags`` too)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from app.auth.principal import AGENCIES
 from app.config import get_settings
 from app.db import Database
 from app.notify import repository
-from app.notify.dispatcher import run
-from app.notify.secrets import SecretKeyMissing, cipher
+from app.notify.secrets import SecretKeyMissing
 from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
 
 
@@ -29,12 +29,6 @@ def register(sub: Any) -> None:
     delete = ssub.add_parser("delete", help="end a subscription")
     delete.add_argument("subscription_id", type=uuid.UUID)
     delete.set_defaults(func=_delete)
-
-    notify = sub.add_parser("notify", help="deliver notifications")
-    nsub = notify.add_subparsers(dest="notify_command", required=True)
-    runner = nsub.add_parser("run", help="the dispatcher: deliver due notifications")
-    runner.add_argument("--once", action="store_true", help="one round, then exit")
-    runner.set_defaults(func=_run)
 
 
 def _database() -> Database:
@@ -84,21 +78,3 @@ def _delete(args: argparse.Namespace) -> int:
     db.dispose()
     print("deleted" if done else "no such active subscription")
     return 0 if done else 1
-
-
-def _run(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    try:
-        cipher(settings)  # production without the key: refuse at once
-    except SecretKeyMissing as exc:
-        print(f"error: {exc}")
-        return 2
-    db = _database()
-    try:
-        result = run(db, settings, once=args.once)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        db.dispose()
-    print(f"delivered {result.delivered}, retried {result.retried}, failed {result.failed}")
-    return 0

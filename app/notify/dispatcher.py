@@ -17,6 +17,7 @@ import datetime as dt
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +148,21 @@ def record(database: Database, settings: Settings, item: _Claimed, error: str | 
     return outcome
 
 
-def run_once(database: Database, settings: Settings, client: httpx.Client | None = None) -> Round:
-    """One round: claim a batch, deliver it, record each outcome."""
+Sweep = Callable[[Database], int]
+
+
+def run_once(
+    database: Database,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    *,
+    sweep: Sweep | None = None,
+) -> Round:
+    """One round: the scheduled sweep (overdue notices, written by a layer above), then
+    claim a batch, deliver it, record each outcome."""
     result = Round()
+    if sweep is not None:
+        sweep(database)
     items = claim(database, settings, utcnow())
     result.claimed = len(items)
     own = client is None
@@ -177,12 +190,14 @@ def run_once(database: Database, settings: Settings, client: httpx.Client | None
     return result
 
 
-def run(database: Database, settings: Settings, *, once: bool = False) -> Round:
+def run(
+    database: Database, settings: Settings, *, once: bool = False, sweep: Sweep | None = None
+) -> Round:
     """Rounds until interrupted (or one, with ``once``); sleeps when nothing was due."""
     total = Round()
     with httpx.Client(timeout=settings.notify_timeout_seconds, follow_redirects=False) as http:
         while True:
-            r = run_once(database, settings, http)
+            r = run_once(database, settings, http, sweep=sweep)
             total.delivered += r.delivered
             total.retried += r.retried
             total.failed += r.failed

@@ -2,7 +2,7 @@
 
 Subscriptions of agencies (by area, by school URN) to their flags, and the transactional
 outbox of notifications the dispatcher (`triage notify run`) delivers. Payloads carry no
-personal data.
+personal data. flags.overdue_noticed_at: when the overdue sweep announced the flag.
 
 Revision ID: 7c2e5b9a1d40
 Revises: 3f9a1c7e5d20
@@ -23,6 +23,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("overdue_noticed_at", app.db.UTCDateTime(timezone=True), nullable=True)
+        )
     op.create_table(
         "subscriptions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -100,3 +104,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_subscriptions_agency_active")
 
     op.drop_table("subscriptions")
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.drop_column("overdue_noticed_at")

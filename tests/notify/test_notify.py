@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from app.config import Settings
 from app.db import Database
 from app.flags.models import Flag
+from app.flags.overdue import sweep
 from app.notify import dispatcher
 from app.notify.models import Notification
 from tests.conftest import build_app, example_incident
@@ -307,3 +308,27 @@ def test_two_dispatchers_on_postgresql_deliver_each_notification_once(
     assert len(ids) == total
     assert len(set(ids)) == total
     assert {n.status for n in env.notifications()} == {"delivered"}
+
+
+def test_the_overdue_sweep_announces_each_overdue_flag_once(env: Env, receiver: Receiver) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    env.post_incident()  # reported a week ago: its flags are overdue already
+    raised = len(env.notifications())
+    with env.db.unit(read_only=True) as s:
+        due = s.scalars(select(Flag.id).where(Flag.agency == "csc", Flag.due_at < func.now())).all()
+    first = dispatcher.run_once(env.db, env.settings, sweep=sweep)
+    overdue = [n for n in env.notifications() if n.kind == "overdue"]
+    assert len(due) > 0
+    assert sorted(n.flag_id for n in overdue) == sorted(due)
+    assert first.delivered == raised + len(due)
+    assert {b["type"] for b in (r["body"] for r in receiver.received)} == {
+        "flag.raised",
+        "flag.overdue",
+    }
+    again = dispatcher.run_once(env.db, env.settings, sweep=sweep)
+    assert again.claimed == 0  # announced once
+    with env.db.unit(read_only=True) as s:
+        noticed = s.scalars(
+            select(Flag.id).where(Flag.agency == "csc", Flag.overdue_noticed_at.is_not(None))
+        ).all()
+    assert sorted(noticed) == sorted(due)  # every agency's overdue flags are marked, once
