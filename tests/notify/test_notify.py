@@ -211,6 +211,9 @@ def test_server_errors_are_retried_then_failed(env: Env, receiver: Receiver) -> 
         ("failed", env.settings.notify_max_attempts, "http_500")
     }
     assert env.dispatch().claimed == 0  # the dead letter is not tried again
+    flag_id = rows[0].flag_id
+    shown = env.client.get(f"/v1/flags/{flag_id}", headers=env.keys["csc"]).json()
+    assert shown["notification_status"] == "failed"
     metrics = env.client.get("/metrics").text
     assert f'triage_notifications{{status="failed"}} {float(len(rows))}' in metrics
 
@@ -252,6 +255,13 @@ def test_a_status_change_is_notified_and_acknowledged_by_the_agency_only(
     ack = env.client.post(f"/v1/notifications/{nid}/ack", headers=env.keys["csc"])
     assert ack.status_code == 200, ack.text
     assert ack.json()["status"] == "acknowledged"
+    # The flag shows the least advanced of its notifications: raised was delivered only.
+    shown = env.client.get(f"/v1/flags/{flag_id}", headers=env.keys["csc"]).json()
+    assert shown["notification_status"] == "delivered"
+    for n in [n for n in env.notifications() if n.flag_id == flag_id and n.kind == "raised"]:
+        env.client.post(f"/v1/notifications/{n.id}/ack", headers=env.keys["csc"])
+    shown = env.client.get(f"/v1/flags/{flag_id}", headers=env.keys["csc"]).json()
+    assert shown["notification_status"] == "acknowledged"
 
 
 def test_subscriptions_refuse_plain_http_to_other_hosts_and_need_a_school(env: Env) -> None:
