@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,7 @@ class Receiver:
         self.port = port or free_port()
         self.secret: str | None = None
         self.status = 204
+        self.delay = 0.0  # seconds before answering (a slow receiver)
         self.received: list[dict[str, Any]] = []  # verified bodies, with their webhook-id
         self.rejected = 0
         self._lock = threading.Lock()
@@ -40,6 +42,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 try:
                     assert receiver.secret is not None
                     data = Webhook(receiver.secret).verify(body, dict(self.headers.items()))

@@ -342,3 +342,52 @@ def test_the_overdue_sweep_announces_each_overdue_flag_once(env: Env, receiver: 
             select(Flag.id).where(Flag.agency == "csc", Flag.overdue_noticed_at.is_not(None))
         ).all()
     assert sorted(noticed) == sorted(due)  # every agency's overdue flags are marked, once
+
+
+def test_a_receiver_slower_than_the_timeout_is_retried(env: Env, receiver: Receiver) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    receiver.delay = 1.0
+    env.settings = env.settings.model_copy(update={"notify_timeout_seconds": 0.2})
+    env.post_incident()
+    result = env.dispatch()
+    assert result.retried == result.claimed > 0
+    assert {n.last_error_kind for n in env.notifications()} == {"timeout"}
+    receiver.delay = 0
+    assert env.dispatch().delivered == result.claimed
+
+
+def _expire_leases(env: Env) -> None:
+    """As if the lease had run out (it lasts timeout * batch + 30 s)."""
+    with env.db.unit() as s:
+        s.execute(text("UPDATE notifications SET next_attempt_at = created_at"))
+
+
+def test_a_dispatcher_killed_mid_batch_loses_nothing(
+    env: Env, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    env.post_incident()
+    total = len(env.notifications())
+    real_record = dispatcher.record
+    calls = 0
+
+    def record_then_die(*args: Any, **kwargs: Any) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # killed after the second POST, before recording it
+            raise KeyboardInterrupt
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(dispatcher, "record", record_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        env.dispatch()
+    monkeypatch.setattr(dispatcher, "record", real_record)
+    assert env.dispatch().claimed == 0  # the rest are leased to the dead dispatcher
+    _expire_leases(env)
+    again = env.dispatch()
+    assert again.delivered == total - 1
+    assert {n.status for n in env.notifications()} == {"delivered"}
+    # At least once: the one sent but not recorded came twice, with one webhook-id.
+    ids = receiver.ids()
+    assert len(ids) == total + 1
+    assert len(set(ids)) == total
