@@ -197,7 +197,14 @@ def run(
     total = Round()
     with httpx.Client(timeout=settings.notify_timeout_seconds, follow_redirects=False) as http:
         while True:
-            r = run_once(database, settings, http, sweep=sweep)
+            try:
+                r = run_once(database, settings, http, sweep=sweep)
+            except Exception as exc:  # a busy or unreachable database: try again later
+                if once:
+                    raise
+                log.warning("notification_round_failed", error_type=type(exc).__name__)
+                time.sleep(settings.notify_poll_seconds)
+                continue
             total.delivered += r.delivered
             total.retried += r.retried
             total.failed += r.failed
