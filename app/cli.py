@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "app.auth.cli",  # keys create/list/revoke
     "app.idempotency.cli",  # idempotency purge
     "app.audit.cli",  # audit verify/anchor/export
+    "app.notify.cli",  # subscriptions create/list/delete, notify run
     "app.classifier.cli",  # synth, train, evaluate, monitor
 )
 

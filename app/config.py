@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     # `ui_session_hours`, like any session).
     oidc_session_until_token_expiry: bool = False
 
+    # Notifications (app/notify): the Fernet key webhook secrets are stored under (required
+    # in production to create or deliver webhook subscriptions), and the dispatcher's
+    # delivery policy: a timeout per POST, exponential backoff with full jitter between
+    # `notify_backoff_base_seconds` and `notify_backoff_max_seconds`, and a retry budget
+    # after which a notification is failed (dead-lettered).
+    notify_secret_key: SecretStr | None = None
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    notify_max_attempts: int = Field(default=8, ge=1, le=50)
+    notify_backoff_base_seconds: float = Field(default=2.0, ge=0)
+    notify_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    notify_batch_size: int = Field(default=20, ge=1, le=500)
+    notify_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"

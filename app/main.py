@@ -27,6 +27,8 @@ from app.flags.router import router as flags_router
 from app.intake.context import ScoringContext
 from app.intake.router import router as incidents_router
 from app.logging import RequestContextMiddleware, configure_logging
+from app.notify.metrics import install_notification_metrics
+from app.notify.router import router as notify_router
 from app.openapi import document_enforced
 from app.ops.admission import AdmissionMetrics, AdmissionMiddleware, Gate
 from app.ops.docs import install_docs
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     gate = Gate(settings.max_concurrent_requests, settings.max_queued_requests)
     install_flag_metrics(app)
     install_audit_metrics(app)
+    install_notification_metrics(app)
 
     install_error_handlers(app)
     document_enforced(app)
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
+    app.include_router(notify_router)
     install_screens(
         app,
         queue_screen,

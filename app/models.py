@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "app.flags.queue",
     "app.sharing.models",
     "app.people.models",
+    "app.notify.models",
 )
 
 

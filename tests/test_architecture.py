@@ -37,6 +37,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"idempotency"},  # replay protection and the write unit every write runs in
         {"incidents"},
         {"assessments"},
+        {"notify"},  # subscriptions, the outbox the flag write paths fill, the dispatcher
         {"flags"},
         {"people"},
         {"sharing"},

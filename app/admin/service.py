@@ -21,6 +21,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import refresh_queue_row
 from app.idempotency.models import IdempotencyKey
 from app.incidents import models
+from app.notify.outbox import enqueue
 from app.people.models import PersonMatchKey
 from app.sharing.models import Disclosure
 
@@ -79,8 +80,10 @@ def erase_incident(
         .where(FlagEvent.flag_id.in_(select(Flag.id).where(Flag.incident_id == incident.id)))
         .values(note=None)
     )
+    closed: list[Flag] = []
     for flag in session.scalars(select(Flag).where(Flag.incident_id == incident.id)):
         if flag.status in OPEN_STATUSES:
+            closed.append(flag)
             session.add(
                 FlagEvent(
                     flag_id=flag.id,
@@ -100,6 +103,8 @@ def erase_incident(
         flag.school_urn = None
         flag.version += 1
         flag.updated_at = now
+    session.flush()
+    enqueue(session, closed, "status_changed", now)  # subscribers hear the flags closed
     refresh_queue_row(session, incident.id)  # an erased incident leaves the queue
     return _erase_orphaned_persons(session, incident, now)
 

@@ -49,6 +49,9 @@ MATRIX: dict[str, frozenset[Role]] = {
     "admin.erase": frozenset({"admin"}),
     "admin.reviews": frozenset({"admin"}),
     "admin.keys": frozenset({"admin"}),
+    "admin.subscriptions": frozenset({"admin"}),
+    # A receipt for a notification: the subscribing agency itself.
+    "notification.ack": frozenset({"agency"}),
 }
 
 

@@ -31,6 +31,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import refresh_queue_row
 from app.flags.schemas import FlagOut, etag
 from app.incidents.repository import lock_incident
+from app.notify.outbox import enqueue
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("acknowledged", "in_progress", "done", "not_required"),
@@ -131,6 +132,9 @@ def change_flag(
             "false",
             "closed by a person" if closing else "reviewed by a person and kept",
         )
+    if "status" in changed:
+        # The subscribers' notice, in this transaction (app/notify/outbox.py).
+        enqueue(session, [flag], "status_changed", now)
     if "status" in changed and (old_status in OPEN_STATUSES) != (flag.status in OPEN_STATUSES):
         refresh_queue_row(session, flag.incident_id)
     return changed

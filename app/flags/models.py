@@ -74,6 +74,9 @@ class Flag(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the overdue sweep (app/flags/overdue.py) wrote this flag's overdue notices: each
+    # overdue flag is announced once. Not part of the flag's representation (no new ETag).
+    overdue_noticed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class FlagEvent(Base):

@@ -244,6 +244,30 @@ def overdue_by_type_and_agency(session: Session, now: dt.datetime) -> list[tuple
     return [(t, a, int(n)) for t, a, n in rows]
 
 
+def overdue_unnoticed(session: Session, now: dt.datetime, limit: int) -> list[Flag]:
+    """Open flags past their due time whose overdue notices are not written yet, oldest due
+    first, locked (``SKIP LOCKED`` on PostgreSQL: two sweeps never take the same flag)."""
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(is_open(), Flag.due_at < now, Flag.overdue_noticed_at.is_(None))
+            .order_by(Flag.due_at, Flag.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def mark_overdue_noticed(session: Session, flag_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+    if flag_ids:
+        session.execute(
+            update(Flag)
+            .where(Flag.id.in_(list(flag_ids)))
+            .values(overdue_noticed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def overdue_counts(
     session: Session, incident_ids: Collection[uuid.UUID], now: dt.datetime
 ) -> dict[uuid.UUID, int]:

@@ -49,9 +49,10 @@ from app.flags.api_schemas import (
 from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import OpenFlagMatch, queue_page
-from app.flags.schemas import FlagOut, etag, flag_json
+from app.flags.schemas import FlagDetailOut, FlagOut, etag, flag_json
 from app.flags.vocabulary import AGENCIES, Agency, FlagType
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
+from app.notify import repository as notify_repository
 from app.openapi import enforced
 from app.requests import StrictJsonRoute
 from app.responses import json_datetime, json_response
@@ -218,9 +219,9 @@ def list_flags(
 
 @router.get(
     "/flags/{flag_id}",
-    response_model=FlagOut,
+    response_model=FlagDetailOut,
     operation_id="get_flag",
-    summary="One flag, with its ETag",
+    summary="One flag, with its ETag and its notifications' status",
     responses=problem_responses(*COMMON_PROBLEMS),
     dependencies=[REQUIRE_PURPOSE],
 )
@@ -233,6 +234,9 @@ def get_flag(
     with db.unit() as session:
         flag = _visible_flag(session, principal, flag_id)
         body = FlagOut.of(flag, utcnow()).model_dump(mode="json", by_alias=True)
+        body["notification_status"] = notify_repository.status_of_flags(session, [flag.id]).get(
+            flag.id
+        )
         record(
             request,
             session,

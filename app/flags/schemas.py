@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Row
@@ -43,6 +43,17 @@ class FlagOut(BaseModel):
         # Built from a stored (or about to be stored) flag, whose columns the database
         # constrains: constructed without validation, which cost more than the query.
         return cls.model_construct(**_values(flag, now))
+
+
+class FlagDetailOut(FlagOut):
+    """One flag as ``GET /v1/flags/{id}`` answers it: with its notifications' status."""
+
+    notification_status: Literal["pending", "delivered", "acknowledged", "failed"] | None = Field(
+        default=None,
+        description="The least advanced of the flag's notifications to subscribers: "
+        "failed if any failed, else pending, delivered, acknowledged; null when no "
+        "subscription was notified.",
+    )
 
 
 def flag_json(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:

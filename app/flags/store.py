@@ -46,6 +46,7 @@ class NewFlag:
     version: int
     created_at: datetime
     updated_at: datetime
+    overdue_noticed_at: datetime | None = None
 
 
 def flag_from_proposal(

@@ -53,6 +53,7 @@ from app.incidents import models, repository
 from app.incidents.service import check_source_system, incident_location
 from app.intake import patterns
 from app.intake.context import ScoringContext
+from app.notify.outbox import enqueue
 from app.people import repository as people_repository
 from app.people.history import StoredRecords, stored_history, stored_records
 from app.people.linking import (
@@ -459,6 +460,13 @@ class _Version:
             )
         assessment_repository.insert_assessment(session, self.assessment.row())
         flag_repository.insert_flags(session, flag_rows(self.new_flags), self.flag_events)
+        # The outbox, in this transaction: new flags, and flags now marked for review.
+        now = self.assessment.created_at
+        enqueue(session, self.new_flags, "raised", now)
+        marked = {e["flag_id"] for e in self.flag_events if e["change"] == "review_marked"}
+        if marked:
+            reviewed = [f for f in self.flags if isinstance(f, Flag) and f.id in marked]
+            enqueue(session, reviewed, "needs_review", now)
         if new_incident:
             if self.queue is not None:
                 insert_queue_row(session, incident_id, self.queue)

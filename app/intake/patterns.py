@@ -56,6 +56,7 @@ from app.flags.store import (
 )
 from app.incidents import repository as incident_repository
 from app.intake.context import ScoringContext
+from app.notify.outbox import enqueue
 from app.people import repository as people_repository
 from app.people.history import StoredRecords, stored_history, stored_records
 from app.scoring.engine import assess
@@ -371,6 +372,7 @@ def _add(
                 for f in added
             ],
         )
+        enqueue(session, added, "raised", now)
         refresh_queue_row(session, case.incident_id)
     return added
 

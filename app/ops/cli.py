@@ -1,4 +1,4 @@
-"""``triage serve`` and ``triage db upgrade``."""
+"""``triage serve``, ``triage db upgrade`` and ``triage notify run`` (the dispatcher)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 import uvicorn
 
 from app.config import get_settings
+from app.db import Database
+from app.flags.overdue import sweep
+from app.notify.dispatcher import run
+from app.notify.secrets import SecretKeyMissing, cipher
 from app.ops.migrations import upgrade_to_head
 
 
@@ -22,6 +26,14 @@ def register(sub: Any) -> None:
     dbsub = db.add_subparsers(dest="db_command", required=True)
     up = dbsub.add_parser("upgrade", help="apply migrations up to head")
     up.set_defaults(func=_upgrade)
+
+    notify = sub.add_parser("notify", help="deliver notifications (app/notify)")
+    nsub = notify.add_subparsers(dest="notify_command", required=True)
+    runner = nsub.add_parser(
+        "run", help="the dispatcher: write overdue notices, deliver due notifications"
+    )
+    runner.add_argument("--once", action="store_true", help="one round, then exit")
+    runner.set_defaults(func=_notify_run)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -47,4 +59,22 @@ def _upgrade(_: argparse.Namespace) -> int:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     upgrade_to_head(url)
     print("database migrated to head")
+    return 0
+
+
+def _notify_run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        cipher(settings)  # production without the key: refuse at once
+    except SecretKeyMissing as exc:
+        print(f"error: {exc}")
+        return 2
+    db = Database(settings.effective_database_url)
+    try:
+        result = run(db, settings, once=args.once, sweep=sweep)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        db.dispose()
+    print(f"delivered {result.delivered}, retried {result.retried}, failed {result.failed}")
     return 0

@@ -1,0 +1,229 @@
+"""Subscriptions (admin) and receipts (the subscribing agency)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from app.audit.record import AuditRecord
+from app.auth.policy import authorize
+from app.auth.principal import SCHOOL_URN_PATTERN, Agency, Principal
+from app.db import DatabaseDep, utcnow
+from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
+from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
+from app.notify import repository
+from app.notify.models import Subscription
+from app.notify.secrets import SecretKeyMissing
+from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
+from app.requests import StrictJsonRoute
+
+router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictJsonRoute)
+
+ADMIN_SUBSCRIPTIONS = Depends(authorize("admin.subscriptions"))
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agency: Agency
+    channel: Literal["webhook"] = "webhook"
+    url: str = Field(
+        max_length=2000,
+        description="https (plain http only to localhost in development and test).",
+    )
+    area: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="None: every area."
+    )
+    school_urn: str | None = Field(
+        default=None,
+        pattern=SCHOOL_URN_PATTERN,
+        description="Required for agency `school`, refused for any other.",
+    )
+    label: str = Field(default="", max_length=100)
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    agency: str
+    channel: str
+    url: str
+    area: str | None
+    school_urn: str | None
+    label: str
+    created_at: AwareDatetime
+
+
+class CreatedSubscriptionOut(SubscriptionOut):
+    secret: str = Field(
+        description="The signing secret (`whsec_…`, Standard Webhooks), shown this once."
+    )
+
+
+class ReceiptOut(BaseModel):
+    id: str
+    status: str
+    acknowledged_at: AwareDatetime | None
+
+
+def _out(sub: Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=str(sub.id),
+        agency=sub.agency,
+        channel=sub.channel,
+        url=sub.url,
+        area=sub.area,
+        school_urn=sub.school_urn,
+        label=sub.label,
+        created_at=sub.created_at,
+    )
+
+
+@router.get(
+    "/admin/subscriptions",
+    response_model=list[SubscriptionOut],
+    operation_id="list_subscriptions",
+    summary="Active notification subscriptions (never their secrets)",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_SUBSCRIPTIONS],
+)
+def get_subscriptions(db: DatabaseDep) -> list[SubscriptionOut]:
+    with db.unit(read_only=True) as session:
+        return [_out(s) for s in repository.list_subscriptions(session)]
+
+
+@router.post(
+    "/admin/subscriptions",
+    status_code=201,
+    response_model=CreatedSubscriptionOut,
+    operation_id="create_subscription",
+    summary="Subscribe an agency to its flags' notifications (the secret is returned once)",
+    responses=problem_responses(409, 422, *COMMON_PROBLEMS),
+)
+def post_subscription(
+    request: Request,
+    body: SubscriptionIn,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("admin.subscriptions"))],
+    write: WriteRequestDep,
+) -> Response:
+    settings = request.app.state.settings
+
+    def work(session: Session) -> WriteResult:
+        try:
+            created = create_subscription(
+                session,
+                settings,
+                agency=body.agency,
+                url=body.url,
+                area=body.area,
+                school_urn=body.school_urn,
+                label=body.label,
+                created_by=principal.id,
+            )
+        except SubscriptionSpecError as exc:
+            raise Unprocessable(str(exc)) from exc
+        except SecretKeyMissing as exc:
+            raise Conflict(str(exc)) from exc
+        out = CreatedSubscriptionOut(
+            **_out(created.subscription).model_dump(), secret=created.secret
+        )
+        return WriteResult(
+            body=out.model_dump(mode="json"),
+            status_code=201,
+            replayable=False,  # the secret is shown once
+            audit=[
+                AuditRecord(
+                    operation="collect",
+                    record_type="subscription",
+                    record_ids=[created.subscription.id],
+                    payload={"id": str(created.subscription.id), "agency": body.agency},
+                )
+            ],
+        )
+
+    return run_write(request, db, write, work)
+
+
+@router.delete(
+    "/admin/subscriptions/{subscription_id}",
+    status_code=204,
+    operation_id="delete_subscription",
+    summary="End a subscription (nothing more is sent to it)",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_SUBSCRIPTIONS],
+)
+def remove_subscription(
+    request: Request, subscription_id: uuid.UUID, db: DatabaseDep, write: WriteRequestDep
+) -> Response:
+    def work(session: Session) -> WriteResult:
+        if not delete_subscription(session, subscription_id):
+            raise NotFound("No such active subscription.")
+        return WriteResult(
+            body=None,
+            status_code=204,
+            audit=[
+                AuditRecord(
+                    operation="alter",
+                    record_type="subscription",
+                    record_ids=[subscription_id],
+                    payload={"deleted": str(subscription_id)},
+                )
+            ],
+        )
+
+    return run_write(request, db, write, work)
+
+
+@router.post(
+    "/notifications/{notification_id}/ack",
+    response_model=ReceiptOut,
+    operation_id="acknowledge_notification",
+    summary="Acknowledge a delivered notification (the subscribing agency's receipt)",
+    description="Only the agency the notification was sent to (its area and school) may "
+    "acknowledge it; anyone else gets 404. A notification not yet delivered is a 409; "
+    "acknowledging twice changes nothing.",
+    responses=problem_responses(404, 409, *COMMON_PROBLEMS),
+)
+def acknowledge(
+    request: Request,
+    notification_id: uuid.UUID,
+    db: DatabaseDep,
+    principal: Annotated[Principal, Depends(authorize("notification.ack"))],
+    write: WriteRequestDep,
+) -> Response:
+    def work(session: Session) -> WriteResult:
+        found = repository.get_notification(session, notification_id)
+        sub = repository.get_subscription(session, found.subscription_id) if found else None
+        if found is None or sub is None or not _receives(principal, sub):
+            raise NotFound("No such notification.")
+        if found.status in ("pending", "failed"):
+            raise Conflict(f"The notification is {found.status}, not delivered.")
+        repository.acknowledge(session, found.id, utcnow())
+        session.refresh(found)
+        body = ReceiptOut(
+            id=str(found.id), status=found.status, acknowledged_at=found.acknowledged_at
+        ).model_dump(mode="json")
+        return WriteResult(
+            body=body,
+            audit=[
+                AuditRecord(
+                    operation="alter",
+                    record_type="notification",
+                    record_ids=[found.id, found.flag_id],
+                    payload=body,
+                )
+            ],
+        )
+
+    return run_write(request, db, write, work)
+
+
+def _receives(principal: Principal, sub: Subscription) -> bool:
+    if principal.agency != sub.agency:
+        return False
+    if sub.area is not None and not principal.in_area(sub.area):
+        return False
+    return sub.school_urn is None or sub.school_urn in (principal.schools or ())
