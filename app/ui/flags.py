@@ -29,6 +29,7 @@ from app.ui.web import (
     Form,
     ScreenError,
     api,
+    form_key,
     redirect,
     render,
     require_purpose,
@@ -54,13 +55,7 @@ COMPARED = (
 NOT_FOUND = "No flag with this id is visible to you."
 
 
-def new_idempotency_key() -> str:
-    """A fresh key for one rendered form (the API replays a resubmission of it)."""
-    return uuid.uuid4().hex
-
-
 # What the actions include needs, wherever it is rendered.
-templates.env.globals["new_idempotency_key"] = new_idempotency_key
 templates.env.globals["flag_transitions"] = TRANSITIONS
 templates.env.globals["flag_workers"] = MATRIX["flag.work"]
 templates.env.globals["status_labels"] = STATUS_LABELS
@@ -171,10 +166,7 @@ async def _patch(
 
 
 def _write_headers(form: dict[str, str], *, if_match: bool) -> dict[str, str]:
-    headers = {}
-    key = form.get("idempotency_key", "").strip()
-    if key:
-        headers["Idempotency-Key"] = key
+    headers = form_key(form.get("idempotency_key"))
     if if_match:
         headers["If-Match"] = form.get("etag", "")
     return headers

@@ -12,7 +12,6 @@ was drawn.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from app.ui.web import (
     Form,
     ScreenError,
     api,
+    form_key,
     new_token,
     redirect,
     render,
@@ -42,8 +42,6 @@ terms.install()
 
 FLAG_STATUSES = ("open", "acknowledged", "in_progress", "done", "not_required")
 FLAG_PAGE = 200
-# What an Idempotency-Key drawn by a form looks like (new_token: URL-safe base64).
-_FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 RATIONALE_MAX = 4000
 PURPOSE_MAX = 1000
 REASON_MAX = 4000
@@ -80,13 +78,6 @@ def incident_uuid(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise ScreenError(404, "Not found", "There is no such incident.") from None
-
-
-def form_key(value: str | None) -> dict[str, str]:
-    """The form's Idempotency-Key as a header (none if the form did not carry one)."""
-    if value and _FORM_KEY.match(value):
-        return {"Idempotency-Key": value}
-    return {}
 
 
 # --------------------------------------------------------------------------- reading

@@ -9,6 +9,7 @@ it carries.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +208,25 @@ Form = Annotated[dict[str, str], Depends(checked_form)]
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+# What an Idempotency-Key drawn by a form looks like (new_token: URL-safe base64).
+_FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+
+
+def form_key(value: str | None) -> dict[str, str]:
+    """A form's Idempotency-Key as a header (none if the form did not carry a valid one).
+
+    Every form that writes carries a key drawn when it was rendered (``new_form_key`` in
+    the templates), so the API answers a double submit with the first result.
+    """
+    value = (value or "").strip()
+    if value and _FORM_KEY.match(value):
+        return {"Idempotency-Key": value}
+    return {}
+
+
+templates.env.globals["new_form_key"] = new_token
 
 
 # --------------------------------------------------------------------------- pages
