@@ -130,6 +130,10 @@ class QueueRow(BaseModel):
     highest_child_level: str | None = Field(description="Null when there are no children.")
     open_flags: int
     overdue_flags: int
+    notification_problems: int = Field(
+        description="Open flags whose notification to their agency failed, or was not "
+        "acknowledged by the flag's due time (`GET /v1/flags?notification_problem=true`)."
+    )
     earliest_due_at: AwareDatetime = Field(description="The earliest due open flag.")
     assessment_id: str = Field(description="The latest assessment version.")
     assessment_version: int

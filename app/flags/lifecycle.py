@@ -31,6 +31,7 @@ from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import refresh_queue_row
 from app.flags.schemas import FlagOut, etag
 from app.incidents.repository import lock_incident
+from app.notify import repository as notify_repository
 from app.notify.outbox import enqueue
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -43,13 +44,20 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 CLOSED_STATUSES = ("done", "not_required")
 
 
-def stale(flag: Flag, now: dt.datetime) -> PreconditionFailed:
+def stale(session: Session, flag: Flag, now: dt.datetime) -> PreconditionFailed:
     """A 412 that carries the flag as it now stands, so a screen can re-render it."""
     return PreconditionFailed(
         "The flag has changed since you read it; the current flag is in `current`.",
         headers={"ETag": etag(flag)},
-        current=FlagOut.of(flag, now).model_dump(mode="json"),
+        current=flag_out(session, flag, now),
     )
+
+
+def flag_out(session: Session, flag: Flag, now: dt.datetime) -> dict[str, Any]:
+    """One stored flag as the API shows it (``FlagOut`` as JSON), with its notifications'
+    status."""
+    notified = notify_repository.status_of_flags(session, [flag.id])
+    return FlagOut.of(flag, now, notified).model_dump(mode="json", by_alias=True)
 
 
 def change_flag(
@@ -103,7 +111,7 @@ def change_flag(
     # Incident first, then flag: the order reassessment takes its locks in (no deadlock).
     lock_incident(session, flag.incident_id)
     if not repository.update_if_version(session, flag, flag.version, values):
-        raise stale(flag, now)
+        raise stale(session, flag, now)
 
     def event(change_name: str, old: str | None, new: str | None, note: str | None) -> None:
         repository.add_event(

@@ -7,8 +7,9 @@ that has open flags has one small row here, rewritten by :func:`refresh_queue_ro
 same transaction as whatever changed its flags or its assessment (intake, revision,
 judgement, a flag's status, erasure). A first page is then an index range scan.
 
-What changes with the clock alone (how many flags are overdue) is not stored: it is
-counted at read time for the rows of the page (:func:`overdue_counts`).
+What changes with the clock alone (how many flags are overdue, how many notifications
+went unacknowledged past their flag's due time) is not stored: it is counted at read time
+for the rows of the page (``repository.open_flag_counts``).
 
 The partial indexes on ``flags`` that serve the flag work lists (``GET /v1/flags``) are
 declared here too, beside the queue's own, because both exist for the listing routes and
@@ -33,6 +34,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    not_,
     select,
     text,
     tuple_,
@@ -49,6 +51,7 @@ from app.flags.repository import (
     OPEN_PREDICATE_SQL,
     is_open,
     merged_keyset_ids,
+    notification_problem,
 )
 from app.incidents.models import Incident
 
@@ -218,15 +221,23 @@ QueueKey = tuple[int, dt.datetime, uuid.UUID]
 @dataclass(frozen=True)
 class OpenFlagMatch:
     """Which incidents the queue keeps: those with at least one open flag matching all of
-    these (``None``: any value). ``overdue``: past its due time at ``now`` (False: not)."""
+    these (``None``: any value). ``overdue``: past its due time at ``now`` (False: not).
+    ``notification_problem``: with a notification that failed or went unacknowledged past
+    the flag's due time (``repository.notification_problem``; False: without)."""
 
     agencies: frozenset[str] | None = None
     types: frozenset[str] | None = None
     overdue: bool | None = None
+    notification_problem: bool | None = None
 
     @property
     def empty(self) -> bool:
-        return self.agencies is None and self.types is None and self.overdue is None
+        return (
+            self.agencies is None
+            and self.types is None
+            and self.overdue is None
+            and self.notification_problem is None
+        )
 
 
 def _has_open_flag(match: OpenFlagMatch, now: dt.datetime) -> ColumnElement[bool]:
@@ -244,6 +255,10 @@ def _has_open_flag(match: OpenFlagMatch, now: dt.datetime) -> ColumnElement[bool
         conditions.append(Flag.due_at < now)
     elif match.overdue is False:
         conditions.append(Flag.due_at >= now)
+    if match.notification_problem is True:
+        conditions.append(notification_problem(now))
+    elif match.notification_problem is False:
+        conditions.append(not_(notification_problem(now)))
     return exists().where(*conditions)
 
 

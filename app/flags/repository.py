@@ -13,6 +13,9 @@ from sqlalchemy import (
     Row,
     Select,
     Uuid,
+    and_,
+    case,
+    exists,
     func,
     literal,
     literal_column,
@@ -28,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import UTCDateTime, insert_rows, table_of
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
+from app.notify.models import Notification
 
 # The open statuses as SQL literals. Partial indexes are only used when the planner can
 # prove that the query's predicate implies the index's; with bound parameters a generic
@@ -84,6 +88,27 @@ class FlagFilters:
     due_after: dt.datetime | None = None
     overdue: bool | None = None
     needs_review: bool | None = None
+    # True: only open flags with a notification problem (:func:`notification_problem`).
+    notification_problem: bool | None = None
+
+
+def notification_problem(now: dt.datetime) -> ColumnElement[bool]:
+    """The flag (an open one, with the caller's ``is_open()``) has a notification that
+    needs a person: one that **failed** (dead-lettered after its retry budget), or the
+    notice of it being raised still **not acknowledged** by the receiving agency now that
+    the flag is past its due time (pending or only delivered). Served by the outbox's
+    flag index."""
+    return exists().where(
+        Notification.flag_id == Flag.id,
+        or_(
+            Notification.status == "failed",
+            and_(
+                Notification.kind == "raised",
+                Notification.status.in_(("pending", "delivered")),
+                Flag.due_at < now,
+            ),
+        ),
+    )
 
 
 def flag_key_tuple(key: FlagKey) -> ColumnElement[Any]:
@@ -125,6 +150,10 @@ def _conditions(f: FlagFilters, now: dt.datetime) -> list[ColumnElement[bool]]:
         out.append(or_(not_(is_open()), Flag.due_at >= now))
     if f.needs_review is not None:
         out.append(Flag.needs_review.is_(f.needs_review))
+    if f.notification_problem is True:
+        out += [is_open(), notification_problem(now)]
+    elif f.notification_problem is False:
+        out.append(or_(not_(is_open()), not_(notification_problem(now))))
     return out
 
 
@@ -268,18 +297,23 @@ def mark_overdue_noticed(session: Session, flag_ids: Sequence[uuid.UUID], now: d
         )
 
 
-def overdue_counts(
+def open_flag_counts(
     session: Session, incident_ids: Collection[uuid.UUID], now: dt.datetime
-) -> dict[uuid.UUID, int]:
-    """Open flags past their due time, per incident."""
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per incident with open flags: how many are past their due time, and how many have a
+    notification problem (:func:`notification_problem`), in one aggregate."""
     if not incident_ids:
         return {}
     rows = session.execute(
-        select(Flag.incident_id, func.count())
-        .where(Flag.incident_id.in_(list(incident_ids)), is_open(), Flag.due_at < now)
+        select(
+            Flag.incident_id,
+            func.sum(case((Flag.due_at < now, 1), else_=0)),
+            func.sum(case((notification_problem(now), 1), else_=0)),
+        )
+        .where(Flag.incident_id.in_(list(incident_ids)), is_open())
         .group_by(Flag.incident_id)
     )
-    return {incident_id: int(n) for incident_id, n in rows}
+    return {incident_id: (int(late), int(problems)) for incident_id, late, problems in rows}
 
 
 def insert_flags(

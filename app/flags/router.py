@@ -49,7 +49,7 @@ from app.flags.api_schemas import (
 from app.flags.cursor import decode_key, encode_cursor, query_fingerprint
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import OpenFlagMatch, queue_page
-from app.flags.schemas import FlagDetailOut, FlagOut, etag, flag_json
+from app.flags.schemas import FlagOut, etag, flag_json
 from app.flags.vocabulary import AGENCIES, Agency, FlagType
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.notify import repository as notify_repository
@@ -61,6 +61,12 @@ router = APIRouter(prefix="/v1", tags=["flags"], route_class=StrictJsonRoute)
 queue_router = APIRouter(prefix="/v1", tags=["queue"], route_class=StrictJsonRoute)
 
 NOT_VISIBLE = "No flag with this id is visible to you."
+NOTIFICATION_PROBLEM_HELP = (
+    "`true`: only open flags with a notification problem: a notification to the flag's "
+    "agency failed (dead-lettered after its retries), or the notice of the flag being "
+    "raised was not acknowledged by the flag's due time. `false`: closed flags and open "
+    "flags without one."
+)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -159,6 +165,9 @@ def list_flags(
     due_after: BoundedTime | None = None,
     overdue: bool | None = None,
     needs_review: bool | None = None,
+    notification_problem: Annotated[
+        bool | None, Query(description=NOTIFICATION_PROBLEM_HELP)
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
@@ -178,6 +187,7 @@ def list_flags(
             due_after=due_after,
             overdue=overdue,
             needs_review=needs_review,
+            notification_problem=notification_problem,
         )
         fingerprint = query_fingerprint(
             "flags",
@@ -196,9 +206,10 @@ def list_flags(
             next_cursor = encode_cursor(
                 fingerprint, [last.priority, last.due_at.isoformat(), str(last.id)]
             )
+        notified = notify_repository.status_of_flags(session, [f.id for f in rows])
         # FlagPage as JSON, built directly (tests hold it equal to the model's dump).
         body = {
-            "items": [flag_json(f, now) for f in rows],
+            "items": [flag_json(f, now, notified) for f in rows],
             "next_cursor": next_cursor,
             "as_of": json_datetime(now),
         }
@@ -219,7 +230,7 @@ def list_flags(
 
 @router.get(
     "/flags/{flag_id}",
-    response_model=FlagDetailOut,
+    response_model=FlagOut,
     operation_id="get_flag",
     summary="One flag, with its ETag and its notifications' status",
     responses=problem_responses(*COMMON_PROBLEMS),
@@ -233,10 +244,7 @@ def get_flag(
 ) -> Response:
     with db.unit() as session:
         flag = _visible_flag(session, principal, flag_id)
-        body = FlagOut.of(flag, utcnow()).model_dump(mode="json", by_alias=True)
-        body["notification_status"] = notify_repository.status_of_flags(session, [flag.id]).get(
-            flag.id
-        )
+        body = lifecycle.flag_out(session, flag, utcnow())
         record(
             request,
             session,
@@ -277,10 +285,10 @@ def change_flag(
         flag = _visible_flag(session, principal, flag_id)
         now = utcnow()
         if not _if_match_holds(if_match, flag):
-            raise lifecycle.stale(flag, now)
+            raise lifecycle.stale(session, flag, now)
         before = flag.status
         changed = lifecycle.change_flag(session, flag, change, principal=principal, now=now)
-        body = FlagOut.of(flag, now).model_dump(mode="json", by_alias=True)
+        body = lifecycle.flag_out(session, flag, now)
         return WriteResult(
             body=body,
             headers={"ETag": etag(flag)},
@@ -476,6 +484,15 @@ def get_queue(
             "the same flag)."
         ),
     ] = None,
+    notification_problem: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only incidents with an open flag whose notification to "
+            "its agency failed, or was not acknowledged by the flag's due time (combined "
+            "with `agency`, `type` and `overdue`: the same flag); `false`: with an open "
+            "flag without such a problem."
+        ),
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
@@ -486,6 +503,7 @@ def get_queue(
             agencies=frozenset(agency) if agency else None,
             types=frozenset(flag_type) if flag_type else None,
             overdue=overdue,
+            notification_problem=notification_problem,
         )
         query: dict[str, Any] = {"areas": sorted(areas) if areas else areas}
         # Only the filters given, so that an unfiltered query keeps its fingerprint.
@@ -495,12 +513,14 @@ def get_queue(
             query["types"] = sorted(match.types)
         if match.overdue is not None:
             query["overdue"] = match.overdue
+        if match.notification_problem is not None:
+            query["notification_problem"] = match.notification_problem
         fingerprint = query_fingerprint("queue", query)
         after = decode_key(cursor, fingerprint) if cursor else None
         rows = queue_page(session, areas=areas, after=after, limit=limit + 1, match=match, now=now)
         more = len(rows) > limit
         rows = rows[:limit]
-        overdue_of = repository.overdue_counts(session, [r.incident_id for r in rows], now)
+        counts = repository.open_flag_counts(session, [r.incident_id for r in rows], now)
         next_cursor = None
         if more:
             last = rows[-1]
@@ -509,7 +529,7 @@ def get_queue(
                 [last.sort_rank, last.earliest_due_at.isoformat(), str(last.incident_id)],
             )
         body = QueuePage(
-            items=[_queue_row(r, overdue_of.get(r.incident_id, 0)) for r in rows],
+            items=[_queue_row(r, *counts.get(r.incident_id, (0, 0))) for r in rows],
             next_cursor=next_cursor,
             as_of=now,
         ).model_dump(mode="json", by_alias=True)
@@ -527,7 +547,7 @@ def get_queue(
         return json_response(body)
 
 
-def _queue_row(row: Row[Any], overdue: int) -> QueueRow:
+def _queue_row(row: Row[Any], overdue: int, notification_problems: int) -> QueueRow:
     return QueueRow(
         incident_id=str(row.incident_id),
         area=row.area,
@@ -537,6 +557,7 @@ def _queue_row(row: Row[Any], overdue: int) -> QueueRow:
         highest_child_level=row.highest_child_level,
         open_flags=row.open_flags,
         overdue_flags=overdue,
+        notification_problems=notification_problems,
         earliest_due_at=row.earliest_due_at,
         assessment_id=str(row.assessment_id),
         assessment_version=row.assessment_version,

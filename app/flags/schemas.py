@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,6 +13,8 @@ from sqlalchemy import Row
 from app.flags.models import OPEN_STATUSES, Flag
 from app.flags.store import NewFlag
 from app.responses import json_datetime
+
+NotificationStatus = Literal["pending", "delivered", "acknowledged", "failed"]
 
 
 class FlagOut(BaseModel):
@@ -37,35 +41,42 @@ class FlagOut(BaseModel):
     etag: str = Field(description="Send as If-Match to change the flag.")
     created_at: AwareDatetime
     updated_at: AwareDatetime
-
-    @classmethod
-    def of(cls, flag: Flag | NewFlag | Row[Any], now: datetime) -> FlagOut:
-        # Built from a stored (or about to be stored) flag, whose columns the database
-        # constrains: constructed without validation, which cost more than the query.
-        return cls.model_construct(**_values(flag, now))
-
-
-class FlagDetailOut(FlagOut):
-    """One flag as ``GET /v1/flags/{id}`` answers it: with its notifications' status."""
-
-    notification_status: Literal["pending", "delivered", "acknowledged", "failed"] | None = Field(
+    notification_status: NotificationStatus | None = Field(
         default=None,
-        description="The least advanced of the flag's notifications to subscribers: "
-        "failed if any failed, else pending, delivered, acknowledged; null when no "
-        "subscription was notified.",
+        description="Where the flag's notifications to subscribing agencies stand, as of "
+        "this answer: the least advanced of them (failed if any failed, else pending, "
+        "delivered, acknowledged); null when no subscription was notified.",
     )
 
+    @classmethod
+    def of(
+        cls,
+        flag: Flag | NewFlag | Row[Any],
+        now: datetime,
+        notified: Mapping[uuid.UUID, str] | None = None,
+    ) -> FlagOut:
+        # Built from a stored (or about to be stored) flag, whose columns the database
+        # constrains: constructed without validation, which cost more than the query.
+        return cls.model_construct(**_values(flag, now, notified))
 
-def flag_json(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:
-    """``FlagOut.of(flag, now).model_dump(mode="json")``, built directly (a third of the
-    cost): the intake's result and every page of flags are lists of these."""
-    values = _values(flag, now)
+
+def flag_json(
+    flag: Flag | NewFlag | Row[Any],
+    now: datetime,
+    notified: Mapping[uuid.UUID, str] | None = None,
+) -> dict[str, Any]:
+    """``FlagOut.of(flag, now, notified).model_dump(mode="json")``, built directly (a third
+    of the cost): the intake's result and every page of flags are lists of these.
+    ``notified``: each flag's notification status (``app.notify.repository.status_of_flags``)."""
+    values = _values(flag, now, notified)
     for name in ("due_at", "created_at", "updated_at"):
         values[name] = json_datetime(values[name])
     return values
 
 
-def _values(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:
+def _values(
+    flag: Flag | NewFlag | Row[Any], now: datetime, notified: Mapping[uuid.UUID, str] | None
+) -> dict[str, Any]:
     """FlagOut's fields, in its order."""
     return {
         "id": str(flag.id),
@@ -89,6 +100,7 @@ def _values(flag: Flag | NewFlag | Row[Any], now: datetime) -> dict[str, Any]:
         "etag": etag(flag),
         "created_at": flag.created_at,
         "updated_at": flag.updated_at,
+        "notification_status": notified.get(flag.id) if notified else None,
     }
 
 

@@ -53,7 +53,8 @@ from app.incidents import models, repository
 from app.incidents.service import check_source_system, incident_location
 from app.intake import patterns
 from app.intake.context import ScoringContext
-from app.notify.outbox import enqueue
+from app.notify import outbox
+from app.notify import repository as notify_repository
 from app.people import repository as people_repository
 from app.people.history import StoredRecords, stored_history, stored_records
 from app.people.linking import (
@@ -442,6 +443,10 @@ class _Version:
     # The incident's flags as the response lists them (existing and new).
     flags: list[Flag | NewFlag]
     queue: dict[str, Any] | None
+    # The outbox rows this version writes (new flags raised, flags marked for review), and
+    # each flag's notification status once they are written (the response shows it).
+    notifications: list[dict[str, Any]]
+    notified: dict[uuid.UUID, str]
 
     def write(
         self,
@@ -461,12 +466,7 @@ class _Version:
         assessment_repository.insert_assessment(session, self.assessment.row())
         flag_repository.insert_flags(session, flag_rows(self.new_flags), self.flag_events)
         # The outbox, in this transaction: new flags, and flags now marked for review.
-        now = self.assessment.created_at
-        enqueue(session, self.new_flags, "raised", now)
-        marked = {e["flag_id"] for e in self.flag_events if e["change"] == "review_marked"}
-        if marked:
-            reviewed = [f for f in self.flags if isinstance(f, Flag) and f.id in marked]
-            enqueue(session, reviewed, "needs_review", now)
+        outbox.write(session, self.notifications)
         if new_incident:
             if self.queue is not None:
                 insert_queue_row(session, incident_id, self.queue)
@@ -582,7 +582,28 @@ def _assess(
         if open_flags
         else None
     )
-    return _Version(assessment, rank, stored, new_flags, events, flags, queue)
+    notifications, notified = _notifications(session, existing_flags, new_flags, events, now)
+    return _Version(
+        assessment, rank, stored, new_flags, events, flags, queue, notifications, notified
+    )
+
+
+def _notifications(
+    session: Session,
+    existing: list[Flag],
+    new_flags: list[NewFlag],
+    events: list[dict[str, Any]],
+    now: dt.datetime,
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, str]]:
+    """The outbox rows a version owes its subscribers (new flags raised, existing flags now
+    marked for review) and each flag's notification status once they are written."""
+    rows = outbox.notifications(session, new_flags, "raised", now)
+    marked = {e["flag_id"] for e in events if e["change"] == "review_marked"}
+    if marked:
+        reviewed = [f for f in existing if f.id in marked]
+        rows += outbox.notifications(session, reviewed, "needs_review", now)
+    before = notify_repository.status_of_flags(session, [f.id for f in existing])
+    return rows, outbox.with_pending(before, rows)
 
 
 def _reconcile_flags(
@@ -713,7 +734,7 @@ def _body(
         "version": revision,
         "received_at": json_datetime(received_at),
         "assessment": assessment_json(a.result, a.id, a.version, a.created_at),
-        "flags": [flag_json(f, now) for f in version.flags],
+        "flags": [flag_json(f, now, version.notified) for f in version.flags],
     }
 
 

@@ -42,6 +42,7 @@ from app.intake import orchestrator
 from app.intake.context import ScoringContext
 from app.intake.orchestrator import IntakeResult
 from app.intake.responses import IncidentRecord, IntakeResponse, StoredPerson
+from app.notify import repository as notify_repository
 from app.people import search
 from app.people.schemas import IncidentSearchPage
 from app.requests import StrictJsonRoute
@@ -300,6 +301,7 @@ def get_incident(
                 }
             persons = [p for p in persons if p.ref in kept]
         now = utcnow()
+        notified = notify_repository.status_of_flags(session, [f.id for f in flags])
         out = IncidentRecord(
             id=str(row.id),
             version=row.version,
@@ -311,7 +313,7 @@ def get_incident(
                 StoredPerson(ref=p.ref, role=p.role, person_id=str(p.person_id)) for p in persons
             ],
             incident=body,
-            flags=[FlagOut.of(f, now) for f in flags],
+            flags=[FlagOut.of(f, now, notified) for f in flags],
         )
         body = out.model_dump(mode="json", by_alias=True)
         record(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -74,11 +74,13 @@ def payload(
     }
 
 
-def enqueue(session: Session, flags: Sequence[FlagFacts], kind: str, now: dt.datetime) -> int:
-    """Write a ``kind`` notification for each flag and each subscription that matches it,
-    in the caller's transaction. Returns how many were written."""
+def notifications(
+    session: Session, flags: Sequence[FlagFacts], kind: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The ``kind`` notification rows owed for ``flags``: one per flag and subscription
+    that matches it (not yet written: see :func:`write` and :func:`enqueue`)."""
     if not flags:
-        return 0
+        return []
     subs = repository.active_subscriptions(session, {f.agency for f in flags})
     rows = []
     for flag in flags:
@@ -101,5 +103,29 @@ def enqueue(session: Session, flags: Sequence[FlagFacts], kind: str, now: dt.dat
                         "acknowledged_at": None,
                     }
                 )
+    return rows
+
+
+def write(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert notification rows built by :func:`notifications`, in the caller's transaction."""
     repository.insert_notifications(session, rows)
+
+
+def enqueue(session: Session, flags: Sequence[FlagFacts], kind: str, now: dt.datetime) -> int:
+    """Write a ``kind`` notification for each flag and each subscription that matches it,
+    in the caller's transaction. Returns how many were written."""
+    rows = notifications(session, flags, kind, now)
+    write(session, rows)
     return len(rows)
+
+
+def with_pending(
+    statuses: Mapping[uuid.UUID, str], rows: Iterable[Mapping[str, Any]]
+) -> dict[uuid.UUID, str]:
+    """``statuses`` (each flag's notification status) after ``rows`` are written: a flag
+    with a new notification is pending, unless one of its earlier ones failed."""
+    out = dict(statuses)
+    for row in rows:
+        if out.get(row["flag_id"]) != "failed":
+            out[row["flag_id"]] = "pending"
+    return out

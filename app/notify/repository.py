@@ -82,7 +82,7 @@ def claim_due(
         .where(Notification.id.in_(ids))
         .order_by(Notification.created_at, Notification.id)
     )
-    return [(n, s) for n, s in rows.tuples()]
+    return [(n, s) for n, s in rows]
 
 
 def settle(

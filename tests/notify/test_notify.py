@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from app.config import Settings
-from app.db import Database
+from app.db import Database, utcnow
 from app.flags.models import Flag
 from app.flags.overdue import sweep
 from app.notify import dispatcher
@@ -67,6 +67,7 @@ def env(fresh_database: Database, make_key_fresh: Callable[..., dict[str, str]])
         "submitter": make_key_fresh(fresh_database, "submitter"),
         "csc": make_key_fresh(fresh_database, "agency", agency="csc"),
         "school": make_key_fresh(fresh_database, "agency", agency="school", schools=[SCHOOL_URN]),
+        "triage": make_key_fresh(fresh_database, "triage"),
     }
     app = build_app(settings, fresh_database, None)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -391,3 +392,117 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     ids = receiver.ids()
     assert len(ids) == total + 1
     assert len(set(ids)) == total
+
+
+def _queue(env: Env, **params: Any) -> list[dict[str, Any]]:
+    r = env.client.get("/v1/queue", params=params, headers=env.keys["triage"])
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def _ack_raised(env: Env) -> None:
+    for n in env.notifications():
+        if n.kind == "raised":
+            r = env.client.post(f"/v1/notifications/{n.id}/ack", headers=env.keys["csc"])
+            assert r.status_code == 200, r.text
+
+
+def test_every_answer_that_shows_a_flag_shows_its_notification_status(
+    env: Env, receiver: Receiver
+) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    now = utcnow().isoformat()
+    r = env.client.post("/v1/incidents", json=incident_at(now), headers=env.keys["submitter"])
+    assert r.status_code == 201, r.text
+    incident_id = r.json()["incident_id"]
+    answered = {f["id"]: f for f in r.json()["flags"]}
+    csc = {i for i, f in answered.items() if f["agency"] == "csc"}
+    assert csc
+    assert len(csc) < len(answered)
+    assert {i: f["notification_status"] for i, f in answered.items()} == {
+        i: "pending" if i in csc else None for i in answered
+    }
+    env.dispatch()
+    listed = env.client.get("/v1/flags", headers=env.keys["csc"]).json()["items"]
+    assert {f["id"]: f["notification_status"] for f in listed} == dict.fromkeys(csc, "delivered")
+    read = env.client.get(f"/v1/incidents/{incident_id}", headers=env.keys["triage"]).json()
+    assert {f["id"]: f["notification_status"] for f in read["flags"]} == {
+        i: "delivered" if i in csc else None for i in answered
+    }
+    flag_id = sorted(csc)[0]
+    etag = env.client.get(f"/v1/flags/{flag_id}", headers=env.keys["csc"]).headers["ETag"]
+    changed = env.client.patch(
+        f"/v1/flags/{flag_id}",
+        json={"status": "acknowledged"},
+        headers={**env.keys["csc"], "If-Match": etag},
+    )
+    assert changed.json()["notification_status"] == "pending"  # its status_changed notice
+    stale = env.client.patch(
+        f"/v1/flags/{flag_id}",
+        json={"status": "in_progress"},
+        headers={**env.keys["csc"], "If-Match": etag},
+    )
+    assert stale.status_code == 412
+    assert stale.json()["current"]["notification_status"] == "pending"
+    # A revision: the flags it keeps show their notices, the new notices pending.
+    revised = incident_at(now, reference=read["incident"]["source"]["reference"])
+    again = env.client.post(
+        f"/v1/incidents/{incident_id}/revisions", json=revised, headers=env.keys["submitter"]
+    )
+    assert again.status_code == 201, again.text
+    statuses = {f["id"]: f["notification_status"] for f in again.json()["flags"]}
+    assert statuses[flag_id] == "pending"
+    assert {statuses[i] for i in csc - {flag_id}} <= {"delivered"}
+
+
+def test_the_queue_shows_flags_whose_notice_failed_or_went_unacknowledged(
+    env: Env, receiver: Receiver
+) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    overdue_id = env.post_incident()  # reported a week ago: its flags are past due
+    fresh = env.client.post(
+        "/v1/incidents", json=incident_at(utcnow().isoformat()), headers=env.keys["submitter"]
+    )
+    assert fresh.status_code == 201, fresh.text
+    fresh_id = fresh.json()["incident_id"]
+    with env.db.unit(read_only=True) as s:
+        late_csc = s.scalar(
+            select(func.count()).where(
+                Flag.incident_id == uuid.UUID(overdue_id),
+                Flag.agency == "csc",
+                Flag.due_at < func.now(),
+            )
+        )
+    assert late_csc
+    env.dispatch()  # delivered, but nobody has acknowledged them
+    rows = {r["incident_id"]: r for r in _queue(env)}
+    assert rows[overdue_id]["notification_problems"] == late_csc
+    assert rows[fresh_id]["notification_problems"] == 0  # delivered, not yet due
+    assert [r["incident_id"] for r in _queue(env, notification_problem="true")] == [overdue_id]
+    flagged = env.client.get(
+        "/v1/flags", params={"notification_problem": "true"}, headers=env.keys["triage"]
+    ).json()["items"]
+    assert len(flagged) == late_csc
+    assert {f["incident_id"] for f in flagged} == {overdue_id}
+    _ack_raised(env)
+    assert _queue(env, notification_problem="true") == []
+    assert {r["incident_id"] for r in _queue(env, notification_problem="false")} == {
+        overdue_id,
+        fresh_id,
+    }
+    # A failed notice is a problem whether or not the flag is due.
+    receiver.status = 500
+    flag_id = env.client.get(
+        "/v1/flags", params={"incident_id": fresh_id, "agency": "csc"}, headers=env.keys["csc"]
+    ).json()["items"][0]["id"]
+    etag = env.client.get(f"/v1/flags/{flag_id}", headers=env.keys["csc"]).headers["ETag"]
+    env.client.patch(
+        f"/v1/flags/{flag_id}",
+        json={"status": "acknowledged"},
+        headers={**env.keys["csc"], "If-Match": etag},
+    )
+    for _ in range(env.settings.notify_max_attempts):
+        env.dispatch()
+    rows = {r["incident_id"]: r for r in _queue(env, notification_problem="true")}
+    assert list(rows) == [fresh_id]
+    assert rows[fresh_id]["notification_problems"] == 1
