@@ -157,7 +157,8 @@ def anchor_command(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _os_user() -> str:
+def os_user() -> str:
+    """Who runs the command, for the audit trail of a CLI action."""
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
@@ -189,7 +190,7 @@ def export_command(args: argparse.Namespace) -> int:
         logged = append(
             session,
             AuditEntry(
-                principal_id=f"cli:{_os_user()}",
+                principal_id=f"cli:{os_user()}",
                 role="auditor",
                 agency=None,
                 operation="consult",

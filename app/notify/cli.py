@@ -1,5 +1,6 @@
-"""``triage subscriptions create|list|delete`` (``triage notify run`` is in app/ops/cli.py:
-it runs the overdue sweep of ``flags`` too)."""
+"""``triage subscriptions create|list|delete`` and the dead letters, ``triage notify failed``
+and ``triage notify retry`` (``triage notify run`` is in app/ops/cli.py: it runs the overdue
+sweep of ``flags`` too)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import argparse
 import uuid
 from typing import Any
 
+from app.audit.chain import AuditEntry, append, digest_of
+from app.audit.cli import os_user
 from app.auth.principal import AGENCIES
 from app.config import get_settings
-from app.db import Database
+from app.db import Database, utcnow
 from app.notify import repository
 from app.notify.secrets import SecretKeyMissing
 from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
@@ -29,6 +32,64 @@ def register(sub: Any) -> None:
     delete = ssub.add_parser("delete", help="end a subscription")
     delete.add_argument("subscription_id", type=uuid.UUID)
     delete.set_defaults(func=_delete)
+
+
+def register_dead_letters(nsub: Any) -> None:
+    """``notify failed`` and ``notify retry``, under the ``notify`` command of app/ops/cli.py."""
+    failed = nsub.add_parser("failed", help="list the dead letters (notifications that failed)")
+    failed.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    failed.set_defaults(func=_failed)
+    retry = nsub.add_parser("retry", help="send failed notifications again (a fresh budget)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("notification_id", nargs="?", type=uuid.UUID, help="one notification")
+    which.add_argument("--all", action="store_true", help="every failed notification")
+    which.add_argument("--subscription", type=uuid.UUID, help="one subscription's failed ones")
+    retry.set_defaults(func=_retry)
+
+
+def _failed(args: argparse.Namespace) -> int:
+    db = _database()
+    with db.unit(read_only=True) as s:
+        rows, total = repository.list_notifications(
+            s, status="failed", agency=None, limit=args.limit
+        )
+        for n, sub in rows:
+            print(
+                f"{n.id}  {sub.agency:<10} {n.kind:<14} flag {n.flag_id}  "
+                f"{n.attempts} attempts, last {n.last_error_kind or '-'}"
+            )
+    db.dispose()
+    print(f"{total} failed")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    db = _database()
+    with db.unit() as s:
+        ids = repository.requeue_failed(
+            s,
+            utcnow(),
+            notification_id=args.notification_id,
+            subscription_id=args.subscription,
+        )
+        if ids:
+            append(
+                s,
+                AuditEntry(
+                    principal_id=f"cli:{os_user()}",
+                    role="admin",
+                    agency=None,
+                    operation="alter",
+                    record_type="notification",
+                    record_ids=[str(i) for i in ids],
+                    recipients=[],
+                    digest=digest_of(",".join(str(i) for i in ids)),
+                    detail={"requeued": len(ids)},
+                ),
+            )
+    db.dispose()
+    print(f"requeued {len(ids)}")
+    return 0 if ids or args.all or args.subscription else 1
 
 
 def _database() -> Database:

@@ -148,3 +148,53 @@ def oldest_pending_created_at(session: Session) -> dt.datetime | None:
         select(func.min(Notification.created_at)).where(Notification.status == "pending")
     )
     return value
+
+
+def list_notifications(
+    session: Session, *, status: str, agency: str | None, limit: int
+) -> tuple[list[tuple[Notification, Subscription]], int]:
+    """The newest ``limit`` notifications in ``status`` (for the dead letters: ``failed``),
+    with their subscriptions, and how many there are in all."""
+    conditions = [Notification.status == status]
+    if agency is not None:
+        conditions.append(Subscription.agency == agency)
+    joined = select(Notification, Subscription).join(
+        Subscription, Subscription.id == Notification.subscription_id
+    )
+    rows = session.execute(
+        joined.where(*conditions)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    )
+    total = session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .join(Subscription, Subscription.id == Notification.subscription_id)
+        .where(*conditions)
+    )
+    return [(n, s) for n, s in rows], int(total or 0)
+
+
+def requeue_failed(
+    session: Session,
+    now: dt.datetime,
+    *,
+    notification_id: uuid.UUID | None = None,
+    subscription_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Give failed notifications (one, one subscription's, or every one) a fresh retry
+    budget: pending, no attempts, due now. Returns the ids requeued."""
+    conditions = [Notification.status == "failed"]
+    if notification_id is not None:
+        conditions.append(Notification.id == notification_id)
+    if subscription_id is not None:
+        conditions.append(Notification.subscription_id == subscription_id)
+    ids = list(session.scalars(select(Notification.id).where(*conditions).with_for_update()))
+    if ids:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=now, last_error_kind=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids

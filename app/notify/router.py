@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.notify import repository
-from app.notify.models import Subscription
+from app.notify.models import Notification, Subscription
 from app.notify.secrets import SecretKeyMissing
 from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
 from app.requests import StrictJsonRoute
@@ -60,6 +60,43 @@ class CreatedSubscriptionOut(SubscriptionOut):
     secret: str = Field(
         description="The signing secret (`whsec_…`, Standard Webhooks), shown this once."
     )
+
+
+class NotificationOut(BaseModel):
+    """One notification as an admin sees it: where it went and how delivery went (no
+    payload: the flag's id says what it was about)."""
+
+    id: str
+    flag_id: str
+    kind: str
+    status: str
+    subscription_id: str
+    agency: str
+    channel: str
+    attempts: int
+    last_error_kind: str | None = Field(
+        description="What went wrong last (`http_500`, `timeout`, `connecterror`…), never "
+        "the receiver's answer."
+    )
+    created_at: AwareDatetime
+    next_attempt_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut] = Field(description="Newest first.")
+    total: int = Field(description="How many notifications have this status in all.")
+
+
+class RequeueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subscription_id: uuid.UUID | None = Field(
+        default=None, description="Only this subscription's (default: every failed one)."
+    )
+
+
+class RequeuedOut(BaseModel):
+    requeued: list[str] = Field(description="The notifications given a fresh retry budget.")
 
 
 class ReceiptOut(BaseModel):
@@ -219,6 +256,106 @@ def acknowledge(
         )
 
     return run_write(request, db, write, work)
+
+
+@router.get(
+    "/admin/notifications",
+    response_model=NotificationList,
+    operation_id="list_notifications",
+    summary="Notifications by delivery status: the dead letters (`failed`) by default",
+    description="The newest notifications in one status, with the error kind of their "
+    "last attempt. `failed` notifications ran out of retries and are sent again only when "
+    "requeued (`POST /v1/admin/notifications/{id}/retry`, or `/retry` for all).",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_SUBSCRIPTIONS],
+)
+def get_notifications(
+    db: DatabaseDep,
+    status: Literal["failed", "pending", "delivered", "acknowledged"] = "failed",
+    agency: Agency | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> NotificationList:
+    with db.unit(read_only=True) as session:
+        rows, total = repository.list_notifications(
+            session, status=status, agency=agency, limit=limit
+        )
+        return NotificationList(items=[_notification(n, s) for n, s in rows], total=total)
+
+
+@router.post(
+    "/admin/notifications/{notification_id}/retry",
+    response_model=RequeuedOut,
+    operation_id="retry_notification",
+    summary="Send a failed notification again, with a fresh retry budget",
+    responses=problem_responses(404, 409, *COMMON_PROBLEMS),
+    dependencies=[ADMIN_SUBSCRIPTIONS],
+)
+def retry_notification(
+    request: Request, notification_id: uuid.UUID, db: DatabaseDep, write: WriteRequestDep
+) -> Response:
+    def work(session: Session) -> WriteResult:
+        found = repository.get_notification(session, notification_id)
+        if found is None:
+            raise NotFound("No such notification.")
+        if found.status != "failed":
+            raise Conflict(f"The notification is {found.status}, not failed.")
+        ids = repository.requeue_failed(session, utcnow(), notification_id=found.id)
+        return _requeued(ids)
+
+    return run_write(request, db, write, work)
+
+
+@router.post(
+    "/admin/notifications/retry",
+    response_model=RequeuedOut,
+    operation_id="retry_failed_notifications",
+    summary="Send every failed notification (or one subscription's) again",
+    description="After a receiver's outage is over: each failed notification becomes "
+    "pending with a fresh retry budget.",
+    responses=problem_responses(*COMMON_PROBLEMS),
+    dependencies=[ADMIN_SUBSCRIPTIONS],
+)
+def retry_failed(
+    request: Request, body: RequeueIn, db: DatabaseDep, write: WriteRequestDep
+) -> Response:
+    def work(session: Session) -> WriteResult:
+        ids = repository.requeue_failed(session, utcnow(), subscription_id=body.subscription_id)
+        return _requeued(ids)
+
+    return run_write(request, db, write, work)
+
+
+def _requeued(ids: list[uuid.UUID]) -> WriteResult:
+    body = RequeuedOut(requeued=[str(i) for i in ids]).model_dump(mode="json")
+    return WriteResult(
+        body=body,
+        audit=[
+            AuditRecord(
+                operation="alter",
+                record_type="notification",
+                record_ids=list(ids),
+                payload=body,
+                detail={"requeued": len(ids)},
+            )
+        ],
+    )
+
+
+def _notification(n: Notification, sub: Subscription) -> NotificationOut:
+    return NotificationOut(
+        id=str(n.id),
+        flag_id=str(n.flag_id),
+        kind=n.kind,
+        status=n.status,
+        subscription_id=str(sub.id),
+        agency=sub.agency,
+        channel=sub.channel,
+        attempts=n.attempts,
+        last_error_kind=n.last_error_kind,
+        created_at=n.created_at,
+        next_attempt_at=n.next_attempt_at,
+        delivered_at=n.delivered_at,
+    )
 
 
 def _receives(principal: Principal, sub: Subscription) -> bool:

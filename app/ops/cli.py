@@ -11,6 +11,7 @@ import uvicorn
 from app.config import get_settings
 from app.db import Database
 from app.flags.overdue import sweep
+from app.notify.cli import register_dead_letters
 from app.notify.dispatcher import run
 from app.notify.secrets import SecretKeyMissing, cipher
 from app.ops.migrations import upgrade_to_head
@@ -34,6 +35,7 @@ def register(sub: Any) -> None:
     )
     runner.add_argument("--once", action="store_true", help="one round, then exit")
     runner.set_defaults(func=_notify_run)
+    register_dead_letters(nsub)
 
 
 def _serve(args: argparse.Namespace) -> int:

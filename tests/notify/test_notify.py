@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from app.config import Settings
+from app.cli import main as cli_main
+from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.flags.models import Flag
 from app.flags.overdue import sweep
@@ -506,3 +507,57 @@ def test_the_queue_shows_flags_whose_notice_failed_or_went_unacknowledged(
     rows = {r["incident_id"]: r for r in _queue(env, notification_problem="true")}
     assert list(rows) == [fresh_id]
     assert rows[fresh_id]["notification_problems"] == 1
+
+
+def test_dead_letters_are_listed_to_admins_and_requeued_by_api_and_cli(
+    env: Env,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    created = env.subscribe("csc", receiver.url)
+    receiver.secret = created["secret"]
+    receiver.status = 500
+    env.post_incident()
+    for _ in range(env.settings.notify_max_attempts):
+        env.dispatch()
+    admin = env.keys["admin"]
+    listed = env.client.get("/v1/admin/notifications", headers=admin)
+    assert listed.status_code == 200, listed.text
+    dead = listed.json()
+    assert dead["total"] == len(dead["items"]) == len(env.notifications()) > 1
+    assert {(d["agency"], d["attempts"], d["last_error_kind"]) for d in dead["items"]} == {
+        ("csc", env.settings.notify_max_attempts, "http_500")
+    }
+    assert env.client.get("/v1/admin/notifications", headers=env.keys["csc"]).status_code == 403
+    # One, by the API; then the rest, by the CLI; the receiver is back.
+    receiver.status = 204
+    first = dead["items"][0]["id"]
+    r = env.client.post(f"/v1/admin/notifications/{first}/retry", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"requeued": [first]}
+    again = env.client.post(f"/v1/admin/notifications/{first}/retry", headers=admin)
+    assert again.status_code == 409  # pending now, not failed
+    assert env.dispatch().delivered == 1
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", env.db.url)
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["notify", "failed"]) == 0
+        assert f"{dead['total'] - 1} failed" in capsys.readouterr().out
+        assert cli_main(["notify", "retry", "--subscription", created["id"]]) == 0
+        assert f"requeued {dead['total'] - 1}" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+    assert env.dispatch().delivered == dead["total"] - 1
+    assert {n.status for n in env.notifications()} == {"delivered"}
+    with env.db.unit(read_only=True) as s:
+        requeues = (
+            s.execute(
+                text("SELECT principal_id FROM audit_events WHERE record_type = 'notification'")
+            )
+            .scalars()
+            .all()
+        )
+    assert len(requeues) == 2
+    assert requeues[1].startswith("cli:")

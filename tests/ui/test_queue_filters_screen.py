@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import KeyMaker
 from tests.flags.api_helpers import incident_at, post_incident
 from tests.flags.test_queue import victim_only
 from tests.ui.conftest import SignIn
@@ -60,3 +61,31 @@ def test_unknown_filter_values_are_no_filter_and_never_echoed(
     assert "evil" not in page.text
     assert "nothing-here" not in page.text
     assert f"/ui/incidents/{incident_id}" in page.text
+
+
+def test_queue_screen_shows_and_filters_notification_problems(
+    client: TestClient, submitter: dict[str, str], make_key: KeyMaker, sign_in: SignIn
+) -> None:
+    subscribed = client.post(
+        "/v1/admin/subscriptions",
+        json={"agency": "csc", "url": "https://csc.example/hook"},
+        headers=make_key("admin"),
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    overdue_family = post_incident(client, submitter, incident_at("2020-06-01T10:00:00Z"))
+    future_family = post_incident(client, submitter, incident_at("2030-03-05T10:00:00Z"))
+    sign_in("triage")
+    # Not yet sent, and the 2020 family's flags are long past due: a problem; 2030's are not.
+    page = client.get("/ui/queue?notice=problem")
+    assert page.status_code == 200, page.text
+    assert f"/ui/incidents/{overdue_family}" in page.text
+    assert f"/ui/incidents/{future_family}" not in page.text
+    assert 'id="notice" name="notice" value="problem" checked' in page.text
+    assert "notification failed or went unacknowledged past its due time" in page.text
+    assert "notification problem" in page.text
+    everything = client.get("/ui/queue").text
+    assert f"/ui/incidents/{future_family}" in everything
+    incident = client.get(f"/ui/incidents/{future_family}").text
+    assert "Agency notified" in incident
+    assert "Waiting to be sent" in incident
+    assert "Not notified" in incident  # the flags of agencies with no subscription
