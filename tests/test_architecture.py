@@ -43,6 +43,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"sharing"},
         {"admin"},
         {"intake"},  # the write orchestrator and the incident routes
+        {"reports"},  # area statistics and what-if re-scoring (aggregates, suppressed)
         {"ops"},
         {"ui"},  # the browser screens, made from the API's own answers
         {"main"},
