@@ -3,7 +3,13 @@
 Each domain package that has commands exposes ``register(subparsers)`` in its own
 ``cli`` module; this file only collects them, so packages never edit each other's code,
 and adds ``triage openapi``, which builds the whole application (it is the only command
-above ``app.main``, and imports it only when run, so ``triage --help`` stays quick).
+above ``app.main``, and imports it only when run).
+
+**Quick help.** Importing every package's commands costs seconds (SQLAlchemy, uvicorn,
+scikit-learn). So :data:`COMMANDS` names each top-level command, the module that
+registers it and its one-line help: ``triage --help`` imports nothing but ``argparse``,
+and ``triage CMD …`` imports only the module that registers ``CMD``
+(``tests/test_cli.py`` holds the table to what the modules register).
 """
 
 from __future__ import annotations
@@ -15,37 +21,73 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.config import ROOT
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
-OPENAPI_PATH = ROOT / "openapi" / "openapi.json"
+DESCRIPTION = "Domestic-abuse risk triage: the service, its data and its models."
 
-# Packages whose ``cli`` module adds subcommands, in help order.
-COMMAND_MODULES = (
-    "app.ops.cli",  # serve, db upgrade
-    "app.auth.cli",  # keys create/list/revoke
-    "app.idempotency.cli",  # idempotency purge
-    "app.audit.cli",  # audit verify/anchor/export
-    "app.notify.cli",  # subscriptions create/list/delete, notify run
-    "app.classifier.cli",  # synth, train, evaluate, monitor
-)
+# Top-level command → (the module whose ``register`` adds it, its one-line help), in help
+# order. The help must be the one the module gives (a test checks both).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("app.ops.cli", "run the API with uvicorn"),
+    "db": ("app.ops.cli", "database migrations"),
+    "notify": ("app.ops.cli", "deliver notifications and manage the dead letters"),
+    "keys": ("app.auth.cli", "manage API keys"),
+    "idempotency": ("app.idempotency.cli", "idempotency-key housekeeping"),
+    "audit": ("app.audit.cli", "verify, anchor and export the audit log"),
+    "subscriptions": ("app.notify.cli", "manage notification subscriptions"),
+    "synth": ("app.classifier.cli", "generate synthetic incidents with outcomes (JSONL)"),
+    "train": ("app.classifier.cli", "train, calibrate and save a classifier and scorecard"),
+    "evaluate": ("app.classifier.cli", "compare a model with the DASH count and checklist levels"),
+    "monitor": ("app.classifier.cli", "compare recent incidents with the training data"),
+}
+OPENAPI_HELP = "export the OpenAPI document deterministically"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="triage", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not (name + ".").startswith(exc.name + "."):
-                raise
-            continue  # package not built yet
-        module.register(sub)
-    api = sub.add_parser("openapi", help="export the OpenAPI document deterministically")
-    api.add_argument("--out", type=Path, default=OPENAPI_PATH)
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help shows its default (when it has one: not for flags and options
+    that are unset by default); descriptions keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+def build_parser(argv: Sequence[str] = (), *, everything: bool = False) -> argparse.ArgumentParser:
+    """The parser for ``argv``: the module of the command it names is imported (all of
+    them with ``everything``); every other command is listed with its help only."""
+    parser = argparse.ArgumentParser(
+        prog="triage", description=DESCRIPTION, formatter_class=Formatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = next((a for a in argv if not a.startswith("-")), None)
+    wanted = {m for m, _ in COMMANDS.values()} if everything else set()
+    if command in COMMANDS:
+        wanted.add(COMMANDS[command][0])
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        if module in wanted:
+            importlib.import_module(module).register(sub)
+    for name, (_module, text) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=text, add_help=False)  # imported when it is run
+    api = sub.add_parser("openapi", help=OPENAPI_HELP, formatter_class=Formatter)
+    api.add_argument("--out", type=Path, default=OPENAPI_PATH, help="where to write it")
     api.add_argument("--check", action="store_true", help="fail if the file is stale")
     api.set_defaults(func=_openapi)
+    _defaults_shown(parser)
     return parser
+
+
+def _defaults_shown(parser: argparse.ArgumentParser) -> None:
+    """Give every parser in the tree the formatter that shows defaults."""
+    parser.formatter_class = Formatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _defaults_shown(child)
 
 
 def openapi_document() -> str:
@@ -74,7 +116,8 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -1,4 +1,9 @@
-"""Application factory: wires settings, database, middleware, error handlers and routers."""
+"""Application factory: wires settings, database, middleware, error handlers and routers.
+
+``create_app`` builds an application (tests and ``triage serve`` call it). The module also
+has an ``app`` attribute, built from the environment's settings on first access, so that
+``uvicorn app.main:app`` and ``fastapi run`` work; importing the module builds nothing.
+"""
 
 from __future__ import annotations
 
@@ -167,3 +172,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app``: the application for the environment's settings, made once, when asked for
+    (PEP 562), not when the module is imported."""
+    if name == "app":
+        built = create_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # ``fastapi run`` looks for the application among the module's names.
+    return sorted({*globals(), "app"})

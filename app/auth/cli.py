@@ -31,8 +31,10 @@ def register(sub: Any) -> None:
     ksub = keys.add_subparsers(dest="keys_command", required=True)
 
     create = ksub.add_parser("create", help="create a key and print it once")
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--agency", choices=AGENCIES)
+    create.add_argument("--role", required=True, choices=ROLES, help="what the key may do")
+    create.add_argument(
+        "--agency", choices=AGENCIES, help="the agency of an agency key (required for that role)"
+    )
     create.add_argument(
         "--area",
         action="append",
@@ -62,7 +64,7 @@ def register(sub: Any) -> None:
     lst.set_defaults(func=_list)
 
     revoke = ksub.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("key_id", type=uuid.UUID)
+    revoke.add_argument("key_id", type=uuid.UUID, help="the key's id (from `triage keys list`)")
     revoke.set_defaults(func=_revoke)
 
     demo = ksub.add_parser("demo", help="development only: replace the demo keys and print them")

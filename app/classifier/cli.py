@@ -36,7 +36,7 @@ def _write_json(path: str | None, body: Any) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("synth", help="generate synthetic incidents with outcomes (JSONL)")
     p.add_argument("--n", type=int, default=50_000, help="number of incidents")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
     p.add_argument(
         "--out", required=True, help="output .jsonl file (a .meta.json is written beside)"
     )
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", required=True, help="artifact directory, models/NAME/VERSION")
     p.add_argument("--name", help="model name (default: the parent directory's name)")
     p.add_argument("--version", help="model version (default: the directory's name)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and the model")
     p.add_argument(
         "--flag-rate",
         type=float,
@@ -73,7 +73,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--model", required=True, help="artifact directory")
     p.add_argument("--data", required=True, help="evaluation data (JSONL: incident + outcome)")
-    p.add_argument("--group-by", default="auto")
+    p.add_argument(
+        "--group-by",
+        default="auto",
+        help="fairness groups: protected_group | victim_ethnicity | victim_sex | auto",
+    )
     p.add_argument("--json", help="also write the report as JSON to this file")
     p.set_defaults(func=evaluate_command)
 

@@ -22,15 +22,19 @@ def register(sub: Any) -> None:
     subs = sub.add_parser("subscriptions", help="manage notification subscriptions")
     ssub = subs.add_subparsers(dest="subscriptions_command", required=True)
     create = ssub.add_parser("create", help="subscribe an agency; prints the secret once")
-    create.add_argument("--agency", required=True, choices=AGENCIES)
+    create.add_argument(
+        "--agency", required=True, choices=AGENCIES, help="the agency whose flags it hears of"
+    )
     create.add_argument("--url", required=True, help="the webhook (https)")
     create.add_argument("--area", help="only this area's flags (default: every area)")
     create.add_argument("--school", dest="school_urn", metavar="URN", help="for schools")
-    create.add_argument("--label", default="")
+    create.add_argument("--label", default="", help="a name for people (not sent anywhere)")
     create.set_defaults(func=_create)
     ssub.add_parser("list", help="active subscriptions (never secrets)").set_defaults(func=_list)
     delete = ssub.add_parser("delete", help="end a subscription")
-    delete.add_argument("subscription_id", type=uuid.UUID)
+    delete.add_argument(
+        "subscription_id", type=uuid.UUID, help="its id (from `triage subscriptions list`)"
+    )
     delete.set_defaults(func=_delete)
 
 

@@ -19,8 +19,8 @@ from app.ops.migrations import upgrade_to_head
 
 def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the API with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on")
     serve.set_defaults(func=_serve)
 
     db = sub.add_parser("db", help="database migrations")
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     up = dbsub.add_parser("upgrade", help="apply migrations up to head")
     up.set_defaults(func=_upgrade)
 
-    notify = sub.add_parser("notify", help="deliver notifications (app/notify)")
+    notify = sub.add_parser("notify", help="deliver notifications and manage the dead letters")
     nsub = notify.add_subparsers(dest="notify_command", required=True)
     runner = nsub.add_parser(
         "run", help="the dispatcher: write overdue notices, deliver due notifications"

@@ -197,6 +197,11 @@ def install_screens(app: FastAPI, *routers: APIRouter) -> None:
     def _ui_root() -> Response:
         return redirect("/ui/")
 
+    # The service's own address leads people to the screens (clients use /v1, /docs).
+    @app.get("/", include_in_schema=False)
+    def _root() -> Response:
+        return redirect("/ui/")
+
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
         user: ScreenUser | None = getattr(request.state, "screen_user", None)

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
-import app.cli as app_cli
 from app.auth.keys import (
     KEY_PREFIX,
     KeyCache,
@@ -281,9 +280,7 @@ def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Da
     upgrade_to_head(url)
     monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
     monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
-    # `triage` itself, with only the keys commands registered (the others import the
-    # classifier stack, which takes seconds and is not under test here).
-    monkeypatch.setattr(app_cli, "COMMAND_MODULES", ("app.auth.cli",))
+    # `triage` itself (it imports only the module of the command run).
     get_settings.cache_clear()
     database = Database(url)
     yield database
