@@ -28,6 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
             "responses",
             "yamlfiles",
             "models",
+            "progress",
         },
         {"contract"},  # the incident schema, the item vocabulary, the levels
         {"scoring"},  # the pure engine and the versioned checklists

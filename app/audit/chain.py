@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -441,6 +441,7 @@ def verify(
     *,
     batch_size: int = 5000,
     anchor: tuple[int, str] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Walk the chain from event 1 to the current head and name the first broken link.
 
@@ -448,7 +449,8 @@ def verify(
     seqs run 1, 2, 3, ... without gaps, and that the record/person index rows match each
     event. Reads ``batch_size`` events at a time, so memory stays bounded. With ``anchor``
     (a ``(seq, hash)`` head kept outside the database) it also detects a truncated tail and
-    a chain rewritten consistently from some point on.
+    a chain rewritten consistently from some point on. ``on_batch`` hears how many events
+    each batch checked (a command's progress).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -481,6 +483,8 @@ def verify(
                 return broken(seq, "record index does not match event content")
             previous_seq, previous_hash = seq, values["hash"]
             checked += 1
+        if on_batch is not None:
+            on_batch(len(batch))
 
     if previous_seq != head_seq:  # the walk found fewer rows than the head promised
         return broken(previous_seq + 1, f"sequence gap: event {previous_seq + 1} missing")

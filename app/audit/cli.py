@@ -31,6 +31,7 @@ from app.audit.chain import (
 from app.audit.queries import EventFilter, iter_event_json, read_snapshot
 from app.config import get_settings
 from app.db import Database, utcnow
+from app.progress import Progress, track
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -126,8 +127,13 @@ def verify_command(args: argparse.Namespace) -> int:
     db = _database()
     try:
         _seal(db)
-        with read_snapshot(db.engine) as conn:
-            result = verify(conn, batch_size=args.batch_size, anchor=args.anchor)
+        with (
+            read_snapshot(db.engine) as conn,
+            Progress("verifying", total=head(conn)[0], unit="events") as progress,
+        ):
+            result = verify(
+                conn, batch_size=args.batch_size, anchor=args.anchor, on_batch=progress.update
+            )
     finally:
         db.dispose()
     if not result.ok:
@@ -182,7 +188,8 @@ def export_command(args: argparse.Namespace) -> int:
         digest = hashlib.sha256()
         count = 0
         with partial.open("wb") as fh:
-            for event in iter_event_json(session, where, up_to_seq=up_to_seq):
+            events = iter_event_json(session, where, up_to_seq=up_to_seq)
+            for event in track(events, "exporting", unit="events"):
                 line = rfc8785.dumps(event) + b"\n"
                 fh.write(line)
                 digest.update(line)

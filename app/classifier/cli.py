@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -24,7 +25,8 @@ def _err(text: str) -> None:
 
 
 def _progress() -> bool:
-    return sys.stderr.isatty()
+    """Long work reports progress (app/progress.py: a bar on a terminal, lines elsewhere)."""
+    return True
 
 
 def _write_json(path: str | None, body: Any) -> None:
@@ -114,6 +116,13 @@ def train_command(args: argparse.Namespace) -> int:
     version = args.version or out.name
     if not name or not version:
         _err("give --name and --version, or --out models/NAME/VERSION")
+        return 2
+    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
+        # Said at once, before any work: the plots are the last step.
+        _err(
+            "error: the model card's plots need matplotlib: "
+            "`.venv/bin/pip install -e '.[train]' -c constraints.txt`, or pass --no-plots"
+        )
         return 2
     start = time.perf_counter()
     try:

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from app.contract.incident import Incident, stored_incident
+from app.progress import track
 
 GROUP_KEYS = ("protected_group", "group", "protected_attribute")
 PROBABILITY_KEYS = ("true_probability", "oracle_probability")
@@ -157,8 +157,8 @@ def read_jsonl(
         raise DataFormatError(f"no such data file: {p}")
     records = [
         parse_line(text, line_no, require_outcome=require_outcome)
-        for line_no, text in tqdm(
-            iter_lines(p), desc="reading incidents", unit=" lines", disable=not progress
+        for line_no, text in track(
+            iter_lines(p), "reading incidents", unit="lines", enabled=progress
         )
     ]
     if not records:

@@ -37,7 +37,8 @@ import numpy as np
 import rfc8785
 from numpy.typing import NDArray
 from scipy.special import expit, log1p
-from tqdm import tqdm
+
+from app.progress import track
 
 FloatArray = NDArray[np.float64]
 SCORECARD_KIND = "points-scorecard"
@@ -273,7 +274,7 @@ def learn_scorecards(
     base = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     beam = [problem.fit((), math.log(base / (1 - base)), np.zeros(0))]
     models: dict[int, IntegerModel] = {}
-    for step in tqdm(range(1, k_max + 1), desc="scorecard search", disable=not progress):
+    for step in track(range(1, k_max + 1), "scorecard search", unit="steps", enabled=progress):
         children: dict[tuple[int, ...], _Fit] = {}
         for parent in beam:
             for j in problem.screen(parent, child_size):

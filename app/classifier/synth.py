@@ -53,10 +53,10 @@ from numpy.typing import NDArray
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
-from tqdm import tqdm
 
 from app.classifier.data import SYNTHETIC_SYSTEM
 from app.contract.items import DASH_POLICE_ITEMS, DASH_RIC_ITEMS
+from app.progress import track
 
 GENERATOR_VERSION = "1"
 SYNTHETIC_NOTICE = "SYNTHETIC DATA - invented incidents, not real people; not for operational use"
@@ -558,7 +558,7 @@ def generate(
     dash_counts = np.zeros(n)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
-        for i in tqdm(range(n), desc="generating", unit=" incidents", disable=not progress):
+        for i in track(range(n), "generating", unit="incidents", enabled=progress):
             incident = _incident(i, seed, draws, detail_rng)
             answers = incident["victim_checklist"]["answers"]
             dash_counts[i] = sum(1 for item in DASH_RIC_ITEMS if answers.get(item) == "yes")

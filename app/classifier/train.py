@@ -48,7 +48,6 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from tqdm import tqdm
 
 from app.classifier.artifact import (
     ARTIFACT_FORMAT,
@@ -81,6 +80,7 @@ from app.classifier.scorecard import (
     learn_scorecards,
     score_points_matrix,
 )
+from app.progress import track
 
 FloatArray = NDArray[np.float64]
 LR_C_GRID = (0.03, 0.3)
@@ -190,7 +190,7 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     x = feature_matrix(
         (r.incident, None)
-        for r in tqdm(dataset.records, desc="features", disable=not config.progress)
+        for r in track(dataset.records, "features", unit="incidents", enabled=config.progress)
     )
     y = np.array([r.outcome.repeat_incident_12m for r in dataset.records if r.outcome], dtype=int)
     if y.min() == y.max():
@@ -209,7 +209,7 @@ def train(dataset: Dataset, out: Path, config: TrainConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     x_tr, y_tr, x_cal, y_cal = x[idx_train], y[idx_train], x[idx_cal], y[idx_cal]
     best_lr: tuple[float, Pipeline, list[str], float] | None = None
-    for c in tqdm(LR_C_GRID, desc="logistic regression", disable=not config.progress):
+    for c in track(LR_C_GRID, "logistic regression", unit="fits", enabled=config.progress):
         pipe, dropped = fit_monotone_logistic(x_tr, y_tr, c)
         loss = float(log_loss(y_cal, _probabilities(pipe, x_cal)))
         if best_lr is None or loss < best_lr[0]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -48,3 +49,20 @@ def test_cli_refuses_tampered_model(
     assert main(["evaluate", "--model", str(model), "--data", str(synth_small[0])]) == 2
     assert "refused" in capsys.readouterr().err
     assert main(["monitor", "--model", str(model), "--data", str(synth_small[0])]) == 2
+
+
+def test_train_without_matplotlib_says_what_to_install_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "matplotlib" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    missing = tmp_path / "not-read.jsonl"  # never opened: the check comes first
+    assert main(["train", "--data", str(missing), "--out", str(tmp_path / "m" / "1")]) == 2
+    err = capsys.readouterr().err
+    assert "[train]" in err
+    assert "--no-plots" in err
+    assert len(err.strip().splitlines()) == 1
