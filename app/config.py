@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     # Docs are served in development; in production only if asked.
     expose_docs: bool | None = None
 
+    # OpenTelemetry tracing (app/ops/tracing.py): off unless an OTLP/HTTP traces endpoint
+    # is given (e.g. http://otel-collector:4318/v1/traces). Spans of each request and its
+    # SQL statements, sampled at this ratio (parent-based), named by route template; no
+    # path parameters, query strings or bound values.
+    tracing_endpoint: str | None = None
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    tracing_service_name: str = "da-triage"
+
     # The browser screens (/ui): a session ends after this long without a request, and
     # in any case this long after sign-in.
     ui_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

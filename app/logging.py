@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -40,11 +41,43 @@ def exception_type_only(_logger: Any, _name: str, event_dict: dict[str, Any]) ->
     return event_dict
 
 
+def add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """With tracing on, each line carries the trace and span it was written in."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+# URL attributes the HTTP instrumentation sets from the raw path and query string (which
+# hold record ids and, for searches, names and dates of birth): replaced by the route.
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.full", "url.path", "url.query")
+
+
+def _label_span(scope: Scope, request_id: str, *, done: bool = False) -> None:
+    """Tie the request's server span (if tracing is on) to its log lines, and keep
+    identifiers out of it: its URL attributes become the route template (``done``: when
+    the response starts, the route known and the span not yet ended)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    if not done:
+        span.set_attribute("triage.request_id", request_id)
+        return
+    route = route_template(scope)
+    present = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        if key in present:
+            span.set_attribute(key, "" if key == "url.query" else route)
+
+
 def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     """Configure structlog and the standard library once, through ProcessorFormatter."""
     shared: list[Any] = [
         exception_type_only,
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -106,12 +139,14 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        _label_span(scope, request_id)
         status = 500
         start = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                _label_span(scope, request_id, done=True)
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
 
 from app.admin.router import router as admin_router
 from app.assessments.router import router as assessments_router
@@ -46,6 +47,7 @@ from app.ops.middleware import (
 )
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
+from app.ops.tracing import install_tracing
 from app.people.router import router as people_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
@@ -71,7 +73,14 @@ state their purpose in `X-Purpose`. Errors are RFC 9457 `application/problem+jso
 """
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    span_processor: SpanProcessor | None = None,
+) -> FastAPI:
+    """The application. ``span_processor`` turns tracing on whatever the settings say
+    (tests collect spans in memory with it)."""
     settings = settings or get_settings()
     configure_logging(json_logs=settings.json_logs, level=settings.log_level)
     database = database or Database(
@@ -93,6 +102,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.shutting_down = True
         await anyio.to_thread.run_sync(maintenance.stop)
         await app.state.rate_limiter.close()
+        if app.state.tracer_provider is not None:
+            app.state.tracer_provider.shutdown()  # exports the spans still buffered
         database.dispose()
 
     app = FastAPI(
@@ -155,7 +166,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         inbox_screen,
     )
 
-    # Outermost last: request id → metrics → security headers → admission → body limit →
+    # Off unless configured: a server span per request, a span per SQL statement.
+    app.state.tracer_provider = install_tracing(app, settings, database, span_processor)
+
+    # Outermost last: (tracing →) request id → metrics → security headers → admission → body limit →
     # control characters → catch-all → app.
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(ControlCharacterMiddleware)
