@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("app.classifier.cli", "train, calibrate and save a classifier and scorecard"),
     "evaluate": ("app.classifier.cli", "compare a model with the DASH count and checklist levels"),
     "monitor": ("app.classifier.cli", "compare recent incidents with the training data"),
+    "report": ("app.reports.cli", "an area's statistics (small numbers suppressed)"),
 }
 OPENAPI_HELP = "export the OpenAPI document deterministically"
 

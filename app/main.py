@@ -49,6 +49,7 @@ from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.ops.tracing import install_tracing
 from app.people.router import router as people_router
+from app.reports.router import router as reports_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
 from app.ui.flags import router as flags_screen
@@ -154,6 +155,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(notify_router)
+    app.include_router(reports_router)
     install_screens(
         app,
         queue_screen,

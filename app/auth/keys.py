@@ -71,7 +71,7 @@ def validate_spec(
         raise KeySpecError("a school URN is 6 to 8 digits")
     if len(schools) > MAX_SCHOOLS:
         raise KeySpecError(f"a school key serves at most {MAX_SCHOOLS} schools")
-    if role in ("triage", "agency") and not areas:
+    if role in ("triage", "agency", "partnership") and not areas:
         raise KeySpecError(f"a {role} key needs at least one --area (or '{ALL_AREAS}')")
     if role == "submitter" and not source_system:
         raise KeySpecError("a submitter key needs --source-system")

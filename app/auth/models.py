@@ -8,16 +8,16 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.auth.principal import AGENCIES
+from app.auth.principal import AGENCIES, ROLES
 from app.db import Base, PortableJSON, UTCDateTime, new_id, utcnow
+
+ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")"
 
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('submitter', 'triage', 'agency', 'auditor', 'admin')", name="role"
-        ),
+        CheckConstraint(ROLE_CHECK, name="role"),
         CheckConstraint(
             "agency IS NULL OR agency IN (" + ", ".join(f"'{a}'" for a in AGENCIES) + ")",
             name="agency",
@@ -50,9 +50,7 @@ class ScreenSession(Base):
 
     __tablename__ = "screen_sessions"
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('submitter', 'triage', 'agency', 'auditor', 'admin')", name="role"
-        ),
+        CheckConstraint(ROLE_CHECK, name="role"),
         CheckConstraint("method IN ('api_key', 'oidc')", name="method"),
     )
 

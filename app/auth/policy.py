@@ -52,6 +52,9 @@ MATRIX: dict[str, frozenset[Role]] = {
     "admin.subscriptions": frozenset({"admin"}),
     # A receipt for a notification: the subscribing agency itself.
     "notification.ack": frozenset({"agency"}),
+    # Area statistics (aggregates, small numbers suppressed): an auditor for every area, a
+    # partnership (DA partnership board, MASH manager) for its own areas; another is a 404.
+    "report.read": frozenset({"auditor", "partnership"}),
 }
 
 
@@ -88,7 +91,14 @@ def incident_in_scope(
         return principal.in_area(area)
     if role == "agency":
         return principal.in_area(area) and bool(agency_subjects)
-    return False  # admins manage keys and configuration, not case data
+    return False  # admins manage keys and configuration, a partnership reads aggregates
+
+
+def report_in_scope(principal: Principal, area: str) -> bool:
+    """Whether ``principal`` may read the reports of ``area`` (callers answer 404 if not)."""
+    if principal.role == "auditor":
+        return True
+    return principal.role == "partnership" and principal.in_area(area)
 
 
 def area_filter(principal: Principal) -> frozenset[str] | None:

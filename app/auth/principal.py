@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-Role = Literal["submitter", "triage", "agency", "auditor", "admin"]
-ROLES: tuple[Role, ...] = ("submitter", "triage", "agency", "auditor", "admin")
+Role = Literal["submitter", "triage", "agency", "auditor", "admin", "partnership"]
+# ``partnership``: a domestic abuse partnership board or a MASH manager: aggregate reports of
+# its areas only, no case data.
+ROLES: tuple[Role, ...] = get_args(Role)
 
 Agency = Literal[
     "csc",
@@ -38,7 +40,8 @@ def is_school_urn(value: object) -> bool:
 class Principal:
     """An authenticated caller.
 
-    ``areas`` scopes triage and agency principals to local-authority areas (``*`` = all);
+    ``areas`` scopes triage, agency and partnership principals to local-authority areas
+    (``*`` = all);
     ``source_system`` ties a submitter to the records system it may submit for;
     ``schools`` (URNs) scopes a school to its own pupils (a school with none sees nothing).
     """

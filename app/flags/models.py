@@ -38,6 +38,8 @@ class Flag(Base):
         Index("ix_flags_status_priority_due_at", "status", "priority", "due_at", "id"),
         Index("ix_flags_agency_status_priority_due_at", "agency", "status", "priority", "due_at"),
         Index("ix_flags_area_status_priority_due_at", "area", "status", "priority", "due_at"),
+        # Area reports: the flags raised in an area in a period (app/reports).
+        Index("ix_flags_area_created_at", "area", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

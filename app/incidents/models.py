@@ -30,6 +30,8 @@ class Incident(Base):
         Index("ix_incidents_area_occurred_at", "area", "occurred_at"),
         # Search by reference without the system (GET /v1/incidents?source_reference=).
         Index("ix_incidents_source_reference", "source_reference"),
+        # Area reports: the retention reviews due in an area in a period (app/reports).
+        Index("ix_incidents_area_review_due_at", "area", "review_due_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -60,6 +60,8 @@ class World:
     person_c: str  # incident A's child c1 (in area A's incidents only)
     checklist_id: str = "dash-ric"  # a published checklist definition
     checklist_version: str = "1"
+    area_a: str = AREA_A  # the area reports' areas
+    area_b: str = AREA_B
 
     def revision_of_a(self) -> dict[str, Any]:
         """Incident A with one answer changed: a genuine revision."""
@@ -81,6 +83,7 @@ PRINCIPALS = (
     "csc_a",
     "adult_social_care_a",
     "auditor",
+    "partnership_a",
     "admin",
 )
 
@@ -106,6 +109,7 @@ def world(client: TestClient, make_key: KeyMaker, session: Session) -> World:
         "csc_a": make_key("agency", agency="csc", areas=[AREA_A]),
         "adult_social_care_a": make_key("agency", agency="adult_social_care", areas=[AREA_A]),
         "auditor": make_key("auditor"),
+        "partnership_a": make_key("partnership", areas=[AREA_A]),
         "admin": make_key("admin"),
     }
     body_a = incident_body(system=SYSTEM_A, area=AREA_A)

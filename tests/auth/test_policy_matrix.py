@@ -58,6 +58,7 @@ ROLE_OF = {
     "csc_a": "agency",
     "adult_social_care_a": "agency",
     "auditor": "auditor",
+    "partnership_a": "partnership",
     "admin": "admin",
 }
 
@@ -239,14 +240,14 @@ CASES: tuple[Case, ...] = (
         "checklist.read",
         "GET",
         "/v1/checklists",
-        cells(OK),
+        cells(OK, partnership_a=403),
     ),
     Case(
         "read a checklist version",
         "checklist.read",
         "GET",
         "/v1/checklists/{checklist_id}/versions/{version}",
-        cells(OK),
+        cells(OK, partnership_a=403),
         params={"checklist_id": "checklist_id", "version": "checklist_version"},
     ),
     Case(
@@ -553,6 +554,20 @@ CASES: tuple[Case, ...] = (
         logs=frozenset({"combine"}),
         params={"person_id": "person_c"},
         body=lambda _w, _p: {"reason": "test: the merge was wrong"},
+    ),
+    # A partnership reads only its own areas: another is a 404, as if it had none.
+    *(
+        Case(
+            f"area report of area {name}",
+            "report.read",
+            "GET",
+            "/v1/reports/areas/{area}",
+            cells(auditor=OK, partnership_a=partnership),
+            logs=frozenset({"consult"}),
+            params={"area": f"area_{name.lower()}"},
+            query=lambda _w: {"from": "2026-01-01", "to": "2027-01-01"},
+        )
+        for name, partnership in (("A", OK), ("B", 404))
     ),
     # Last: after this row incident A is a tombstone.
     Case(

@@ -1,0 +1,186 @@
+"""The queries behind the area reports: rows of one area and period, never whole records.
+
+Each query is bounded by an index on the area and a time (incidents by ``occurred_at``
+and by ``review_due_at``, flags by ``created_at``) and returns only the columns and JSON
+members a figure needs; counting happens in :mod:`app.reports.area`. Erased incidents
+(retention) are left out of every figure but the reviews.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from app.assessments.models import Assessment
+from app.flags.models import Flag, FlagEvent
+from app.incidents.models import Incident, IncidentPerson, Person
+
+# A flag's first action: the first change a person working flags made to it (a status,
+# an assignee, a note), not the service's own events (raising, re-assessment).
+WORKING_ROLES = ("triage", "agency")
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """One incident of the period as its latest assessment scored it."""
+
+    id: uuid.UUID
+    occurred_at: dt.datetime
+    victim_level: str
+    marac_refer: bool
+    marac_criteria: list[str]
+    serial_perpetrator: bool
+    child_levels: list[str]
+    persons: list[dict[str, Any]]  # the incident's persons as scored (child facts)
+    separation_status: str | None
+    separation_past_year: str | None  # the DASH answer
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """An incident a person (resolved through merges to ``who``) had in one role."""
+
+    who: uuid.UUID
+    incident_id: uuid.UUID
+    occurred_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FlagFacts:
+    agency: str
+    status: str
+    due_at: dt.datetime
+    created_at: dt.datetime
+    first_action_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    review_due_at: dt.datetime
+    erased_at: dt.datetime | None
+
+
+def _in_period(area: str, start: dt.datetime, end: dt.datetime) -> Any:
+    return (
+        (Incident.area == area)
+        & (Incident.occurred_at >= start)
+        & (Incident.occurred_at < end)
+        & Incident.erased_at.is_(None)
+    )
+
+
+def incident_facts(
+    session: Session, area: str, start: dt.datetime, end: dt.datetime
+) -> list[IncidentFacts]:
+    """The area's incidents that occurred in [start, end), each with its latest assessment."""
+    later = aliased(Assessment)
+    latest = (
+        select(func.max(later.version)).where(later.incident_id == Incident.id).scalar_subquery()
+    )
+    incident = Assessment.inputs["incident"]
+    query = (
+        select(
+            Incident.id,
+            Incident.occurred_at,
+            Assessment.victim_level,
+            Assessment.marac_refer,
+            Assessment.result["victim"]["marac"]["criteria"],
+            Assessment.result["perpetrator"]["serial"],
+            Assessment.result["children"],
+            incident["persons"],
+            incident["relationship"]["separation"]["status"].as_string(),
+            incident["victim_checklist"]["answers"]["separation_past_year"].as_string(),
+        )
+        .join(Assessment, Assessment.incident_id == Incident.id)
+        .where(_in_period(area, start, end), Assessment.version == latest)
+    )
+    return [
+        IncidentFacts(
+            id=row[0],
+            occurred_at=row[1],
+            victim_level=row[2],
+            marac_refer=bool(row[3]),
+            marac_criteria=list(row[4] or []),
+            serial_perpetrator=row[5] is True,
+            child_levels=[c["level"] for c in row[6] or []],
+            persons=list(row[7] or []),
+            separation_status=row[8],
+            separation_past_year=row[9],
+        )
+        for row in session.execute(query)
+    ]
+
+
+def _resolved(person: type[Person]) -> Any:
+    return func.coalesce(person.merged_into_id, person.id)
+
+
+def occurrences(
+    session: Session,
+    area: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    role: str,
+    since: dt.datetime,
+) -> tuple[list[Occurrence], list[Occurrence]]:
+    """The period's incidents with the person in ``role`` (resolved through merges), and
+    every incident (any area) since ``since`` that one of those persons had in that role."""
+    person = aliased(Person)
+    period: Select[Any] = (
+        select(_resolved(person).label("who"), Incident.id, Incident.occurred_at)
+        .join(IncidentPerson, IncidentPerson.incident_id == Incident.id)
+        .join(person, person.id == IncidentPerson.person_id)
+        .where(_in_period(area, start, end), IncidentPerson.role == role)
+    )
+    whos = period.with_only_columns(_resolved(person))
+    other = aliased(Person)
+    linked = aliased(IncidentPerson)
+    earlier = aliased(Incident)
+    history = (
+        select(_resolved(other), earlier.id, earlier.occurred_at)
+        .join(linked, (linked.person_id == other.id) & (linked.role == role))
+        .join(earlier, earlier.id == linked.incident_id)
+        .where(
+            or_(other.id.in_(whos), other.merged_into_id.in_(whos)),
+            earlier.occurred_at >= since,
+            earlier.occurred_at < end,
+            earlier.erased_at.is_(None),
+        )
+    )
+    return (
+        [Occurrence(*row) for row in session.execute(period)],
+        [Occurrence(*row) for row in session.execute(history)],
+    )
+
+
+def flag_facts(
+    session: Session, area: str, start: dt.datetime, end: dt.datetime
+) -> list[FlagFacts]:
+    """The flags raised in the area in [start, end), with each one's first action."""
+    first_action = (
+        select(func.min(FlagEvent.at))
+        .where(FlagEvent.flag_id == Flag.id, FlagEvent.role.in_(WORKING_ROLES))
+        .scalar_subquery()
+    )
+    query = select(Flag.agency, Flag.status, Flag.due_at, Flag.created_at, first_action).where(
+        Flag.area == area, Flag.created_at >= start, Flag.created_at < end
+    )
+    return [FlagFacts(*row) for row in session.execute(query)]
+
+
+def review_facts(
+    session: Session, area: str, start: dt.datetime, end: dt.datetime
+) -> list[ReviewFacts]:
+    """The area's incidents whose retention review fell due in [start, end)."""
+    query = select(Incident.review_due_at, Incident.erased_at).where(
+        Incident.area == area,
+        Incident.review_due_at >= start,
+        Incident.review_due_at < end,
+    )
+    return [ReviewFacts(due, erased) for due, erased in session.execute(query) if due is not None]
