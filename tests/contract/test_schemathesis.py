@@ -30,6 +30,7 @@ ROLES = {
     "triage": {"areas": ["E09000018"]},
     "auditor": {},
     "admin": {},
+    "agency": {"areas": ["E09000018"], "agency": "csc"},
 }
 
 
