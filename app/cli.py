@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "app.audit.cli",  # audit verify/anchor/export
     "app.notify.cli",  # subscriptions create/list/delete, notify run
     "app.classifier.cli",  # synth, train, evaluate, monitor
+    "app.reports.whatif_cli",  # rescore
 )
 
 

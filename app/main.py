@@ -42,6 +42,7 @@ from app.ops.middleware import (
 from app.ops.migrations import head_revisions
 from app.ops.router import router as ops_router
 from app.people.router import router as people_router
+from app.reports.whatif_router import router as whatif_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
 from app.ui.flags import router as flags_screen
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(notify_router)
+    app.include_router(whatif_router)
     install_screens(
         app,
         queue_screen,

@@ -52,6 +52,8 @@ MATRIX: dict[str, frozenset[Role]] = {
     "admin.subscriptions": frozenset({"admin"}),
     # A receipt for a notification: the subscribing agency itself.
     "notification.ack": frozenset({"agency"}),
+    # Re-scoring stored incidents under a draft definition: aggregates only, suppressed.
+    "report.what_if": frozenset({"auditor"}),
 }
 
 
