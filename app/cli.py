@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("app.classifier.cli", "compare a model with the DASH count and checklist levels"),
     "monitor": ("app.classifier.cli", "compare recent incidents with the training data"),
     "report": ("app.reports.cli", "an area's statistics (small numbers suppressed)"),
+    "rescore": (
+        "app.reports.whatif_cli",
+        "what-if: re-score stored incidents under a draft definition (nothing stored)",
+    ),
 }
 OPENAPI_HELP = "export the OpenAPI document deterministically"
 

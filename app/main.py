@@ -50,6 +50,7 @@ from app.ops.router import router as ops_router
 from app.ops.tracing import install_tracing
 from app.people.router import router as people_router
 from app.reports.router import router as reports_router
+from app.reports.whatif_router import router as whatif_router
 from app.sharing.router import router as sharing_router
 from app.ui.audit import router as audit_screens
 from app.ui.flags import router as flags_screen
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(notify_router)
     app.include_router(reports_router)
+    app.include_router(whatif_router)
     install_screens(
         app,
         queue_screen,

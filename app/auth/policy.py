@@ -55,6 +55,8 @@ MATRIX: dict[str, frozenset[Role]] = {
     # Area statistics (aggregates, small numbers suppressed): an auditor for every area, a
     # partnership (DA partnership board, MASH manager) for its own areas; another is a 404.
     "report.read": frozenset({"auditor", "partnership"}),
+    # Re-scoring stored incidents under a draft definition: aggregates only, suppressed.
+    "report.what_if": frozenset({"auditor"}),
 }
 
 

@@ -30,11 +30,22 @@ from app.audit.models import AuditEvent
 from app.auth.policy import MATRIX
 from app.cli import OPENAPI_PATH
 from app.incidents import models
+from app.scoring.registry import load_registry
 from tests.auth.conftest import PRINCIPALS, World, pin_flags
 from tests.auth.scenario import AREA_A, AREA_B, PROBLEM, SYSTEM_A, give_flag, incident_body
 from tests.conftest import KeyMaker
 
 OK = "2xx"
+
+
+def draft_checklist() -> dict[str, Any]:
+    """The shipped victim checklist as a draft version, its high band one point higher."""
+    document = load_registry().get_ref("dash-ric@2").document()
+    document["version"] = "draft"
+    document["thresholds"]["high_from"] += 1
+    return document
+
+
 Expect = int | str
 
 # The agency behind each agency column (what its disclosures name).
@@ -504,6 +515,15 @@ CASES: tuple[Case, ...] = (
         "/v1/notifications/{notification_id}/ack",
         cells(**dict.fromkeys(AGENCY_OF, 404)),
         params={"notification_id": "unknown"},
+    ),
+    Case(
+        "what-if of a draft checklist over area A",
+        "report.what_if",
+        "POST",
+        "/v1/reports/what-if",
+        cells(auditor=OK),
+        logs=frozenset({"consult"}),
+        body=lambda _w, _p: {"area": AREA_A, "definition": draft_checklist()},
     ),
     Case(
         "read person in area A",

@@ -1,0 +1,480 @@
+"""What-if: re-score stored incidents under a draft checklist or flag-rules version.
+
+A draft is a definition file in the shipped format (a victim checklist, a child-risk
+definition or a flag-rules file), validated exactly as the service validates its own
+files. The latest assessment of each incident in scope is re-scored from its stored
+``inputs`` (incident, history, judgements: what ``reproduce`` re-runs) **twice on the same
+inputs**: once with the area's current definitions and once with the draft in place of
+the definition of the same id (or of the area's flag rules). Comparing current with draft
+isolates the draft's effect; comparing with the stored results would mix in every change
+of definitions since each assessment was made.
+
+Nothing is stored. What is compared: victim and child levels, MARAC criteria and the flag
+types the versioned rules raise (by dedupe key, so one flag per type and subject). Not
+compared: the classifier (its output does not depend on checklists or rules files; it is
+not re-run, so ``classifier_elevated`` never differs) and the cross-incident patterns
+(they read other incidents' stored rows, not this assessment's inputs).
+
+The engine is pure, so work that a draft cannot change is skipped, never approximated:
+
+- a victim-checklist draft re-scores only incidents of its instrument (``dash-ric`` or
+  ``dash-police``); for the others the draft's result *is* the current one;
+- flag rules are evaluated only when the two results differ in something the flag rules
+  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``);
+- a flag-rules draft evaluates only the rules that differ between the two versions: the
+  flags of identical rules are identical on both sides, and within one version dedupe keys
+  are unique, so the difference of the full sets is the difference of those subsets.
+
+Output is aggregates only, suppressed (:mod:`app.reports.suppression`) before it leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+import yaml
+
+from app.contract.incident import stored_incident
+from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
+from app.flags.calendar import Calendar
+from app.flags.engine import evaluate_flags
+from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
+from app.intake.context import ScoringContext
+from app.reports.suppression import Relation, Shown, suppress
+from app.scoring.engine import assess
+from app.scoring.history import History
+from app.scoring.judgement import Judgement
+from app.scoring.registry import (
+    ChildRiskDefinition,
+    DefinitionError,
+    DefinitionSet,
+    VictimChecklistDefinition,
+    definition_from_document,
+)
+from app.scoring.results import Assessment
+from app.yamlfiles import load_yaml
+
+DraftKind = Literal["victim_checklist", "child_risk", "flag_rules"]
+DRAFT_KINDS: tuple[DraftKind, ...] = ("victim_checklist", "child_risk", "flag_rules")
+MAX_DRAFT_BYTES = 256 * 1024
+ORIGIN = "draft"
+
+
+class DraftError(ValueError):
+    """A draft that cannot be used. ``problems`` name locations and rules, never values."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+# --------------------------------------------------------------------------- the draft
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A validated draft: its kind, ``id@version``, sha256 and the document itself."""
+
+    kind: DraftKind
+    key: str
+    sha256: str
+    document: dict[str, Any]
+
+
+def parse_draft(source: str | bytes | Mapping[str, Any]) -> Draft:
+    """Validate a draft given as YAML or JSON text, or as an already parsed mapping."""
+    if isinstance(source, str | bytes):
+        raw = source.encode() if isinstance(source, str) else source
+        if len(raw) > MAX_DRAFT_BYTES:
+            raise DraftError([f"the draft is larger than {MAX_DRAFT_BYTES // 1024} KiB"])
+        document = _parse_text(raw)
+    else:
+        document = dict(source)
+    if not isinstance(document, dict):
+        raise DraftError(["the draft must be a mapping at the top level"])
+    kind = document.get("kind")
+    if kind not in ("victim_checklist", "child_risk") and not _looks_like_rules(document):
+        raise DraftError(
+            ["kind: must be victim_checklist or child_risk (a flag-rules file has no kind)"]
+        )
+    if kind in ("victim_checklist", "child_risk"):
+        try:
+            definition = definition_from_document(document, ORIGIN)
+        except DefinitionError as exc:
+            raise DraftError([exc.problem]) from None
+        return Draft(
+            "victim_checklist" if kind == "victim_checklist" else "child_risk",
+            definition.ref.key,
+            definition.ref.sha256,
+            document,
+        )
+    try:
+        rules = parse_rule_set(document, origin=ORIGIN)
+    except FlagRulesError as exc:
+        raise DraftError(list(exc.problems)) from None
+    return Draft("flag_rules", rules.key, rules.sha256, document)
+
+
+def _looks_like_rules(document: Mapping[str, Any]) -> bool:
+    return "kind" not in document and "rules" in document
+
+
+def _parse_text(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="strict") if raw else ""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DraftError([f"not valid JSON (line {exc.lineno}, column {exc.colno})"]) from None
+    if not text.strip():
+        raise DraftError(["the draft is empty"])
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        # The parser's message quotes the offending line: say only where it is.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise DraftError([f"not valid YAML{where}"]) from None
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Everything a worker process needs, as plain data (picklable): the area's current
+    definitions and rules as documents, the calendar, and the draft."""
+
+    victim_checklists: tuple[dict[str, Any], ...]
+    child_risk: dict[str, Any]
+    flag_rules: dict[str, Any]
+    calendar: Calendar
+    draft: Draft
+
+    @classmethod
+    def for_area(cls, context: ScoringContext, area: str, draft: Draft) -> ScenarioSpec:
+        definitions = context.definition_set(area)
+        spec = cls(
+            victim_checklists=tuple(d.document() for d in definitions.victim_checklists.values()),
+            child_risk=definitions.child_risk.document(),
+            flag_rules=context.rules(area).document(),
+            calendar=context.calendar,
+            draft=draft,
+        )
+        spec.build()  # refuses a draft that does not fit the area (DraftError)
+        return spec
+
+    def build(self) -> Scenario:
+        victims = [_victim(definition_from_document(d, "current")) for d in self.victim_checklists]
+        current = DefinitionSet(
+            victim_checklists={v.ref.id: v for v in victims},
+            child_risk=_child(definition_from_document(self.child_risk, "current")),
+        )
+        rules = parse_rule_set(self.flag_rules, origin="current")
+        draft = current
+        draft_rules = rules
+        instruments: frozenset[str] = frozenset()
+        kind = self.draft.kind
+        if kind == "victim_checklist":
+            victim = _victim(definition_from_document(self.draft.document, ORIGIN))
+            if victim.ref.id not in current.victim_checklists:
+                raise DraftError([f"id: this area does not use a {victim.ref.id} checklist"])
+            draft = dataclasses.replace(
+                current, victim_checklists={**current.victim_checklists, victim.ref.id: victim}
+            )
+            instruments = frozenset({victim.ref.id})
+        elif kind == "child_risk":
+            child = _child(definition_from_document(self.draft.document, ORIGIN))
+            draft = dataclasses.replace(current, child_risk=child)
+            instruments = frozenset(current.victim_checklists)
+        else:
+            draft_rules = parse_rule_set(self.draft.document, origin=ORIGIN)
+        return Scenario(
+            current=current,
+            draft=draft,
+            rules=rules,
+            draft_rules=draft_rules,
+            calendar=self.calendar,
+            rescored_instruments=instruments,
+            changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
+        )
+
+
+def _victim(definition: object) -> VictimChecklistDefinition:
+    if not isinstance(definition, VictimChecklistDefinition):  # pragma: no cover - by kind
+        raise DraftError(["kind: expected a victim checklist"])
+    return definition
+
+
+def _child(definition: object) -> ChildRiskDefinition:
+    if not isinstance(definition, ChildRiskDefinition):  # pragma: no cover - by kind
+        raise DraftError(["kind: expected a child-risk definition"])
+    return definition
+
+
+def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSet, FlagRuleSet]:
+    """Both versions cut down to the rules that differ (by id: absent, added or changed)."""
+    before = {r.id: r for r in current.rules}
+    after = {r.id: r for r in draft.rules}
+    changed = {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
+
+    def only(rule_set: FlagRuleSet) -> FlagRuleSet:
+        rules = [r for r in rule_set.spec.rules if r.id in changed]
+        return dataclasses.replace(rule_set, spec=rule_set.spec.model_copy(update={"rules": rules}))
+
+    return only(current), only(draft)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The compiled current and draft definitions of one what-if."""
+
+    current: DefinitionSet
+    draft: DefinitionSet
+    rules: FlagRuleSet
+    draft_rules: FlagRuleSet
+    calendar: Calendar
+    # Instruments whose results the draft can change (all of them for a child-risk draft).
+    rescored_instruments: frozenset[str]
+    # A flag-rules draft: (current, draft) cut down to the rules that differ.
+    changed_rules: tuple[FlagRuleSet, FlagRuleSet] | None
+
+
+# --------------------------------------------------------------------------- counting
+
+
+@dataclass
+class Tally:
+    """What changed, counted; tallies from several workers add up (:meth:`merge`)."""
+
+    incidents: int = 0
+    failed: int = 0
+    victims: Counter[tuple[str, str]] = field(default_factory=Counter)
+    children: Counter[tuple[str, str]] = field(default_factory=Counter)
+    marac_appearing: Counter[str] = field(default_factory=Counter)
+    marac_disappearing: Counter[str] = field(default_factory=Counter)
+    flags_appearing: Counter[str] = field(default_factory=Counter)
+    flags_disappearing: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: Tally) -> Tally:
+        self.incidents += other.incidents
+        self.failed += other.failed
+        self.victims.update(other.victims)
+        self.children.update(other.children)
+        self.marac_appearing.update(other.marac_appearing)
+        self.marac_disappearing.update(other.marac_disappearing)
+        self.flags_appearing.update(other.flags_appearing)
+        self.flags_disappearing.update(other.flags_disappearing)
+        return self
+
+
+def flag_view(a: Assessment) -> tuple[Any, ...]:
+    """What the flag rules read of an assessment (``AssessmentView``), as a comparable
+    value: equal views give equal flags."""
+    v = a.victim
+    return (
+        v.level,
+        tuple((t.rule, t.fired) for t in v.triggers),
+        v.marac.refer,
+        v.marac.criteria,
+        tuple((i.id, i.answer, i.effective_answer) for i in v.items),
+        tuple((c.person_ref, c.level, c.age_years) for c in a.children),
+        a.perpetrator.serial,
+        tuple((m.id, m.present) for m in a.perpetrator.markers),
+        tuple((f.subject, f.name, f.source, f.value) for f in a.history),
+    )
+
+
+def rescore(scenario: Scenario, inputs: Mapping[str, Any], tally: Tally) -> None:
+    """Score one stored assessment's inputs under the current and the draft definitions
+    and count the differences into ``tally``."""
+    incident = stored_incident(inputs["incident"])
+    history = History.from_dict(inputs["history"])
+    judgements = [Judgement.from_dict(j) for j in inputs.get("judgements") or ()]
+    before = assess(incident, history, scenario.current, judgements)
+    touched = incident.victim_checklist.instrument in scenario.rescored_instruments
+    after = assess(incident, history, scenario.draft, judgements) if touched else before
+    tally.incidents += 1
+    tally.victims[(before.victim.level, after.victim.level)] += 1
+    levels_after = {c.person_ref: c.level for c in after.children}
+    for child in before.children:
+        tally.children[(child.level, levels_after[child.person_ref])] += 1
+    criteria_before, criteria_after = (
+        set(before.victim.marac.criteria),
+        set(after.victim.marac.criteria),
+    )
+    tally.marac_appearing.update(criteria_after - criteria_before)
+    tally.marac_disappearing.update(criteria_before - criteria_after)
+    if scenario.changed_rules is not None:
+        result = before.to_dict()
+        flags_before = _flags(incident, result, scenario.changed_rules[0], scenario.calendar)
+        flags_after = _flags(incident, result, scenario.changed_rules[1], scenario.calendar)
+    elif touched and flag_view(before) != flag_view(after):
+        flags_before = _flags(incident, before.to_dict(), scenario.rules, scenario.calendar)
+        flags_after = _flags(incident, after.to_dict(), scenario.rules, scenario.calendar)
+    else:
+        return
+    tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
+    tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
+
+
+def _flags(
+    incident: Any, result: dict[str, Any], rules: FlagRuleSet, calendar: Calendar
+) -> dict[str, str]:
+    return {p.dedupe_key: p.type for p in evaluate_flags(incident, result, rules, calendar)}
+
+
+def rescore_texts(scenario: Scenario, texts: Iterable[str | bytes]) -> Tally:
+    """Re-score a batch of stored ``inputs`` given as JSON text; a row that cannot be
+    re-scored (an input the engine refuses) is counted as failed, never fatal."""
+    tally = Tally()
+    for text in texts:
+        try:
+            rescore(scenario, orjson.loads(text), tally)
+        except Exception:  # counted and reported: one bad row must not end a run
+            tally.failed += 1
+    return tally
+
+
+# --------------------------------------------------------------------------- running
+
+_WORKER_SCENARIO: Scenario | None = None
+
+
+def _init_worker(spec: ScenarioSpec) -> None:
+    global _WORKER_SCENARIO  # one scenario per worker process, built once
+    _WORKER_SCENARIO = spec.build()
+
+
+def _work(texts: list[str]) -> Tally:
+    assert _WORKER_SCENARIO is not None  # noqa: S101 - set by the initializer
+    return rescore_texts(_WORKER_SCENARIO, texts)
+
+
+Progress = Callable[[int], None]
+
+
+def run(
+    spec: ScenarioSpec,
+    batches: Iterator[list[str]],
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> Tally:
+    """Re-score every batch; with ``workers`` > 1 in a process pool, at most two batches
+    per worker in flight (the rows are streamed: never all in memory)."""
+    total = Tally()
+    if workers <= 1:
+        scenario = spec.build()
+        for batch in batches:
+            total.merge(rescore_texts(scenario, batch))
+            if progress is not None:
+                progress(len(batch))
+        return total
+    # fork: the workers start in milliseconds with the modules already imported; they
+    # never touch the parent's database connections (they get rows, not a connection).
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        pending: list[tuple[int, Any]] = []
+        for batch in batches:
+            pending.append((len(batch), pool.apply_async(_work, (batch,))))
+            while len(pending) >= 2 * workers:
+                _collect(pending.pop(0), total, progress)
+        for item in pending:
+            _collect(item, total, progress)
+    return total
+
+
+def _collect(item: tuple[int, Any], total: Tally, progress: Progress | None) -> None:
+    size, result = item
+    total.merge(result.get())
+    if progress is not None:
+        progress(size)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _transitions(
+    counts: Counter[tuple[str, str]], levels: Sequence[str], rank: Mapping[str, int]
+) -> dict[str, Any]:
+    """Before→after table with row and column totals, and the numbers changed up, down
+    and unchanged, suppressed together (they are all tied to the same cells)."""
+    values: dict[tuple[str, str], int] = {}
+    relations: list[Relation[tuple[str, str]]] = []
+    for b in levels:
+        for a in levels:
+            values[(b, a)] = counts.get((b, a), 0)
+        values[(b, "total")] = sum(values[(b, a)] for a in levels)
+        relations.append(Relation(tuple((b, a) for a in levels), (b, "total")))
+    for a in [*levels, "total"]:
+        values[("total", a)] = sum(values[(b, a)] for b in levels)
+        relations.append(Relation(tuple((b, a) for b in levels), ("total", a)))
+    relations.append(Relation(tuple(("total", a) for a in levels), ("total", "total")))
+    moves = {
+        "up": [(b, a) for b in levels for a in levels if rank[a] > rank[b]],
+        "down": [(b, a) for b in levels for a in levels if rank[a] < rank[b]],
+        "unchanged": [(b, b) for b in levels],
+    }
+    for name, cells in moves.items():
+        values[("change", name)] = sum(values[c] for c in cells)
+        relations.append(Relation(tuple(cells), ("change", name)))
+    relations.append(Relation(tuple(("change", n) for n in moves), ("total", "total")))
+    shown = suppress(values, relations)
+    return {
+        "before_after": {
+            b: {a: shown[(b, a)] for a in [*levels, "total"]} for b in [*levels, "total"]
+        },
+        "changed": {name: shown[("change", name)] for name in moves},
+    }
+
+
+def _by_name(counter: Counter[str]) -> dict[str, Shown]:
+    return suppress(dict(sorted(counter.items())))
+
+
+def report(
+    tally: Tally, *, draft: Draft, area: str, seconds: float | None = None
+) -> dict[str, Any]:
+    """The published answer: aggregates only, every count suppressed."""
+    body: dict[str, Any] = {
+        "area": area,
+        "draft": {"kind": draft.kind, "key": draft.key, "sha256": draft.sha256},
+        "compared": "current definitions of the area vs the draft, on the same stored inputs",
+        "incidents": suppress({"rescored": tally.incidents})["rescored"],
+        "failed": suppress({"failed": tally.failed})["failed"],
+        "victims": _transitions(tally.victims, VICTIM_LEVELS, VICTIM_RANK),
+        "children": _transitions(tally.children, CHILD_LEVELS, CHILD_RANK),
+        "marac_criteria": {
+            "appearing": _by_name(tally.marac_appearing),
+            "disappearing": _by_name(tally.marac_disappearing),
+        },
+        "flags": {
+            "appearing": _by_name(tally.flags_appearing),
+            "disappearing": _by_name(tally.flags_disappearing),
+        },
+    }
+    if seconds is not None:
+        body["seconds"] = round(seconds, 3)
+    return body
+
+
+def audit_detail(tally: Tally, draft: Draft, area: str) -> dict[str, Any]:
+    """What the audit event keeps: area, counts and the draft's hash; no person data."""
+    changed = sum(n for (b, a), n in tally.victims.items() if b != a)
+    return {
+        "what_if": 1,
+        "area": area,
+        "draft_kind": draft.kind,
+        "draft_sha256": draft.sha256,
+        "incidents": tally.incidents,
+        "victims_changed": changed,
+    }

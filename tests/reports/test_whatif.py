@@ -1,0 +1,307 @@
+"""What-if: stored incidents re-scored under a draft, checked against re-scoring by hand.
+
+The incidents are posted through the API (so their stored inputs are what intake stores);
+the expected changes are computed with the engine directly on those stored inputs. All
+data is invented test data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.assessments.models import Assessment
+from app.audit.models import AuditEvent
+from app.auth.keys import create_key
+from app.cli import main as cli_main
+from app.config import Settings, get_settings
+from app.contract.incident import stored_incident
+from app.db import Base, Database
+from app.flags.calendar import Calendar
+from app.flags.engine import evaluate_flags
+from app.flags.ruleset import FlagRuleRegistry
+from app.intake.context import ScoringContext
+from app.reports.suppression import HIDDEN
+from app.reports.whatif import (
+    DraftError,
+    ScenarioSpec,
+    Tally,
+    parse_draft,
+    run,
+)
+from app.reports.whatif_repository import Scope, stream_inputs
+from app.scoring.engine import assess
+from app.scoring.history import History
+from app.scoring.judgement import Judgement
+from app.scoring.registry import definition_from_document, load_registry
+from tests.conftest import TempDatabase, build_app, example_incident
+
+AREA = "E09000018"
+CRITICAL = ("strangulation", "threat_to_kill", "weapons_used")
+# Yes answers per incident: around the shipped high band (14+) and the draft's (16+).
+YES_COUNTS = (11, 12, 13, 14, 14, 14, 15, 15, 15, 16, 17, 14, 15)
+CURRENT = ("dash-ric@2", "dash-police@2")
+
+
+def body_with_yes(n: int) -> dict[str, Any]:
+    """The example incident with ``n`` yes answers, none critical, no reported history."""
+    body = example_incident()
+    body["source"]["reference"] = f"PPN-W-{uuid.uuid4().hex[:12]}"
+    body["area"] = AREA
+    for person in body["persons"]:
+        person.pop("identifiers", None)
+        if "name" in person:
+            person["name"]["family"] = f"Family{uuid.uuid4().hex[:8]}"
+    answers = body["victim_checklist"]["answers"]
+    items = [i for i in answers if i not in CRITICAL]
+    for i, item in enumerate(items):
+        answers[item] = "yes" if i < n else "no"
+    for item in CRITICAL:
+        answers[item] = "no"
+    body["victim_checklist"]["comments"] = {}
+    # Recorded facts would make critical items yes (rules v2 effective answers).
+    body["circumstances"].update(strangulation=False, weapon_used=False, injury_to_victim=False)
+    body["victim_history"] = {"prior_da_incidents_12m": 0, "last_marac_referral": None}
+    return body
+
+
+def draft_document(high_from: int = 16) -> dict[str, Any]:
+    document = load_registry().get_ref("dash-ric@2").document()
+    document["version"] = "draft-w"
+    document["thresholds"]["high_from"] = high_from
+    document["marac"]["visible_high_risk"]["score_from"] = high_from
+    return document
+
+
+class Env:
+    def __init__(self, db: Database, client: TestClient, keys: dict[str, dict[str, str]]):
+        self.db = db
+        self.client = client
+        self.keys = keys
+
+    def what_if(self, body: dict[str, Any], who: str = "auditor") -> Any:
+        return self.client.post("/v1/reports/what-if", json=body, headers=self.keys[who])
+
+    def stored_inputs(self) -> list[dict[str, Any]]:
+        with self.db.unit(read_only=True) as s:
+            return [a.inputs for a in s.scalars(select(Assessment)) if a.inputs]
+
+    def row_counts(self) -> dict[str, int]:
+        with self.db.unit(read_only=True) as s:
+            return {
+                t.name: int(s.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in Base.metadata.sorted_tables
+            }
+
+
+@pytest.fixture(scope="module")
+def env(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One database for the module, seeded once: the tests only read it (and append audit
+    events, which no test counts across tests)."""
+    temp = TempDatabase(backend, tmp_path_factory.mktemp("whatif"), prefix="whatif_test")
+    database = Database(temp.url)
+    settings = Settings(environment="test", database_url=database.url)
+    keys = {role: _key(database, role) for role in ("submitter", "auditor", "triage")}
+    app = build_app(settings, database, None)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for n in YES_COUNTS:
+                r = client.post("/v1/incidents", json=body_with_yes(n), headers=keys["submitter"])
+                assert r.status_code == 201, r.text
+            yield Env(database, client, keys)
+    finally:
+        database.dispose()
+        temp.drop()
+
+
+def _key(database: Database, role: str) -> dict[str, str]:
+    extra: dict[str, Any] = {}
+    if role == "submitter":
+        extra["source_system"] = "force-a-records"
+    if role == "triage":
+        extra["areas"] = [AREA]
+    with database.session() as s:
+        issued = create_key(s, role=role, **extra)  # type: ignore[arg-type]
+        s.commit()
+    return {"Authorization": f"Bearer {issued.secret}", "X-Purpose": "audit"}
+
+
+def by_hand(inputs: list[dict[str, Any]], draft: dict[str, Any]) -> tuple[Tally, Counter[int]]:
+    """The expected tally, from the engine called directly, and the scores (with how many
+    victims of each) whose level changed."""
+    registry = load_registry()
+    current = registry.definition_set(CURRENT)
+    assert parse_draft(draft).kind == "victim_checklist"
+    proposed = dataclasses.replace(
+        current,
+        victim_checklists={
+            **current.victim_checklists,
+            "dash-ric": definition_from_document(draft, "draft"),
+        },
+    )
+    rules = FlagRuleRegistry.from_directory().get("default-flags@2")
+    tally = Tally()
+    changed_scores: Counter[int] = Counter()
+    for stored in inputs:
+        incident = stored_incident(stored["incident"])
+        history = History.from_dict(stored["history"])
+        judgements = [Judgement.from_dict(j) for j in stored["judgements"]]
+        before = assess(incident, history, current, judgements).to_dict()
+        after = assess(incident, history, proposed, judgements).to_dict()
+        tally.incidents += 1
+        tally.victims[(before["victim"]["level"], after["victim"]["level"])] += 1
+        if before["victim"]["level"] != after["victim"]["level"]:
+            changed_scores[before["victim"]["score"]] += 1
+        for b, a in zip(before["children"], after["children"], strict=True):
+            tally.children[(b["level"], a["level"])] += 1
+        cb, ca = (
+            set(before["victim"]["marac"]["criteria"]),
+            set(after["victim"]["marac"]["criteria"]),
+        )
+        tally.marac_appearing.update(ca - cb)
+        tally.marac_disappearing.update(cb - ca)
+        fb = {p.dedupe_key: p.type for p in evaluate_flags(incident, before, rules, Calendar())}
+        fa = {p.dedupe_key: p.type for p in evaluate_flags(incident, after, rules, Calendar())}
+        tally.flags_appearing.update(t for k, t in fa.items() if k not in fb)
+        tally.flags_disappearing.update(t for k, t in fb.items() if k not in fa)
+    return tally, changed_scores
+
+
+def _tally(env: Env, draft: dict[str, Any], workers: int) -> Tally:
+    context = ScoringContext.load(Settings(environment="test", database_url=env.db.url))
+    spec = ScenarioSpec.for_area(context, AREA, parse_draft(draft))
+    with env.db.engine.connect() as connection:
+        return run(spec, stream_inputs(connection, Scope(AREA), 4), workers=workers)
+
+
+def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_threshold(
+    env: Env,
+) -> None:
+    draft = draft_document(high_from=16)
+    expected, changed_scores = by_hand(env.stored_inputs(), draft)
+    assert set(changed_scores) == {14, 15}  # exactly those between the old and new bands
+    changed = changed_scores.total()
+    assert changed >= 5  # enough to be shown after suppression
+    assert expected.victims[("high", "medium")] == changed
+    for workers in (1, 2):
+        got = _tally(env, draft, workers)
+        assert got == expected, workers
+    assert expected.marac_disappearing == Counter({"visible_high_risk": changed})
+    assert expected.flags_disappearing["idva_referral"] == changed
+
+
+def test_the_api_answers_suppressed_aggregates_and_stores_nothing_but_an_audit_event(
+    env: Env,
+) -> None:
+    expected, _ = by_hand(env.stored_inputs(), draft_document())
+    down = expected.victims[("high", "medium")]
+    before = env.row_counts()
+    r = env.what_if({"area": AREA, "definition": draft_document()})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    after = env.row_counts()
+    assert after.pop("audit_events") == before.pop("audit_events") + 1
+    assert after == before
+    victims = body["victims"]["before_after"]
+    assert victims["high"]["medium"] == down
+    assert victims["standard"]["high"] == HIDDEN  # zero is hidden too
+    assert body["victims"]["changed"]["down"] == down
+    assert body["incidents"] == len(YES_COUNTS)
+
+    def counts(value: Any) -> Iterator[Any]:
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from counts(v)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            yield value
+
+    shown = [v for k, v in body.items() if k not in ("seconds", "draft") for v in counts(v)]
+    assert all(v >= 5 for v in shown)
+    with env.db.unit(read_only=True) as s:
+        event = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    assert event.operation == "consult"
+    assert event.detail["draft_sha256"] == body["draft"]["sha256"]
+    assert event.detail["victims_changed"] == down
+
+
+def test_a_yaml_draft_text_is_accepted_like_the_object(env: Env) -> None:
+    text = yaml.safe_dump(draft_document())
+    r = env.what_if({"area": AREA, "definition": text})
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["victims"]["changed"]["down"]
+        == by_hand(env.stored_inputs(), draft_document())[0].victims[("high", "medium")]
+    )
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "kind: victim_checklist\nid: dash-ric\n  title: [SECRET-VALUE",  # not YAML
+        {"kind": "SECRET-VALUE"},  # unknown kind
+        {**draft_document(), "thresholds": {"medium_from": 10, "high_from": "SECRET-VALUE"}},
+        {**draft_document(), "extra": "SECRET-VALUE"},
+    ],
+)
+def test_a_bad_draft_is_refused_without_echoing_it(env: Env, definition: Any) -> None:
+    r = env.what_if({"area": AREA, "definition": definition})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "SECRET-VALUE" not in r.text
+    assert r.json()["errors"]
+
+
+def test_only_an_auditor_may_ask(env: Env) -> None:
+    r = env.what_if({"area": AREA, "definition": draft_document()}, who="triage")
+    assert r.status_code == 403
+    r = env.what_if({"area": AREA, "definition": draft_document()}, who="submitter")
+    assert r.status_code == 403
+
+
+def test_the_command_line_rescores_with_workers_and_prints_the_same_report(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dash-ric@draft-w.yaml"
+    path.write_text(json.dumps(draft_document()), "utf-8")
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", env.db.url)
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
+    get_settings.cache_clear()
+    try:
+        code = cli_main(
+            ["rescore", "--definition", str(path), "--area", AREA, "--json", "--workers", "2"]
+        )
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    body = json.loads(out.out)
+    expected, _ = by_hand(env.stored_inputs(), draft_document())
+    assert body["victims"]["changed"]["down"] == expected.victims[("high", "medium")]
+    assert "rescored 13/13" in out.err  # plain progress when not on a terminal
+
+
+def test_the_command_line_refuses_a_bad_draft(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "draft.yaml"
+    path.write_text("kind: nothing-we-know\nsecret: SECRET-VALUE\n", "utf-8")
+    assert cli_main(["rescore", "--definition", str(path), "--area", AREA]) == 2
+    err = capsys.readouterr().err
+    assert "kind" in err
+    assert "SECRET-VALUE" not in err
+
+
+def test_parse_draft_refuses_a_rules_file_with_problems() -> None:
+    with pytest.raises(DraftError):
+        parse_draft({"id": "x", "version": "1", "rules": [{"id": "SECRET-VALUE"}]})
