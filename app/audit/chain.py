@@ -15,8 +15,8 @@ is RFC 3339 UTC with six fractional digits and a ``Z`` (``2026-01-31T09:15:00.00
 It is serialised with RFC 8785 (JCS) and ``hash = sha256_hex(ascii(prev_hash) + jcs)``.
 ``event_as_json`` (and ``triage audit export``) emit exactly ``content`` plus ``hash``.
 
-Concurrency (reliability-research §4.2): a naive "read the head, insert the next event" forks
-under concurrent requests, so appends are serialised. On PostgreSQL ``append`` takes a
+Concurrency (docs/reliability-research.md §4.2): a naive "read the head, insert the next event"
+forks under concurrent requests, so appends are serialised. On PostgreSQL ``append`` takes a
 transaction-scoped advisory lock (released by the request's commit or rollback, and safe
 behind PgBouncer transaction pooling); on SQLite the engine from ``app.db.create_db_engine``
 already opens every transaction with ``BEGIN IMMEDIATE``, which holds the write lock. As a

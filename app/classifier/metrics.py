@@ -11,7 +11,7 @@
   flagged (false-negative rate), the false-positive rate, and the flag rate.
 
 Per-group figures never use the group as an input; they report what the model does to each
-group (ml-research.md section 6: calibration within groups and FNR parity are prioritised;
+group (docs/ml-research.md section 6: calibration within groups and FNR parity are prioritised;
 all fairness criteria cannot hold at once when base rates differ).
 """
 

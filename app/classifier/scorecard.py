@@ -1,7 +1,7 @@
 """A learned, transparent points scorecard: sparse integer points over yes/no conditions.
 
 Method (a clean-room implementation of FasterRisk, Liu, Zhong, Li, Seltzer & Rudin, NeurIPS
-2022; the ``fasterrisk`` package cannot be a dependency, ml-research.md section 1.1):
+2022; the ``fasterrisk`` package cannot be a dependency, docs/ml-research.md section 1.1):
 
 1. **Sparse beam search** for logistic models with at most ``k`` conditions: from each of the
    ``beam_width`` best supports, the ``child_size`` most promising new conditions (largest

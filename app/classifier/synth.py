@@ -1,12 +1,12 @@
 """Synthetic incidents with outcomes, from a documented generative model. SYNTHETIC DATA.
 
-There is no public outcome data for domestic abuse (ml-research.md section 9), so the project
+There is no public outcome data for domestic abuse (docs/ml-research.md section 9), so the project
 ships this generator. Everything it writes is marked synthetic: ``"synthetic": true`` on every
 line, ``source.system = "synthetic-generator"``, references ``SYN-<seed>-<n>``, invented names
 ("Synthetic Victim-000123"), and a sidecar ``<out>.meta.json`` with the parameters and the
 oracle AUC. A model trained on it is labelled not for operational use.
 
-The generative model (ml-research.md section 10 recipe; parameters from published figures
+The generative model (docs/ml-research.md section 10 recipe; parameters from published figures
 where they exist, otherwise stated as assumptions):
 
 1. A latent dyad propensity ``u ~ N(0, 1)``, shifted by +0.35 in the synthetic protected
@@ -31,8 +31,8 @@ where they exist, otherwise stated as assumptions):
    of the signal (Turner et al. 2022; Grogger et al. 2021); item effects are weak, log-odds
    0.05-0.27 conditional on history (marginal ORs are larger through the shared propensity;
    "at best weakly predictive", Turner et al. 2019), shrunk because published ORs are
-   marginal (ml-research.md section 10, pitfall 1). ``b0`` is found by bisection so the mean risk
-   is 0.16 (police-recorded repeat DA in 12 months: 14.3% VioGen VPR4.0, 18.7% Devon and
+   marginal (docs/ml-research.md section 10, pitfall 1). ``b0`` is found by bisection so the
+   mean risk is 0.16 (police-recorded repeat DA in 12 months: 14.3% VioGen VPR4.0, 18.7% Devon and
    Cornwall). ``serious_harm_12m`` is a subset of repeats, more likely after strangulation,
    weapons or threats to kill.
 

@@ -25,7 +25,7 @@ MARAC_CRITERIA: tuple[str, ...] = (
     "repeat_marac",
 )
 
-# The perpetrator markers every assessment lists (api.md "Scoring defaults", perpetrator).
+# The perpetrator markers every assessment lists (docs/contract.md "Scoring defaults", perpetrator).
 MarkerId = Literal[
     "prior_da",
     "prior_non_da_violence",

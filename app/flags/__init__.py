@@ -1,4 +1,4 @@
-"""Follow-up flags: who must do what, by when (contract "Flags").
+"""Follow-up flags: who must do what, by when (docs/contract.md "Flags").
 
 The pure half: flag rules as versioned data files (:mod:`app.flags.ruleset`, the files in
 ``app/flags/rules``), the condition vocabulary (:mod:`app.flags.conditions`), due-time

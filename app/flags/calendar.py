@@ -6,8 +6,8 @@ timezone-aware UTC ``datetime`` for storage and comparison. Pure: no clock, no g
 
 Choices (each documented where a MASH manager would look for it):
 
-- **Next school day** (Operation Encompass, contract "Flags"; research.md §5.4): the first
-  school day *strictly after* the local date of the base time, at the given local time
+- **Next school day** (Operation Encompass, docs/contract.md "Flags"; docs/research.md §5.4): the
+  first school day *strictly after* the local date of the base time, at the given local time
   (08:30 by default). An incident on Monday 22:00 is due Tuesday 08:30; an incident at
   06:00 on a Tuesday is also due Wednesday 08:30, not Tuesday 08:30 (two and a half hours
   is not a deadline anyone can be held to, and the contract says "the next school day").

@@ -2,8 +2,8 @@
 
 A rule's ``due`` is one of (``at`` is a local Europe/London ``"HH:MM"``, quoted in YAML):
 
-- ``{"policy": "next_school_day", "at": "08:30"}`` — Operation Encompass (contract "Flags";
-  research.md §5.4): the first school day after the base time's local date (rules v1).
+- ``{"policy": "next_school_day", "at": "08:30"}`` — Operation Encompass (docs/contract.md "Flags";
+  docs/research.md §5.4): the first school day after the base time's local date (rules v1).
 - ``{"policy": "next_school_start", "at": "08:30"}`` — Operation Encompass in rules v2:
   08:30 on the first school day whose 08:30 is after the base time (Monday 01:30 → Monday
   08:30; Monday 09:00 → Tuesday 08:30; Friday 23:00 → Monday 08:30).
@@ -15,7 +15,7 @@ A rule's ``due`` is one of (``at`` is a local Europe/London ``"HH:MM"``, quoted 
 - ``{"policy": "same_day", "at": "23:59"}`` — the base time's local date (never before
   the base time itself).
 - ``{"policy": "months", "months": 3, "at": "09:00", "roll_forward_to_working_day": true}``
-  — long-term reviews (brief.md: "review at 3 and 12 months").
+  — long-term reviews (docs/brief.md: "review at 3 and 12 months").
 
 The calendar choices behind each are documented in :mod:`app.flags.calendar`.
 """

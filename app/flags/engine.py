@@ -1,7 +1,7 @@
 """The pure flag engine: incident + assessment + rules + calendar in, flag proposals out.
 
-Contract "Flags (who must do what, by when)": flags are created with the assessment from
-versioned rules. The engine is pure (style.md "The scoring engine is pure"): no database,
+docs/contract.md "Flags (who must do what, by when)": flags are created with the assessment from
+versioned rules. The engine is pure (CONTRIBUTING.md "The scoring engine is pure"): no database,
 no clock, no globals. The base time for due times is the incident's ``reported_at``, else
 its ``occurred_at``, or an explicit ``now_reference`` (e.g. a revision's receipt time).
 
@@ -133,7 +133,7 @@ class AssessedClassifier(_Read):
 
 
 class AssessmentView(_Read):
-    """The parts of an assessment (contract "Intake", 201 body) that flag rules read."""
+    """The parts of an assessment (docs/contract.md "Intake", 201 body) that flag rules read."""
 
     victim: AssessedVictim
     children: list[AssessedChild] = []
@@ -154,7 +154,7 @@ class AssessmentView(_Read):
             raise AssessmentShapeError("assessment: perpetrator.person_ref is not the incident's")
         assessed = [c.person_ref for c in view.children]
         if sorted(assessed) != sorted(c.ref for c in incident.children):
-            # Every child is assessed, unborn included (contract "Scoring defaults").
+            # Every child is assessed, unborn included (docs/contract.md "Scoring defaults").
             raise AssessmentShapeError(
                 "assessment: children must be exactly the incident's children, once each"
             )
@@ -527,7 +527,7 @@ def evaluate_flags(
 ) -> list[FlagProposal]:
     """The flags ``rules`` raise for this incident and its assessment.
 
-    Source: contract "Flags (who must do what, by when)" for the types, agencies and
+    Source: docs/contract.md "Flags (who must do what, by when)" for the types, agencies and
     triggers; the default rules file cites each rule's own source. Due times are computed
     from ``now_reference`` if given, else ``reported_at``, else ``occurred_at`` (never the
     clock), on ``calendar`` in Europe/London, and returned in UTC.

@@ -1,6 +1,6 @@
 """Working a flag: status transitions, assignee, review marks and notes.
 
-Transitions (contract "Flags": ``open → acknowledged → in_progress → done``, or
+Transitions (docs/contract.md "Flags": ``open → acknowledged → in_progress → done``, or
 ``not_required`` with a reason) are forward only:
 
 - ``open`` → ``acknowledged``, ``in_progress``, ``done`` or ``not_required``

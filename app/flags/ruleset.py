@@ -1,7 +1,7 @@
 """Flag rules as versioned data: the file model, the strict loader and the registry.
 
-Contract "Flags (who must do what, by when)": flags are "created with the assessment from
-versioned rules"; style.md: "a new local version is a new file, not a code change. Every
+docs/contract.md "Flags (who must do what, by when)": flags are "created with the assessment from
+versioned rules"; CONTRIBUTING.md: "a new local version is a new file, not a code change. Every
 stored assessment names the version and its hash". A rules file is named ``{id}@{version}``
 (``default-flags@1.yaml``) and is self-contained, so that its hash covers everything the
 engine used. The hash is the sha256 of the file's canonical JSON form (RFC 8785: sorted
@@ -84,7 +84,7 @@ class FlagRule(StrictModel):
     due: DuePolicy
     title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     action: Text
-    source: Text  # where the rule comes from (contract section, research.md section)
+    source: Text  # where the rule comes from (contract section, docs/research.md section)
     # Distinguishes flags of one type for one subject (e.g. the 3- and 12-month reviews) in
     # the dedupe key. Deliberately not the rules version: a new version must not re-raise.
     discriminator: (

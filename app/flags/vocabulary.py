@@ -1,7 +1,7 @@
 """The fixed words of the flag contract.
 
 Flag types and their agencies are named in the external contract
-(``contract/api.md``, "Flags (who must do what, by when)"); the type names are **fixed**:
+(``docs/contract.md``, "Flags (who must do what, by when)"); the type names are **fixed**:
 clients rely on them, so they live here once and every rules file is checked against them.
 """
 

@@ -22,7 +22,7 @@ def _without_unset_additions(incident: dict[str, Any]) -> dict[str, Any]:
     rules are left out while they are null, so that an incident stored before they existed
     digests to the same bytes when it is read again (every stored assessment reproduces).
 
-    Added with rules v2 (docs/rules-v2.md): ``persons[].care_and_support_needs``,
+    Added with rules v2 (docs/rules.md): ``persons[].care_and_support_needs``,
     ``persons[].child.school.phase`` and ``perpetrator_history.under_probation_supervision``.
     """
     for person in incident["persons"]:

@@ -2,10 +2,10 @@
 
 Pure: no database, no clock, no globals that change, no randomness. The same inputs give
 the same assessment, which is what lets an auditor reproduce a past score exactly
-(api.md "Explanations"). Dates for windows and ages are the incident's date in England and
+(docs/contract.md "Explanations"). Dates for windows and ages are the incident's date in England and
 Wales (``Europe/London``), taken from ``incident.occurred_at``.
 
-The rules are those of api.md "Scoring defaults", with thresholds, windows, rule switches
+The rules are those of docs/contract.md "Scoring defaults", with thresholds, windows, rule switches
 and the child ladder read from the checklist definitions (``app.scoring.registry``).
 """
 
@@ -83,17 +83,18 @@ def assess(
 ) -> Assessment:
     """Assess the adult victim, every child and the perpetrator of one incident.
 
-    Victim (api.md "Scoring defaults"; research.md §1.5-1.6): score = number of ``yes``;
-    ``unknown`` and ``not_asked`` (items left out count as ``not_asked``) are counted in
+    Victim (docs/contract.md "Scoring defaults"; docs/research.md §1.5-1.6): score = number of
+    ``yes``; ``unknown`` and ``not_asked`` (items left out count as ``not_asked``) are counted in
     ``unknown_count``; the band comes from the checklist's thresholds; then, each recorded
     as a trigger whether it fired or not: red flags, professional judgement (the
     incident's, then ``judgements`` in time order; raises, never lowers) and the four MARAC
     criteria (any one refers and makes the level high).
 
-    Children (api.md; research.md §5.1): every child, present or not, unborn included, by
-    the child-risk rules against the victim's *final* level, then the vulnerability step.
+    Children (docs/contract.md; docs/research.md §5.1): every child, present or not, unborn
+    included, by the child-risk rules against the victim's *final* level, then the
+    vulnerability step.
 
-    Perpetrator (api.md; research.md §3, §6): markers from history and answers, and
+    Perpetrator (docs/contract.md; docs/research.md §3, §6): markers from history and answers, and
     whether the perpetrator is serial.
 
     ``history`` must describe this incident's people (``History.reported(incident)``,
@@ -185,8 +186,8 @@ def _assess_victim(
     figures: list[Figure],
 ) -> VictimAssessment:
     answers = answered.effective
-    # An item left out of the answers was not asked (api.md); only yes scores, and unknown
-    # plus not_asked are counted so that "don't know" never passes for "no" (brief.md).
+    # An item left out of the answers was not asked (docs/contract.md); only yes scores, and unknown
+    # plus not_asked are counted so that "don't know" never passes for "no" (docs/brief.md).
     get = answers.get
     values = [get(item_id, "not_asked") for item_id in checklist.item_ids]
     score = values.count("yes")
@@ -241,7 +242,7 @@ def _assess_victim(
     if repeat.fired:
         criteria.append("repeat_marac")
     if criteria:
-        # Any MARAC criterion makes the victim high (api.md "Scoring defaults" item 3).
+        # Any MARAC criterion makes the victim high (docs/contract.md "Scoring defaults" item 3).
         rank = VICTIM_RANK["high"]
 
     return VictimAssessment(
@@ -265,9 +266,9 @@ def _red_flag(
     item plus ``aggravating_needed`` aggravating items, or ``criticals_needed`` critical
     items, give ``escalated_level`` (high).
 
-    api.md "Scoring defaults" item 1; evidence in research.md §6 (strangulation about 7
-    times the odds of homicide, separation, stalking, pregnancy, suicidality, child contact) and
-    the Lethality Screen's any-critical-or-k-others pattern (research.md §4).
+    docs/contract.md "Scoring defaults" item 1; evidence in docs/research.md §6 (strangulation
+    about 7 times the odds of homicide, separation, stalking, pregnancy, suicidality, child
+    contact) and the Lethality Screen's any-critical-or-k-others pattern (docs/research.md §4).
     """
     if not rule.enabled:
         return Trigger("red_flag", "none", f"disabled in {definition_key}", False, "red_flag"), 0
@@ -376,7 +377,7 @@ def _judgement_trigger(
     levels: Sequence[str] = VICTIM_LEVELS,
     ranks: Mapping[str, int] = VICTIM_RANK,
 ) -> tuple[Trigger, int]:
-    """Professional judgement raises the level, never lowers it (research.md §1.5, [S1.22]);
+    """Professional judgement raises the level, never lowers it (docs/research.md §1.5, [S1.22]);
     a child's (rules v2, rule 7) on the child ladder, given as ``levels`` and ``ranks``.
 
     A judgement below the level already reached is still recorded, as not fired, so that
@@ -402,7 +403,7 @@ def _judgement_trigger(
 def _marac_judgement(
     enabled: bool, judgements: tuple[Judgement, ...], definition_key: str
 ) -> Trigger:
-    """MARAC route 2: professional judgement of high risk (research.md §1.6)."""
+    """MARAC route 2: professional judgement of high risk (docs/research.md §1.6)."""
     if not enabled:
         return Trigger(
             "professional_judgement", "none", f"disabled in {definition_key}", False, "marac"
@@ -423,7 +424,7 @@ def _potential_escalation(
 ) -> Trigger:
     """MARAC route 3: this incident plus the victim's DA incidents in the window before it
     reach N (default 3 in 12 months), taking the larger of the stored and reported counts
-    (api.md "Scoring defaults" item 3; research.md §1.6).
+    (docs/contract.md "Scoring defaults" item 3; docs/research.md §1.6).
 
     Stored incidents count when ``window start ≤ occurred_at < this incident``. The
     reported count covers 12 months, so it is used only when the window is at least that
@@ -485,7 +486,8 @@ def _repeat_marac(
     figures: list[Figure],
 ) -> Trigger:
     """MARAC route 4: a MARAC referral for this victim within the window (12 months) before
-    the incident, stored or reported (api.md item 3; research.md §1.6 "repeat Marac").
+    the incident, stored or reported (docs/contract.md item 3; docs/research.md §1.6 "repeat
+    Marac").
 
     The window includes its first day and the incident's own date; a referral dated after
     the incident is not "before" it and does not count.
@@ -545,8 +547,8 @@ def _assess_children(
 ) -> tuple[ChildAssessment, ...]:
     """Every child's level by the child-risk rules, then the vulnerability step.
 
-    api.md "Scoring defaults" (children: every child, present or not, unborn included);
-    Barnardo's matrix and its age/vulnerability modifier (research.md §5.1). Rules see the
+    docs/contract.md "Scoring defaults" (children: every child, present or not, unborn included);
+    Barnardo's matrix and its age/vulnerability modifier (docs/research.md §5.1). Rules see the
     victim's final level.
     """
     children = [person for person in incident.persons if person.role == "child"]
@@ -641,7 +643,7 @@ def _assess_child(
         if step.disability_or_additional_needs and details.disability_or_additional_needs:
             reasons.append("disability or additional needs")
         if reasons:
-            # One step up at most to the top level (api.md: "never above severe").
+            # One step up at most to the top level (docs/contract.md: "never above severe").
             rank = min(rank + step.levels_up, len(CHILD_LEVELS) - 1)
             before, after = CHILD_LEVELS[rule_rank], CHILD_LEVELS[rank]
             change = f"{before} to {after}" if rank > rule_rank else f"already {after}, the highest"
@@ -843,10 +845,10 @@ def _perpetrator_profile(
     answers: Mapping[str, str],
     figures: list[Figure],
 ) -> PerpetratorProfile:
-    """Perpetrator markers and serial status (api.md "Scoring defaults", perpetrator).
+    """Perpetrator markers and serial status (docs/contract.md "Scoring defaults", perpetrator).
 
-    Markers follow the ODARA history items (research.md §3) and the perpetrator red flags
-    of research.md §6. A marker is present when any source says so, absent when a source
+    Markers follow the ODARA history items (docs/research.md §3) and the perpetrator red flags
+    of docs/research.md §6. A marker is present when any source says so, absent when a source
     says no and none says yes, and unknown (None) when no source says either way.
     """
     p = history.perpetrator
@@ -917,8 +919,8 @@ _MARKER_TABLES = _marker_tables()
 
 def _serial(history: History, figures: list[Figure]) -> tuple[bool, str]:
     """Serial when linked to two or more distinct victims in stored records, or when the
-    submitting system reports ``prior_da_victims`` ≥ 1 (api.md; serial = abuse of two or
-    more unconnected victims, research.md §6 [S6.20]).
+    submitting system reports ``prior_da_victims`` ≥ 1 (docs/contract.md; serial = abuse of two or
+    more unconnected victims, docs/research.md §6 [S6.20]).
 
     The stored count includes this incident's victim when the persistence layer has
     resolved the victim to a person id.

@@ -1,8 +1,8 @@
 """Everything the engine knows beyond this incident, each figure kept with its source.
 
-DA is a pattern, not an isolated incident (brief.md): escalation, repeat-MARAC and serial
+DA is a pattern, not an isolated incident (docs/brief.md): escalation, repeat-MARAC and serial
 perpetration depend on history. The submitting system *reports* some of it
-(``victim_history``, ``perpetrator_history``: api.md "Fields worth knowing"); the service
+(``victim_history``, ``perpetrator_history``: docs/contract.md "Fields worth knowing"); the service
 will also have its own *stored* incidents. Both are kept side by side here, never merged,
 so that the explanation can say which source each figure came from and, for stored
 figures, which incidents were counted.

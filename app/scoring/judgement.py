@@ -1,7 +1,7 @@
 """Professional judgement on the victim's risk level, or (rules v2) on a child's.
 
-Judgement may raise the level, never lower it, and must give its reasons (research.md §1.5,
-§1.6 route 2; api.md "Scoring defaults" item 2: a judgement without a rationale is a 422).
+Judgement may raise the level, never lower it, and must give its reasons (docs/research.md §1.5,
+§1.6 route 2; docs/contract.md "Scoring defaults" item 2: a judgement without a rationale is a 422).
 The HTTP layer validates requests with ``app.scoring.schemas.JudgementIn``; this dataclass
 refuses a blank rationale too, so that no code path can record an unreasoned judgement.
 """

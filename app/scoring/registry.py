@@ -1,7 +1,7 @@
 """Checklist definitions: versioned data files, validated strictly, compiled once.
 
 "Versioned, published checklist definitions and thresholds; every score says which
-definition it used" (brief.md, JTAI finding on inconsistent definitions of harm). Each file
+definition it used" (docs/brief.md, JTAI finding on inconsistent definitions of harm). Each file
 in ``app/scoring/definitions/`` is one version of one definition, named ``<id>@<version>``;
 an area adds its own version as a new file, never by changing code or an existing file.
 
@@ -55,7 +55,7 @@ from app.scoring.results import ChildItem, DefinitionRef, Trigger, VictimItem
 from app.yamlfiles import DirectorySignature, directory_signature, load_yaml
 
 DEFAULT_DEFINITIONS_DIR = Path(__file__).resolve().with_name("definitions")
-# The shipped defaults (api.md "Scoring defaults"); an area chooses others by reference.
+# The shipped defaults (docs/contract.md "Scoring defaults"); an area chooses others by reference.
 DEFAULT_VICTIM_CHECKLISTS: tuple[str, ...] = ("dash-ric@2", "dash-police@2")
 DEFAULT_CHILD_RISK = "child-risk@2"
 # Version 1 stays loadable: every assessment made with it reproduces, and an area may pin
@@ -120,7 +120,7 @@ class Thresholds(_Strict):
 
 
 class RedFlagRule(_Strict):
-    """Any-critical-or-k-aggravating screen-in rule (research.md §4 Lethality Screen, §6)."""
+    """Any-critical-or-k-aggravating screen-in rule (docs/research.md §4 Lethality Screen, §6)."""
 
     enabled: bool
     critical_items: Annotated[list[Identifier], Field(min_length=1)]
@@ -224,7 +224,7 @@ class ChildRule(_Strict):
 
 
 class VulnerabilityStep(_Strict):
-    """One level up for the youngest and most vulnerable (research.md §5.1, DVRIM)."""
+    """One level up for the youngest and most vulnerable (docs/research.md §5.1, DVRIM)."""
 
     enabled: bool
     levels_up: Annotated[int, Field(ge=1, le=3)]

@@ -1,6 +1,6 @@
 """Re-run stored inputs through the stored definitions and say what, if anything, differs.
 
-Backs ``POST /v1/assessments/{id}/reproduce`` (api.md "Explanations": re-runs the stored
+Backs ``POST /v1/assessments/{id}/reproduce`` (docs/contract.md "Explanations": re-runs the stored
 inputs through the stored checklist versions and answers ``identical`` and
 ``differences``). Because the engine is pure, a difference means the inputs, a definition
 file or the engine changed since the assessment was made; the paths say where.

@@ -1,9 +1,9 @@
 """The assessment the engine returns: frozen, slotted dataclasses, and their dict form.
 
 The assessment *is* the explanation: every figure shown to a triage worker or an auditor is
-a field set while scoring, never recomputed for display (style.md, "Shape of the code").
-``to_dict`` produces the contract's ``assessment`` object (api.md, body of the 201) without
-the ``id``, ``version`` and ``created_at`` that the persistence layer adds.
+a field set while scoring, never recomputed for display (CONTRIBUTING.md, "Shape of the code").
+``to_dict`` produces the contract's ``assessment`` object (docs/contract.md, body of the 201)
+without the ``id``, ``version`` and ``created_at`` that the persistence layer adds.
 
 Many of these objects are built once per checklist definition (an item with a given answer,
 a rule that did or did not fire) and shared between assessments; they are immutable, so

@@ -1,7 +1,7 @@
 """Pydantic models of the assessment's JSON, for OpenAPI and response validation.
 
 They mirror ``Assessment.to_dict()`` exactly (unknown keys are refused), and the tests
-validate many assessments against them. The names the contract marks fixed (api.md, body
+validate many assessments against them. The names the contract marks fixed (docs/contract.md, body
 of the 201) are kept; the extra keys are documented here.
 """
 

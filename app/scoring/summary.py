@@ -2,7 +2,7 @@
 
 Built only from the assessment's own parts, so it cannot say anything the explanation does
 not. It names people by their refs and ages, never by name: the summary is stored and shown
-to several roles, and names are personal data (brief.md; reliability-research.md).
+to several roles, and names are personal data (docs/brief.md; docs/reliability-research.md).
 """
 
 from __future__ import annotations

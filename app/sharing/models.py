@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, PortableJSON, UTCDateTime, new_id, utcnow
 
 Decision = Literal["shared", "not_shared"]
-# The lawful bases a safeguarding disclosure rests on (reliability-research.md §1.4, §1.6):
+# The lawful bases a safeguarding disclosure rests on (docs/reliability-research.md §1.4, §1.6):
 # consent is one basis among five, and not the default for safeguarding.
 LawfulBasis = Literal[
     "consent",

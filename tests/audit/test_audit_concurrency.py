@@ -1,4 +1,4 @@
-"""The chain stays one unbroken line under concurrent requests (reliability-research §4.2).
+"""The chain stays one unbroken line under concurrent requests (docs/reliability-research.md §4.2).
 
 A naive "read the head, insert the next event" forks under concurrency: the research measured
 4,809 broken links in 14,211 rows on SQLite. These tests prove the serialised append instead:

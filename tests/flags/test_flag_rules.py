@@ -117,7 +117,7 @@ def test_any_change_to_the_rules_changes_the_hash(default_rules):
     assert parse_rule_set(data).sha256 != default_rules.sha256
 
 
-# Phrases that would hand the risk to the victim (brief.md: written agreements).
+# Phrases that would hand the risk to the victim (docs/brief.md: written agreements).
 VICTIM_ONUS = re.compile(
     r"victim (must|should|needs? to|agrees?|is to|to (avoid|stop|keep|refuse|not))"
     r"|ask the victim to|victim'?s responsibility to",

@@ -1,6 +1,6 @@
 """Each default flag type is raised when its contract condition holds, and not otherwise.
 
-Source of each condition: contract/api.md "Flags (who must do what, by when)". The quiet
+Source of each condition: docs/contract.md "Flags (who must do what, by when)". The quiet
 case (conftest `Case`) is reported on Tuesday 17 November 2026 at 10:00 GMT, so one
 working day is Wednesday 17:00Z, the next school day Wednesday 08:30Z and the same day
 Tuesday 23:59Z. All data is invented.

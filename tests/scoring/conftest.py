@@ -16,7 +16,7 @@ V2 = (("dash-ric@2", "dash-police@2"), "child-risk@2")
 
 @pytest.fixture(scope="session", params=["v1", "v2"])
 def definitions(registry: DefinitionRegistry, request: pytest.FixtureRequest) -> DefinitionSet:
-    """Both shipped versions: what version 2 left as it was must hold in both (rules-v2
+    """Both shipped versions: what version 2 left as it was must hold in both (docs/rules.md
     "Everything not named here is as in version 1")."""
     victim, child = V1 if request.param == "v1" else V2
     return registry.definition_set(victim, child)

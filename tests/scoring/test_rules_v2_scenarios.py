@@ -1,17 +1,17 @@
-"""Acceptance scenarios for the default rules, version 2 (contract/rules-v2.md).
+"""Acceptance scenarios for the default rules, version 2 (docs/rules.md).
 
-An independent reading of rules-v2.md, written without looking at the implementation: each
+An independent reading of docs/rules.md, written without looking at the implementation: each
 test posts one invented incident through POST /v1/incidents and checks what the
 specification says, through the API only. Every test runs on SQLite and PostgreSQL (the
 ``backend`` parametrisation of tests/conftest.py).
 
-Each test names, in its docstring, the numbered rules of rules-v2.md it checks. Where the
+Each test names, in its docstring, the numbered rules of docs/rules.md it checks. Where the
 specification is ambiguous, a comment at the test says which reading was chosen ("READING:")
 — the reading a safeguarding practitioner would expect.
 
 Readings that apply throughout:
 
-- "Everything not named here is as in version 1": the v1 flags (api.md "Flags"; default
+- "Everything not named here is as in version 1": the v1 flags (docs/contract.md "Flags"; default
   flags @1) still fire as before, so each expected flag set includes them.
 - ``hours: N`` is N hours of elapsed time after ``reported_at`` (UTC arithmetic), not N
   hours on the London wall clock: across a clock change a 4-hour deadline is still 4 hours.
@@ -144,8 +144,8 @@ def test_observed_strangulation_by_phone_with_21_unknowns_and_her_own_view_high(
     assert_due(task, "2026-11-18T10:00:00Z")
     assert_due(o.one("strangulation_medical", "v1"), "2026-11-18T10:00:00Z")
     # Priority deliberately not asserted here: strangulation is not one of the perpetrator
-    # markers of api.md, so rule 9 read literally gives 3, but v1's own strangulation action
-    # calls it "a high-harm marker" (see the report; test_perpetrator_action_priority).
+    # markers of docs/contract.md, so rule 9 read literally gives 3, but v1's own strangulation
+    # action calls it "a high-harm marker" (see the report; test_perpetrator_action_priority).
 
 
 def test_perceived_separation_threat_to_kill_and_stalking_is_high_and_referred(
@@ -425,7 +425,7 @@ def test_child_on_an_early_help_plan_goes_to_the_lead_professional(post: Any) ->
     (spoken to) is `moderate_to_serious` → `notify_lead_professional`; an early-help plan is
     not CIN/CP/looked-after, so no `allocated_worker_notification`.
 
-    READING: `early_help_offer` is not named in rules-v2.md, so it stays as v1 (every
+    READING: `early_help_offer` is not named in docs/rules.md, so it stays as v1 (every
     moderate_to_serious child): it is the only flag that reaches the early-help service,
     where the lead professional sits."""
     o = post(

@@ -1,4 +1,4 @@
-"""Child scoring, hand-worked against api.md "Scoring defaults" (children).
+"""Child scoring, hand-worked against docs/contract.md "Scoring defaults" (children).
 
 The incident date is 20 November 2026 unless a test says otherwise. The default child is
 aged 12 (no age step) with nothing recorded, so each rule can be seen alone. Test data

@@ -1,4 +1,4 @@
-"""Victim scoring, hand-worked against api.md "Scoring defaults" (test data invented)."""
+"""Victim scoring, hand-worked against docs/contract.md "Scoring defaults" (test data invented)."""
 
 from __future__ import annotations
 

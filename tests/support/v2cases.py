@@ -1,5 +1,5 @@
 """Builders and readers for the rules-v2 acceptance scenarios
-(tests/scoring/test_rules_v2_scenarios.py; the specification is contract/rules-v2.md).
+(tests/scoring/test_rules_v2_scenarios.py; the specification is docs/rules.md).
 
 Everything goes through the HTTP API: an incident is POSTed by a submitter, the 201 body is
 read, and the flags are read again with GET /v1/flags by a triage key (both must agree).
@@ -197,10 +197,10 @@ def submit(
     body: Mapping[str, Any],
 ) -> Outcome:
     r = client.post("/v1/incidents", json=dict(body), headers=submitter)
-    # rules-v2.md "Incident fields added": the new optional fields (care_and_support_needs,
+    # docs/rules.md "Incident fields added": the new optional fields (care_and_support_needs,
     # under_probation_supervision, existing_plan early_help, school.phase) must be accepted.
     assert r.status_code == 201, (
-        "v2: the incident (with the fields rules-v2.md adds) must be accepted with 201; got "
+        "v2: the incident (with the fields docs/rules.md adds) must be accepted with 201; got "
         f"{r.status_code}: {r.text[:600]}"
     )
     result: dict[str, Any] = r.json()
