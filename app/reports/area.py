@@ -34,7 +34,7 @@ from app.reports.suppression import HIDDEN, THRESHOLD, Shown, derived, suppress_
 LONDON = ZoneInfo("Europe/London")
 REPEAT_WINDOW_MONTHS = 12
 MAX_SPAN_DAYS = 5 * 366
-# SafeLives' benchmark for the share of MARAC cases that are repeats (research.md §1.6).
+# SafeLives' benchmark for the share of MARAC cases that are repeats (docs/research.md §1.6).
 REPEAT_MARAC_BENCHMARK = (0.28, 0.40)
 SEPARATION_STATUSES = ("recent", "planned", "perceived")
 # A review is done on time when its record was erased no later than this after it fell due.
