@@ -145,7 +145,7 @@ def _list(_: argparse.Namespace) -> int:
         for k in list_keys(s):
             state = "revoked" if k.revoked_at else "active"
             print(
-                f"{k.id}  {k.prefix}…  {k.role:<9} {k.agency or '-':<10} "
+                f"{k.id}  {k.prefix}…  {k.role:<11} {k.agency or '-':<10} "
                 f"{','.join(k.areas) or '-':<12} {','.join(k.schools or ()) or '-':<8} "
                 f"{k.source_system or '-':<16} {state}  {k.label}"
             )
