@@ -19,6 +19,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -26,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
+BASE_URL = "http://127.0.0.1:8000"
+# The demo keys as shell variables (`source var/demo-keys.env`); var/ is git-ignored.
+DEMO_KEYS_FILE = "var/demo-keys.env"
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -34,34 +38,69 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(result.returncode)
 
 
+def step(text: str) -> None:
+    """One line per step, flushed at once, so that nobody waits in front of a silent screen."""
+    print(f"==> {text}", flush=True)
+
+
+def installed_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def pip(*args: str) -> None:
+    """pip with its own progress: a bar on a terminal, a line per package elsewhere."""
+    bar = "on" if sys.stdout.isatty() else "off"
+    run(PYTHON, "-m", "pip", *args, "--progress-bar", bar, "--disable-pip-version-check")
+
+
 def ensure_environment(extra: str) -> None:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"Python 3.11 is required (this is {sys.version.split()[0]}).")
     if not PYTHON.exists():
-        print(f"creating virtual environment in {VENV}")
+        step(f"creating the virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
-    digest = hashlib.sha256()
-    for name in ("pyproject.toml", "constraints.txt"):
-        digest.update((ROOT / name).read_bytes())
-    stamp = VENV / f".installed-{extra or 'base'}"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+    digest = installed_digest()
+    # The dev install is a superset of the base one: after `test`, `start` installs nothing.
+    stamps = [VENV / f".installed-{extra}"] if extra else [VENV / ".installed-base"]
+    if not extra:
+        stamps.append(VENV / ".installed-dev")
+    if any(s.exists() and s.read_text() == digest for s in stamps):
+        step(f"environment up to date ({VENV.name}; pyproject.toml and constraints.txt unchanged)")
         return
-    print("installing dependencies (pinned by constraints.txt)")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    pinned = sum(1 for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
+    started = time.monotonic()
+    step("upgrading pip")
+    pip("install", "--upgrade", "pip")
     target = f".[{extra}]" if extra else "."
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", target)
-    stamp.write_text(digest.hexdigest())
+    step(
+        f"installing {target} and its dependencies (at most {pinned} packages, pinned by "
+        "constraints.txt; a few minutes the first time)"
+    )
+    pip("install", "-c", "constraints.txt", "-e", target)
+    stamps[0].write_text(digest)
+    step(f"installed in {time.monotonic() - started:.0f} s")
 
 
 def start() -> None:
+    started = time.monotonic()
     ensure_environment("")
     env = {**os.environ, "TRIAGE_ENVIRONMENT": os.environ.get("TRIAGE_ENVIRONMENT", "development")}
     (ROOT / "var").mkdir(exist_ok=True)
+    step("migrating the database (var/triage.db unless TRIAGE_DATABASE_URL is set)")
     run(PYTHON, "-m", "app.cli", "db", "upgrade", env=env)
-    run(PYTHON, "-m", "app.cli", "keys", "demo", env=env)
-    print("\nScreens:   http://127.0.0.1:8000/ui/  (sign in with a key above)")
-    print("API docs:  http://127.0.0.1:8000/docs")
-    print("Try:       curl -H 'Authorization: Bearer <submitter key>' ... (see README)\n")
+    step("making demo keys")
+    run(PYTHON, "-m", "app.cli", "keys", "demo", "--env-file", DEMO_KEYS_FILE, env=env)
+    print(f"\nScreens:   {BASE_URL}/ui/  (sign in with a key above)")
+    print(f"API docs:  {BASE_URL}/docs")
+    print(
+        f'Try:       source {DEMO_KEYS_FILE}; curl -H "Authorization: Bearer $SUBMITTER_KEY" '
+        "... (README: Walkthrough)"
+    )
+    elapsed = time.monotonic() - started
+    step(f"starting the service on {BASE_URL} ({elapsed:.0f} s so far; Ctrl-C stops it)")
     os.execve(str(PYTHON), [str(PYTHON), "-m", "app.cli", "serve"], env)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,8 +24,28 @@ DEMO_KEYS: tuple[dict[str, Any], ...] = (
     {"role": "agency", "agency": "school", "areas": ["E09000018"], "schools": ["100123"]},
     {"role": "agency", "agency": "csc", "areas": ["E09000018"]},
     {"role": "auditor"},
+    {"role": "partnership", "areas": ["E09000018"]},
     {"role": "admin"},
 )
+# The shell variable each demo key is given in ``--env-file`` (the README's walkthrough).
+DEMO_VARIABLES = {
+    "submitter": "SUBMITTER_KEY",
+    "triage": "MASH_KEY",
+    "agency/school": "SCHOOL_KEY",
+    "agency/csc": "CSC_KEY",
+    "auditor": "AUDITOR_KEY",
+    "partnership": "PARTNERSHIP_KEY",
+    "admin": "ADMIN_KEY",
+}
+# What each role is for, said beside its key.
+DEMO_ROLE_NOTES = {
+    "submitter": "submits incidents from its source system",
+    "triage": "MASH triage: reads, judges, works flags, records disclosures",
+    "agency": "works its agency's flags",
+    "auditor": "reads everything and the audit log, changes nothing",
+    "partnership": "area statistics only, never case data",
+    "admin": "keys, subscriptions, retention and erasure",
+}
 
 
 def register(sub: Any) -> None:
@@ -68,6 +90,12 @@ def register(sub: Any) -> None:
     revoke.set_defaults(func=_revoke)
 
     demo = ksub.add_parser("demo", help="development only: replace the demo keys and print them")
+    demo.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the keys as shell variables (SUBMITTER_KEY=...) to this file, "
+        "readable by its owner only, for `source PATH`",
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -117,7 +145,7 @@ def _list(_: argparse.Namespace) -> int:
         for k in list_keys(s):
             state = "revoked" if k.revoked_at else "active"
             print(
-                f"{k.id}  {k.prefix}…  {k.role:<9} {k.agency or '-':<10} "
+                f"{k.id}  {k.prefix}…  {k.role:<11} {k.agency or '-':<10} "
                 f"{','.join(k.areas) or '-':<12} {','.join(k.schools or ()) or '-':<8} "
                 f"{k.source_system or '-':<16} {state}  {k.label}"
             )
@@ -135,13 +163,37 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
-def _demo(_: argparse.Namespace) -> int:
+def demo_name(spec: dict[str, Any]) -> str:
+    """``submitter``, ``agency/school``: a demo key's role, and its agency if it has one."""
+    return str(spec["role"]) + (f"/{spec['agency']}" if spec.get("agency") else "")
+
+
+def demo_scope(spec: dict[str, Any]) -> str:
+    """Who a demo key is and what it covers: agency, areas, schools, source system."""
+    parts = [f"role {spec['role']}"]
+    if spec.get("agency"):
+        parts.append(f"agency {spec['agency']}")
+    areas = spec.get("areas") or []
+    parts.append(
+        f"area {', '.join(areas)}"
+        if areas
+        else {"submitter": "any area", "auditor": "all areas"}.get(spec["role"], "no area")
+    )
+    if spec.get("schools"):
+        parts.append(f"school URN {', '.join(spec['schools'])}")
+    if spec.get("source_system"):
+        parts.append(f"source system {spec['source_system']}")
+    return "; ".join(parts)
+
+
+def _demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     if not settings.is_development:
         print("error: demo keys are only for development")
         return 2
     db = Database(settings.effective_database_url)
-    lines = []
+    lines: list[str] = []
+    variables: list[str] = []
     with db.session() as s:
         now = utcnow()
         for old in s.scalars(
@@ -150,20 +202,21 @@ def _demo(_: argparse.Namespace) -> int:
             old.revoked_at = now
         for spec in DEMO_KEYS:
             issued = create_key(s, label=DEMO_LABEL, **spec)
-            who = spec["role"] + (f"/{spec['agency']}" if "agency" in spec else "")
-            scope = ", ".join(
-                [
-                    *(f"area {a}" for a in spec.get("areas", ())),
-                    *(f"school {u}" for u in spec.get("schools", ())),
-                ]
-            ) or {"auditor": "all areas, read only", "admin": "keys and retention"}.get(
-                spec["role"], ""
-            )
-            if "source_system" in spec:
-                scope = f"source system {spec['source_system']}"
-            lines.append(f"  {who:<16} {issued.secret}  ({scope})")
+            variable = DEMO_VARIABLES[demo_name(spec)]
+            variables.append(f"{variable}={issued.secret}")
+            lines.append(f"  {variable}={issued.secret}")
+            lines.append(f"      {demo_scope(spec)} ({DEMO_ROLE_NOTES[spec['role']]})")
         s.commit()
     db.dispose()
-    print("Demo API keys (development only; replaced at every start):")
+    if args.env_file:
+        path = Path(args.env_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("# Demo API keys (development only; replaced at every start).\n")
+            out.write("\n".join(variables) + "\n")
+    where = f"; also in {args.env_file}: `source {args.env_file}`" if args.env_file else ""
+    print(f"Demo API keys (development only; replaced at every start{where}):")
     print("\n".join(lines))
     return 0

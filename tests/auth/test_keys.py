@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from app.auth.cli import DEMO_KEYS
 from app.auth.keys import (
     KEY_PREFIX,
     KeyCache,
@@ -409,10 +410,10 @@ def test_demo_keys_replace_the_previous_demo_keys(
     code, out = _run(capsys, "keys", "demo")
     assert code == 0
     secrets_now = re.findall(r"(tri_\S+)", out)
-    assert len(secrets_now) == 6
+    assert len(secrets_now) == len(DEMO_KEYS) == 7
     with cli_database.session() as s:
         active = [k for k in s.scalars(select(ApiKey)) if k.revoked_at is None]
-        assert len(active) == 6
+        assert len(active) == 7
         assert all(principal_for_key(s, secret) for secret in secrets_now)
         # The demo school serves the school of the example incident's child.
         (school,) = [k for k in active if k.agency == "school"]

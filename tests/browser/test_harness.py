@@ -24,6 +24,7 @@ def test_seeded_incident_is_visible_to_the_keys_that_may_see_it(live_server: Liv
         "agency_csc",
         "agency_school",
         "auditor",
+        "partnership",
         "admin",
     }
 
