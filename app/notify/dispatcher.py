@@ -69,10 +69,12 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 
 def claim(database: Database, settings: Settings, now: dt.datetime) -> list[_Claimed]:
-    # The lease outlasts the slowest possible batch, so nothing is claimed twice while sent.
-    lease = dt.timedelta(seconds=settings.notify_timeout_seconds * settings.notify_batch_size + 30)
+    # By default the lease outlasts the slowest possible batch, so nothing is claimed twice
+    # while it is being sent (Settings.notify_lease).
     with database.unit() as session:
-        rows = repository.claim_due(session, now, settings.notify_batch_size, now + lease)
+        rows = repository.claim_due(
+            session, now, settings.notify_batch_size, now + settings.notify_lease
+        )
         return [
             _Claimed(
                 id=n.id,

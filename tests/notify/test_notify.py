@@ -391,3 +391,10 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     ids = receiver.ids()
     assert len(ids) == total + 1
     assert len(set(ids)) == total
+
+
+def test_the_lease_is_derived_from_the_batch_unless_set() -> None:
+    derived = Settings(environment="test", notify_timeout_seconds=5, notify_batch_size=20)
+    assert derived.notify_lease.total_seconds() == 5 * 20 + 30
+    short = derived.model_copy(update={"notify_lease_seconds": 2.0})
+    assert short.notify_lease.total_seconds() == 2.0
