@@ -3,6 +3,7 @@ against a real local receiver that verifies Standard Webhooks signatures, receip
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from typing import Any
@@ -10,10 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from app.audit.models import AuditEvent
 from app.config import Settings
+from app.db import Database
 from app.flags.models import Flag
 from app.flags.overdue import sweep
 from app.notify import dispatcher
+from app.notify.models import Notification
 from tests.conftest import example_incident
 from tests.flags.api_helpers import incident_at
 from tests.notify.conftest import SCHOOL_URN, Env
@@ -308,33 +312,59 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     receiver.secret = env.subscribe("csc", receiver.url)["secret"]
     env.post_incident()
     total = len(env.notifications())
-    real_record = dispatcher.record
+    assert total > 2
+    real_send = dispatcher.send
     calls = 0
 
-    def record_then_die(*args: Any, **kwargs: Any) -> str:
+    def send_then_die(*args: Any, **kwargs: Any) -> str | None:
         nonlocal calls
         calls += 1
-        if calls == 2:  # killed after the second POST, before recording it
+        if calls == 3:  # killed after two POSTs, before recording them
             raise KeyboardInterrupt
-        return real_record(*args, **kwargs)
+        return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(dispatcher, "record", record_then_die)
+    monkeypatch.setattr(dispatcher, "send", send_then_die)
     with pytest.raises(KeyboardInterrupt):
         env.dispatch()
-    monkeypatch.setattr(dispatcher, "record", real_record)
-    assert env.dispatch().claimed == 0  # the rest are leased to the dead dispatcher
+    monkeypatch.setattr(dispatcher, "send", real_send)
+    assert {n.status for n in env.notifications()} == {"pending"}  # nothing recorded
+    assert env.dispatch().claimed == 0  # all leased to the dead dispatcher
     _expire_leases(env)
     again = env.dispatch()
-    assert again.delivered == total - 1
-    assert {n.status for n in env.notifications()} == {"delivered"}
-    # At least once: the one sent but not recorded came twice, with one webhook-id.
+    assert again.delivered == total
+    assert {(n.status, n.attempts) for n in env.notifications()} == {("delivered", 1)}
+    # At least once: the two sent but not recorded came twice, each with one webhook-id.
     ids = receiver.ids()
-    assert len(ids) == total + 1
+    assert len(ids) == total + 2
     assert len(set(ids)) == total
 
 
-def test_the_lease_is_derived_from_the_batch_unless_set() -> None:
-    derived = Settings(environment="test", notify_timeout_seconds=5, notify_batch_size=20)
-    assert derived.notify_lease.total_seconds() == 5 * 20 + 30
-    short = derived.model_copy(update={"notify_lease_seconds": 2.0})
-    assert short.notify_lease.total_seconds() == 2.0
+def test_outcomes_are_recorded_together_a_batch_at_a_time(
+    env: Env, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    receiver.status = 500
+    env.post_incident()
+    total = len(env.notifications())
+    units: list[int] = []
+    real_record = dispatcher.record
+
+    def counted(database: Database, settings: Settings, attempts: Any) -> list[str]:
+        units.append(len(attempts))
+        return real_record(database, settings, attempts)
+
+    monkeypatch.setattr(dispatcher, "record", counted)
+    first = env.dispatch()
+    assert units == [total]  # one unit of work for the batch
+    assert first.retried == total
+    receiver.status = 204  # the retries are due at once (no backoff in these tests)
+    monkeypatch.setattr(dispatcher, "RECORD_WITHIN", dt.timedelta(0))
+    second = env.dispatch()
+    assert second.delivered == total
+    assert units[1:] == [1] * total  # recorded as they go once the oldest is due
+    with env.db.unit(read_only=True) as s:
+        disclosed = s.scalars(
+            select(AuditEvent.occurred_at).where(AuditEvent.operation == "disclose")
+        ).all()
+        delivered = s.scalars(select(Notification.delivered_at)).all()
+    assert sorted(disclosed) == sorted(delivered)  # each at the time of its POST
