@@ -4,6 +4,7 @@ against a real local receiver that verifies Standard Webhooks signatures, receip
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import uuid
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.audit.models import AuditEvent
-from app.config import Settings
+from app.cli import main
+from app.config import Settings, get_settings
 from app.db import Database
 from app.flags.models import Flag
 from app.flags.overdue import sweep
@@ -368,3 +370,25 @@ def test_outcomes_are_recorded_together_a_batch_at_a_time(
         ).all()
         delivered = s.scalars(select(Notification.delivered_at)).all()
     assert sorted(disclosed) == sorted(delivered)  # each at the time of its POST
+
+
+def test_notify_run_logs_as_the_service_does(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.subscribe("csc", Receiver().url)  # never started: each POST is refused
+    env.post_incident()
+    capsys.readouterr()
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", env.db.url)
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
+    monkeypatch.setenv("TRIAGE_LOG_JSON", "true")
+    get_settings.cache_clear()
+    try:
+        assert main(["notify", "run", "--once"]) == 0
+    finally:
+        get_settings.cache_clear()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    attempts = [x for x in lines if x["event"] == "notification_attempt"]
+    assert len(attempts) == len(env.notifications()) > 0
+    assert {(x["outcome"], x["error_kind"], x["level"]) for x in attempts} == {
+        ("retried", "connecterror", "info")
+    }
