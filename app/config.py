@@ -138,7 +138,13 @@ class Settings(BaseSettings):
     # in production to create or deliver webhook subscriptions), and the dispatcher's
     # delivery policy: a timeout per POST, exponential backoff with full jitter between
     # `notify_backoff_base_seconds` and `notify_backoff_max_seconds`, and a retry budget
-    # after which a notification is failed (dead-lettered).
+    # after which a notification is failed (dead-lettered). A dispatcher claims
+    # `notify_batch_size` due notifications at a time and leases them for
+    # `notify_lease_seconds` (None: `notify_timeout_seconds * notify_batch_size + 30`, so the
+    # slowest batch ends before its lease): a dispatcher that dies leaves its batch to be
+    # sent again when the lease runs out. A lease shorter than a batch can take lets another
+    # dispatcher send a row still being sent: more duplicates, nothing lost.
+    # `notify_poll_seconds`: how long an idle dispatcher waits before looking again.
     notify_secret_key: SecretStr | None = None
     notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     notify_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -146,6 +152,7 @@ class Settings(BaseSettings):
     notify_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     notify_batch_size: int = Field(default=20, ge=1, le=500)
     notify_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    notify_lease_seconds: float | None = Field(default=None, gt=0, le=86_400)
 
     @property
     def is_development(self) -> bool:
@@ -167,6 +174,12 @@ class Settings(BaseSettings):
             sqlite_busy_timeout_ms=self.sqlite_busy_timeout_ms,
             sqlite_background_checkpoint=True,
         )
+
+    @property
+    def notify_lease(self) -> timedelta:
+        if self.notify_lease_seconds is not None:
+            return timedelta(seconds=self.notify_lease_seconds)
+        return timedelta(seconds=self.notify_timeout_seconds * self.notify_batch_size + 30)
 
     @property
     def json_logs(self) -> bool:

@@ -4,11 +4,14 @@ Each round claims a batch of due notifications in one short unit of work (row lo
 ``SKIP LOCKED`` on PostgreSQL, so several dispatchers never claim the same row; on SQLite
 one dispatcher) and leases them, then POSTs each one outside any transaction, signed per
 Standard Webhooks (``webhook-id`` is the notification id, so a receiver can deduplicate),
-and records the outcome in a unit of its own: a 2xx is ``delivered`` (with a ``disclose``
-audit event to the agency, naming the flag); anything else is retried with exponential
-backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the dead letter).
-Delivery is at least once: a dispatcher that dies after the POST and before recording it
-leaves the row to be sent again when its lease runs out.
+and records the outcomes: a 2xx is ``delivered`` (with a ``disclose`` audit event to the
+agency, naming the flag, at the time of its POST); anything else is retried with
+exponential backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the dead
+letter). Outcomes are recorded together, in one unit of work per batch (or sooner, once the
+oldest unrecorded one is ``RECORD_WITHIN`` old): a commit, and on PostgreSQL a turn of the
+audit chain's lock, per batch rather than per notification. Delivery is at least once: a
+dispatcher that dies between POSTs and recording them leaves those rows (at most a batch)
+to be sent again, with the same ``webhook-id``, when its lease runs out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +29,7 @@ import orjson
 import structlog
 from standardwebhooks import Webhook
 
-from app.audit.chain import AuditEntry, append, digest_of
+from app.audit.chain import AuditEntry, append_all, digest_of
 from app.config import Settings
 from app.db import Database, utcnow
 from app.notify import repository
@@ -35,6 +38,8 @@ from app.notify.secrets import unseal
 log = structlog.get_logger(__name__)
 
 ACTOR = "system:notify"
+# Outcomes wait at most about this long (plus one POST) to be recorded.
+RECORD_WITHIN = dt.timedelta(seconds=1)
 
 
 @dataclass
@@ -46,6 +51,22 @@ class Round:
     failed: int = 0
     claimed: int = 0
     ids: list[uuid.UUID] = field(default_factory=list)
+
+    def count(self, notification_id: uuid.UUID, outcome: str) -> None:
+        if outcome == "delivered":
+            self.delivered += 1
+            self.ids.append(notification_id)
+        elif outcome == "retried":
+            self.retried += 1
+        elif outcome == "failed":
+            self.failed += 1
+
+    def add(self, other: Round) -> None:
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.failed += other.failed
+        self.claimed += other.claimed
+        self.ids.extend(other.ids)
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,13 @@ class _Claimed:
     attempts: int
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    item: _Claimed
+    error: str | None  # None: delivered
+    at: dt.datetime  # when the POST ended
+
+
 def backoff_seconds(settings: Settings, attempts: int) -> float:
     """Full jitter: uniform in [0, min(max, base·2^(attempts-1))] (at least one second)."""
     cap: float = min(
@@ -69,10 +97,12 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 
 def claim(database: Database, settings: Settings, now: dt.datetime) -> list[_Claimed]:
-    # The lease outlasts the slowest possible batch, so nothing is claimed twice while sent.
-    lease = dt.timedelta(seconds=settings.notify_timeout_seconds * settings.notify_batch_size + 30)
+    # By default the lease outlasts the slowest possible batch, so nothing is claimed twice
+    # while it is being sent (Settings.notify_lease).
     with database.unit() as session:
-        rows = repository.claim_due(session, now, settings.notify_batch_size, now + lease)
+        rows = repository.claim_due(
+            session, now, settings.notify_batch_size, now + settings.notify_lease
+        )
         return [
             _Claimed(
                 id=n.id,
@@ -109,43 +139,46 @@ def send(item: _Claimed, client: httpx.Client) -> str | None:
     return f"http_{reply.status_code}"
 
 
-def record(database: Database, settings: Settings, item: _Claimed, error: str | None) -> str:
-    """The attempt's outcome: delivered, retried or failed (or lost: another took it)."""
-    now = utcnow()
-    attempts = item.attempts + 1
+def _settlement(settings: Settings, attempt: _Attempt) -> tuple[str, dict[str, Any]]:
+    """An attempt's outcome (delivered, retried or failed) and the row's new values."""
+    if attempt.error is None:
+        values = {"status": "delivered", "delivered_at": attempt.at, "last_error_kind": None}
+        return "delivered", values
+    if attempt.item.attempts + 1 >= settings.notify_max_attempts:
+        return "failed", {"status": "failed", "last_error_kind": attempt.error}
+    wait = dt.timedelta(seconds=backoff_seconds(settings, attempt.item.attempts + 1))
+    return "retried", {"next_attempt_at": attempt.at + wait, "last_error_kind": attempt.error}
+
+
+def record(database: Database, settings: Settings, attempts: Sequence[_Attempt]) -> list[str]:
+    """The attempts' outcomes, in one unit of work: delivered, retried or failed each (or
+    lost: another dispatcher took the row), with a ``disclose`` event per delivery."""
+    outcomes = []
+    disclosures = []
     with database.unit() as session:
-        if error is None:
-            values: dict[str, Any] = {
-                "status": "delivered",
-                "delivered_at": now,
-                "last_error_kind": None,
-            }
-            outcome = "delivered"
-        elif attempts >= settings.notify_max_attempts:
-            values = {"status": "failed", "last_error_kind": error}
-            outcome = "failed"
-        else:
-            wait = dt.timedelta(seconds=backoff_seconds(settings, attempts))
-            values = {"next_attempt_at": now + wait, "last_error_kind": error}
-            outcome = "retried"
-        if not repository.settle(session, item.id, item.attempts, values):
-            return "lost"
-        if outcome == "delivered":
-            append(
-                session,
-                AuditEntry(
-                    principal_id=ACTOR,
-                    role="system",
-                    agency=None,
-                    operation="disclose",
-                    record_type="flag",
-                    record_ids=[str(item.flag_id)],
-                    recipients=[f"agency:{item.agency}"],
-                    digest=digest_of(item.body.decode("utf-8")),
-                    detail={"channel": "webhook", "notification_id": str(item.id)},
-                ),
-            )
-    return outcome
+        for attempt in attempts:
+            outcome, values = _settlement(settings, attempt)
+            item = attempt.item
+            if not repository.settle(session, item.id, item.attempts, values):
+                outcome = "lost"
+            elif outcome == "delivered":
+                disclosures.append(
+                    AuditEntry(
+                        principal_id=ACTOR,
+                        role="system",
+                        agency=None,
+                        operation="disclose",
+                        record_type="flag",
+                        record_ids=[str(item.flag_id)],
+                        recipients=[f"agency:{item.agency}"],
+                        digest=digest_of(item.body.decode("utf-8")),
+                        detail={"channel": "webhook", "notification_id": str(item.id)},
+                        occurred_at=attempt.at,
+                    )
+                )
+            outcomes.append(outcome)
+        append_all(session, disclosures)
+    return outcomes
 
 
 Sweep = Callable[[Database], int]
@@ -159,7 +192,7 @@ def run_once(
     sweep: Sweep | None = None,
 ) -> Round:
     """One round: the scheduled sweep (overdue notices, written by a layer above), then
-    claim a batch, deliver it, record each outcome."""
+    claim a batch, deliver it, record the outcomes (a batch at a time)."""
     result = Round()
     if sweep is not None:
         sweep(database)
@@ -168,22 +201,23 @@ def run_once(
     own = client is None
     http = client or httpx.Client(timeout=settings.notify_timeout_seconds, follow_redirects=False)
     try:
-        for item in items:
+        unrecorded: list[_Attempt] = []
+        for n, item in enumerate(items, 1):
             error = send(item, http)
-            outcome = record(database, settings, item, error)
-            if outcome == "delivered":
-                result.delivered += 1
-                result.ids.append(item.id)
-            elif outcome == "retried":
-                result.retried += 1
-            elif outcome == "failed":
-                result.failed += 1
-            log.info(
-                "notification_attempt",
-                notification_id=str(item.id),
-                outcome=outcome,
-                error_kind=error,
-            )
+            unrecorded.append(_Attempt(item, error, utcnow()))
+            if n < len(items) and utcnow() - unrecorded[0].at < RECORD_WITHIN:
+                continue
+            for attempt, outcome in zip(
+                unrecorded, record(database, settings, unrecorded), strict=True
+            ):
+                result.count(attempt.item.id, outcome)
+                log.info(
+                    "notification_attempt",
+                    notification_id=str(attempt.item.id),
+                    outcome=outcome,
+                    error_kind=attempt.error,
+                )
+            unrecorded = []
     finally:
         if own:
             http.close()
@@ -205,11 +239,7 @@ def run(
                 log.warning("notification_round_failed", error_type=type(exc).__name__)
                 time.sleep(settings.notify_poll_seconds)
                 continue
-            total.delivered += r.delivered
-            total.retried += r.retried
-            total.failed += r.failed
-            total.claimed += r.claimed
-            total.ids.extend(r.ids)
+            total.add(r)
             if once:
                 return total
             if r.claimed == 0:

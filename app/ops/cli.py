@@ -11,6 +11,7 @@ import uvicorn
 from app.config import get_settings
 from app.db import Database
 from app.flags.overdue import sweep
+from app.logging import configure_logging
 from app.notify.cli import register_dead_letters
 from app.notify.dispatcher import run
 from app.notify.secrets import SecretKeyMissing, cipher
@@ -71,6 +72,8 @@ def _notify_run(args: argparse.Namespace) -> int:
     except SecretKeyMissing as exc:
         print(f"error: {exc}")
         return 2
+    # As the service logs: JSON outside development, at TRIAGE_LOG_LEVEL.
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
     db = Database(settings.effective_database_url)
     try:
         result = run(db, settings, once=args.once, sweep=sweep)

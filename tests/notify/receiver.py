@@ -27,7 +27,8 @@ class Receiver:
         self.secret: str | None = None
         self.status = 204
         self.delay = 0.0  # seconds before answering (a slow receiver)
-        self.received: list[dict[str, Any]] = []  # verified bodies, with their webhook-id
+        # Verified bodies, with their webhook-id and arrival time (time.time()).
+        self.received: list[dict[str, Any]] = []
         self.rejected = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -56,7 +57,12 @@ class Receiver:
                 if receiver.status < 300:
                     with receiver._lock:
                         receiver.received.append(
-                            {"id": self.headers["webhook-id"], "body": data, "raw": body}
+                            {
+                                "id": self.headers["webhook-id"],
+                                "body": data,
+                                "raw": body,
+                                "at": time.time(),
+                            }
                         )
                 self.send_response(receiver.status)
                 self.end_headers()
@@ -77,6 +83,11 @@ class Receiver:
     def ids(self) -> list[str]:
         with self._lock:
             return [r["id"] for r in self.received]
+
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(webhook-id, arrival time) of each verified request, in order of arrival."""
+        with self._lock:
+            return [(r["id"], r["at"]) for r in self.received]
 
     def bodies(self) -> list[str]:
         with self._lock:

@@ -3,83 +3,27 @@ against a real local receiver that verifies Standard Webhooks signatures, receip
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from app.cli import main as cli_main
+from app.audit.models import AuditEvent
+from app.cli import main
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.flags.models import Flag
 from app.flags.overdue import sweep
 from app.notify import dispatcher
 from app.notify.models import Notification
-from tests.conftest import build_app, example_incident
+from tests.conftest import example_incident
 from tests.flags.api_helpers import incident_at
+from tests.notify.conftest import SCHOOL_URN, Env
 from tests.notify.receiver import Receiver
-
-SCHOOL_URN = "100123"  # the example incident's child's school
-AREA = "E09000018"
-
-
-class Env:
-    def __init__(self, db: Database, client: TestClient, keys: dict[str, dict[str, str]]):
-        self.db = db
-        self.client = client
-        self.keys = keys
-        self.settings = Settings(
-            environment="test",
-            database_url=db.url,
-            notify_backoff_base_seconds=0,
-            notify_max_attempts=3,
-            notify_timeout_seconds=2,
-        )
-
-    def subscribe(self, agency: str, url: str, **extra: Any) -> dict[str, Any]:
-        body = {"agency": agency, "url": url, **extra}
-        r = self.client.post("/v1/admin/subscriptions", json=body, headers=self.keys["admin"])
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def post_incident(self, body: dict[str, Any] | None = None) -> str:
-        body = body or incident_at("2026-11-20T22:31:00Z")
-        r = self.client.post("/v1/incidents", json=body, headers=self.keys["submitter"])
-        assert r.status_code == 201, r.text
-        return str(r.json()["incident_id"])
-
-    def notifications(self) -> list[Notification]:
-        with self.db.unit(read_only=True) as s:
-            return list(s.scalars(select(Notification).order_by(Notification.created_at)))
-
-    def dispatch(self) -> dispatcher.Round:
-        return dispatcher.run_once(self.db, self.settings)
-
-
-@pytest.fixture
-def env(fresh_database: Database, make_key_fresh: Callable[..., dict[str, str]]) -> Iterator[Env]:
-    settings = Settings(environment="test", database_url=fresh_database.url)
-    keys = {
-        "admin": make_key_fresh(fresh_database, "admin"),
-        "submitter": make_key_fresh(fresh_database, "submitter"),
-        "csc": make_key_fresh(fresh_database, "agency", agency="csc"),
-        "school": make_key_fresh(fresh_database, "agency", agency="school", schools=[SCHOOL_URN]),
-        "triage": make_key_fresh(fresh_database, "triage"),
-    }
-    app = build_app(settings, fresh_database, None)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Env(fresh_database, client, keys)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def _personal_values() -> list[str]:
@@ -370,28 +314,30 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     receiver.secret = env.subscribe("csc", receiver.url)["secret"]
     env.post_incident()
     total = len(env.notifications())
-    real_record = dispatcher.record
+    assert total > 2
+    real_send = dispatcher.send
     calls = 0
 
-    def record_then_die(*args: Any, **kwargs: Any) -> str:
+    def send_then_die(*args: Any, **kwargs: Any) -> str | None:
         nonlocal calls
         calls += 1
-        if calls == 2:  # killed after the second POST, before recording it
+        if calls == 3:  # killed after two POSTs, before recording them
             raise KeyboardInterrupt
-        return real_record(*args, **kwargs)
+        return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(dispatcher, "record", record_then_die)
+    monkeypatch.setattr(dispatcher, "send", send_then_die)
     with pytest.raises(KeyboardInterrupt):
         env.dispatch()
-    monkeypatch.setattr(dispatcher, "record", real_record)
-    assert env.dispatch().claimed == 0  # the rest are leased to the dead dispatcher
+    monkeypatch.setattr(dispatcher, "send", real_send)
+    assert {n.status for n in env.notifications()} == {"pending"}  # nothing recorded
+    assert env.dispatch().claimed == 0  # all leased to the dead dispatcher
     _expire_leases(env)
     again = env.dispatch()
-    assert again.delivered == total - 1
-    assert {n.status for n in env.notifications()} == {"delivered"}
-    # At least once: the one sent but not recorded came twice, with one webhook-id.
+    assert again.delivered == total
+    assert {(n.status, n.attempts) for n in env.notifications()} == {("delivered", 1)}
+    # At least once: the two sent but not recorded came twice, each with one webhook-id.
     ids = receiver.ids()
-    assert len(ids) == total + 1
+    assert len(ids) == total + 2
     assert len(set(ids)) == total
 
 
@@ -543,9 +489,9 @@ def test_dead_letters_are_listed_to_admins_and_requeued_by_api_and_cli(
     monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
     get_settings.cache_clear()
     try:
-        assert cli_main(["notify", "failed"]) == 0
+        assert main(["notify", "failed"]) == 0
         assert f"{dead['total'] - 1} failed" in capsys.readouterr().out
-        assert cli_main(["notify", "retry", "--subscription", created["id"]]) == 0
+        assert main(["notify", "retry", "--subscription", created["id"]]) == 0
         assert f"requeued {dead['total'] - 1}" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
@@ -561,3 +507,56 @@ def test_dead_letters_are_listed_to_admins_and_requeued_by_api_and_cli(
         )
     assert len(requeues) == 2
     assert requeues[1].startswith("cli:")
+
+
+def test_outcomes_are_recorded_together_a_batch_at_a_time(
+    env: Env, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    receiver.status = 500
+    env.post_incident()
+    total = len(env.notifications())
+    units: list[int] = []
+    real_record = dispatcher.record
+
+    def counted(database: Database, settings: Settings, attempts: Any) -> list[str]:
+        units.append(len(attempts))
+        return real_record(database, settings, attempts)
+
+    monkeypatch.setattr(dispatcher, "record", counted)
+    first = env.dispatch()
+    assert units == [total]  # one unit of work for the batch
+    assert first.retried == total
+    receiver.status = 204  # the retries are due at once (no backoff in these tests)
+    monkeypatch.setattr(dispatcher, "RECORD_WITHIN", dt.timedelta(0))
+    second = env.dispatch()
+    assert second.delivered == total
+    assert units[1:] == [1] * total  # recorded as they go once the oldest is due
+    with env.db.unit(read_only=True) as s:
+        disclosed = s.scalars(
+            select(AuditEvent.occurred_at).where(AuditEvent.operation == "disclose")
+        ).all()
+        delivered = s.scalars(select(Notification.delivered_at)).all()
+    assert sorted(disclosed) == sorted(delivered)  # each at the time of its POST
+
+
+def test_notify_run_logs_as_the_service_does(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.subscribe("csc", Receiver().url)  # never started: each POST is refused
+    env.post_incident()
+    capsys.readouterr()
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", env.db.url)
+    monkeypatch.setenv("TRIAGE_ENVIRONMENT", "test")
+    monkeypatch.setenv("TRIAGE_LOG_JSON", "true")
+    get_settings.cache_clear()
+    try:
+        assert main(["notify", "run", "--once"]) == 0
+    finally:
+        get_settings.cache_clear()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    attempts = [x for x in lines if x["event"] == "notification_attempt"]
+    assert len(attempts) == len(env.notifications()) > 0
+    assert {(x["outcome"], x["error_kind"], x["level"]) for x in attempts} == {
+        ("retried", "connecterror", "info")
+    }
