@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -139,6 +140,11 @@ class Settings(BaseSettings):
     notify_batch_size: int = Field(default=20, ge=1, le=500)
     notify_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # The address the service is reached at by its users, e.g.
+    # `https://triage.example.police.uk`: with it, the links in notifications are absolute;
+    # without it they are relative (`/ui/flags/{id}`).
+    public_base_url: str | None = None
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
@@ -211,6 +217,28 @@ class Settings(BaseSettings):
         if "openid" not in value.split():
             raise ValueError("the OpenID Connect scopes must include openid")
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or "?" in value
+            or "#" in value
+            or parts.username is not None
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(
+                "TRIAGE_PUBLIC_BASE_URL must be an absolute http(s) URL without a query, "
+                "fragment or credentials, e.g. https://triage.example.police.uk"
+            )
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:

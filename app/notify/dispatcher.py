@@ -30,6 +30,7 @@ from app.audit.chain import AuditEntry, append, digest_of
 from app.config import Settings
 from app.db import Database, utcnow
 from app.notify import repository
+from app.notify.outbox import as_sent
 from app.notify.secrets import unseal
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,7 @@ def claim(database: Database, settings: Settings, now: dt.datetime) -> list[_Cla
                 agency=s.agency,
                 url=s.url,
                 secret=unseal(settings, s.secret_encrypted),
-                body=orjson.dumps(n.payload),
+                body=orjson.dumps(as_sent(n.payload, settings.public_base_url)),
                 attempts=n.attempts,
             )
             for n, s in rows

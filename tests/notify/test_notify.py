@@ -16,7 +16,7 @@ from app.notify import dispatcher
 from tests.conftest import example_incident
 from tests.flags.api_helpers import incident_at
 from tests.notify.receiver import Receiver
-from tests.notify.support import SCHOOL_URN, Env, personal_values
+from tests.notify.support import SCHOOL_URN, Env, MakeEnv, personal_values
 
 
 def test_an_intake_writes_outbox_rows_for_matching_subscriptions_only(
@@ -312,3 +312,22 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     ids = receiver.ids()
     assert len(ids) == total + 1
     assert len(set(ids)) == total
+
+
+def test_webhooks_carry_absolute_links_under_the_public_base_url(
+    make_env: MakeEnv, receiver: Receiver
+) -> None:
+    env = make_env(public_base_url="https://triage.example.police.uk/")  # the slash is dropped
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    env.post_incident()
+    rows = env.notifications()
+    assert env.dispatch().delivered == len(rows) > 0
+    sent = {r["body"]["data"]["flag_id"]: r["body"]["data"]["links"] for r in receiver.received}
+    for row in rows:
+        flag_id = row.payload["data"]["flag_id"]
+        assert sent[flag_id] == {
+            "api": f"https://triage.example.police.uk/v1/flags/{flag_id}",
+            "screen": f"https://triage.example.police.uk/ui/flags/{flag_id}",
+        }
+        # Stored relative: the address is the deployment's, applied when sent.
+        assert row.payload["data"]["links"]["api"] == f"/v1/flags/{flag_id}"
