@@ -70,3 +70,16 @@ def test_the_public_base_url_loses_its_trailing_slash() -> None:
         "http://localhost:8000/triage"
     )
     assert Settings().public_base_url is None
+
+
+def test_smtp_needs_a_sender_and_a_whole_login() -> None:
+    with pytest.raises(ValidationError, match="TRIAGE_SMTP_FROM"):
+        Settings(smtp_host="smtp.example")
+    with pytest.raises(ValidationError):
+        Settings(smtp_host="smtp.example", smtp_from="not an address")
+    with pytest.raises(ValidationError, match="TRIAGE_SMTP_PASSWORD"):
+        Settings(smtp_host="smtp.example", smtp_from="triage@force.example", smtp_username="u")
+    ready = Settings(smtp_host="smtp.example", smtp_from="triage@force.example")
+    assert ready.email_enabled
+    assert (ready.smtp_port, ready.smtp_starttls) == (587, True)
+    assert not Settings().email_enabled

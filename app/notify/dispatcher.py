@@ -2,13 +2,15 @@
 
 Each round claims a batch of due notifications in one short unit of work (row locks with
 ``SKIP LOCKED`` on PostgreSQL, so several dispatchers never claim the same row; on SQLite
-one dispatcher) and leases them, then POSTs each one outside any transaction, signed per
-Standard Webhooks (``webhook-id`` is the notification id, so a receiver can deduplicate),
-and records the outcome in a unit of its own: a 2xx is ``delivered`` (with a ``disclose``
-audit event to the agency, naming the flag); anything else is retried with exponential
-backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the dead letter).
-Delivery is at least once: a dispatcher that dies after the POST and before recording it
-leaves the row to be sent again when its lease runs out.
+one dispatcher) and leases them, then sends each one outside any transaction by its
+subscription's channel (:mod:`app.notify.channels`): a webhook POST signed per Standard
+Webhooks (``webhook-id`` is the notification id, so a receiver can deduplicate), or an
+email (its ``Message-ID`` made from the notification id). It records the outcome in a unit
+of its own: a 2xx, or the SMTP server's acceptance, is ``delivered`` (with a ``disclose``
+audit event to the agency, naming the flag and the channel); anything else is retried with
+exponential backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the
+dead letter). Delivery is at least once: a dispatcher that dies after sending and before
+recording it leaves the row to be sent again when its lease runs out.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from typing import Any
 import httpx
 import orjson
 import structlog
-from standardwebhooks import Webhook
 
 from app.audit.chain import AuditEntry, append, digest_of
 from app.config import Settings
 from app.db import Database, utcnow
-from app.notify import repository
+from app.notify import channels, repository
+from app.notify.channels import Delivery
+from app.notify.models import Notification, Subscription
 from app.notify.outbox import as_sent
 from app.notify.secrets import unseal
 
@@ -49,17 +52,6 @@ class Round:
     ids: list[uuid.UUID] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    id: uuid.UUID
-    flag_id: uuid.UUID
-    agency: str
-    url: str
-    secret: str
-    body: bytes
-    attempts: int
-
-
 def backoff_seconds(settings: Settings, attempts: int) -> float:
     """Full jitter: uniform in [0, min(max, base·2^(attempts-1))] (at least one second)."""
     cap: float = min(
@@ -69,48 +61,31 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
     return max(random.uniform(0, cap), min(cap, 1.0))  # noqa: S311 (jitter, not a secret)
 
 
-def claim(database: Database, settings: Settings, now: dt.datetime) -> list[_Claimed]:
+def claim(database: Database, settings: Settings, now: dt.datetime) -> list[Delivery]:
     # The lease outlasts the slowest possible batch, so nothing is claimed twice while sent.
     lease = dt.timedelta(seconds=settings.notify_timeout_seconds * settings.notify_batch_size + 30)
     with database.unit() as session:
         rows = repository.claim_due(session, now, settings.notify_batch_size, now + lease)
-        return [
-            _Claimed(
-                id=n.id,
-                flag_id=n.flag_id,
-                agency=s.agency,
-                url=s.url,
-                secret=unseal(settings, s.secret_encrypted),
-                body=orjson.dumps(as_sent(n.payload, settings.public_base_url)),
-                attempts=n.attempts,
-            )
-            for n, s in rows
-        ]
+        return [_delivery(settings, n, s) for n, s in rows]
 
 
-def send(item: _Claimed, client: httpx.Client) -> str | None:
-    """POST one notification; None when the receiver took it (2xx), else the error kind."""
-    now = utcnow()
-    msg_id = f"msg_{item.id}"
-    signature = Webhook(item.secret).sign(msg_id, now, item.body.decode("utf-8"))
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
-    try:
-        reply = client.post(item.url, content=item.body, headers=headers)
-    except httpx.TimeoutException:
-        return "timeout"
-    except httpx.HTTPError as exc:
-        return type(exc).__name__.lower()[:64]
-    if 200 <= reply.status_code < 300:
-        return None
-    return f"http_{reply.status_code}"
+def _delivery(settings: Settings, n: Notification, s: Subscription) -> Delivery:
+    payload = as_sent(n.payload, settings.public_base_url)
+    sealed = s.secret_encrypted
+    return Delivery(
+        id=n.id,
+        flag_id=n.flag_id,
+        agency=s.agency,
+        channel=s.channel,
+        target=(s.email if s.channel == "email" else s.url) or "",
+        secret=unseal(settings, sealed) if sealed is not None else None,
+        payload=payload,
+        body=orjson.dumps(payload),
+        attempts=n.attempts,
+    )
 
 
-def record(database: Database, settings: Settings, item: _Claimed, error: str | None) -> str:
+def record(database: Database, settings: Settings, item: Delivery, error: str | None) -> str:
     """The attempt's outcome: delivered, retried or failed (or lost: another took it)."""
     now = utcnow()
     attempts = item.attempts + 1
@@ -143,7 +118,7 @@ def record(database: Database, settings: Settings, item: _Claimed, error: str | 
                     record_ids=[str(item.flag_id)],
                     recipients=[f"agency:{item.agency}"],
                     digest=digest_of(item.body.decode("utf-8")),
-                    detail={"channel": "webhook", "notification_id": str(item.id)},
+                    detail={"channel": item.channel, "notification_id": str(item.id)},
                 ),
             )
     return outcome
@@ -170,7 +145,7 @@ def run_once(
     http = client or httpx.Client(timeout=settings.notify_timeout_seconds, follow_redirects=False)
     try:
         for item in items:
-            error = send(item, http)
+            error = channels.send(item, settings, http)
             outcome = record(database, settings, item, error)
             if outcome == "delivered":
                 result.delivered += 1
