@@ -8,12 +8,14 @@ embedded demo database or demo keys.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import DatabaseLimits
@@ -24,6 +26,25 @@ ROOT = Path(os.environ.get("TRIAGE_HOME") or Path(__file__).resolve().parent.par
 DEFAULT_SQLITE_URL = f"sqlite:///{ROOT / 'var' / 'triage.db'}"
 # Connections beyond the admitted requests: readiness probe, metrics, audit sealer, spare.
 RESERVED_CONNECTIONS = 4
+
+# An email address as the service accepts one (a subscription's mailbox, the sender): a
+# dot-atom local part and a domain of at least two labels, the last not numeric. No quoted
+# local parts, comments, display names or address literals, and so never a CR, LF, comma or
+# angle bracket that could reach a header.
+EMAIL_ADDRESS_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+EMAIL_ADDRESS_MAX_LENGTH = 254  # RFC 5321 §4.5.3.1.3: a path of 256 octets, less the <>
+EmailAddress = Annotated[
+    str, StringConstraints(pattern=EMAIL_ADDRESS_PATTERN, max_length=EMAIL_ADDRESS_MAX_LENGTH)
+]
+
+
+def is_email_address(value: str) -> bool:
+    return len(value) <= EMAIL_ADDRESS_MAX_LENGTH and bool(
+        re.fullmatch(EMAIL_ADDRESS_PATTERN, value)
+    )
 
 
 class Settings(BaseSettings):
@@ -154,6 +175,22 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     notify_lease_seconds: float | None = Field(default=None, gt=0, le=86_400)
 
+    # The address the service is reached at by its users, e.g.
+    # `https://triage.example.police.uk`: with it, the links in notifications (webhooks and
+    # emails) are absolute; without it they are relative (`/ui/flags/{id}`).
+    public_base_url: str | None = None
+
+    # Email notifications (SMTP): off without `smtp_host` (an email subscription is refused,
+    # and one made earlier fails with `smtp_not_configured`). STARTTLS unless switched off;
+    # a login only with both the user name and the password. Each SMTP exchange is bounded
+    # by `notify_timeout_seconds` per network operation.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: EmailAddress | None = None
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
@@ -213,6 +250,10 @@ class Settings(BaseSettings):
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
 
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
     @field_validator("jwt_algorithms", "oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
@@ -232,6 +273,40 @@ class Settings(BaseSettings):
         if "openid" not in value.split():
             raise ValueError("the OpenID Connect scopes must include openid")
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or "?" in value
+            or "#" in value
+            or parts.username is not None
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(
+                "TRIAGE_PUBLIC_BASE_URL must be an absolute http(s) URL without a query, "
+                "fragment or credentials, e.g. https://triage.example.police.uk"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        if not self.smtp_host:
+            return self
+        if not self.smtp_from:
+            raise ValueError("email notifications (TRIAGE_SMTP_HOST) need TRIAGE_SMTP_FROM")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError("set both TRIAGE_SMTP_USERNAME and TRIAGE_SMTP_PASSWORD, or neither")
+        if self.environment == "production" and self.smtp_username and not self.smtp_starttls:
+            raise ValueError("in production an SMTP login needs STARTTLS (TRIAGE_SMTP_STARTTLS)")
+        return self
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:

@@ -42,3 +42,44 @@ def test_environment_variables_use_the_triage_prefix(monkeypatch: pytest.MonkeyP
     settings = Settings()
     assert settings.max_body_bytes == 2048
     assert settings.area_overrides == {"E09000018": {"dash-ric": "dash-ric@1"}}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "triage.example.police.uk",
+        "ftp://triage.example.police.uk",
+        "https://",
+        "https://triage.example.police.uk/?x=1",
+        "https://triage.example.police.uk/#top",
+        "https://user:pw@triage.example.police.uk",
+        "https://triage.example.police.uk/ path",
+    ],
+)
+def test_the_public_base_url_must_be_an_absolute_http_url_alone(url: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings(public_base_url=url)
+    assert "TRIAGE_PUBLIC_BASE_URL" in str(err.value)
+
+
+def test_the_public_base_url_loses_its_trailing_slash() -> None:
+    assert Settings(public_base_url="https://triage.example/").public_base_url == (
+        "https://triage.example"
+    )
+    assert Settings(public_base_url="http://localhost:8000/triage/").public_base_url == (
+        "http://localhost:8000/triage"
+    )
+    assert Settings().public_base_url is None
+
+
+def test_smtp_needs_a_sender_and_a_whole_login() -> None:
+    with pytest.raises(ValidationError, match="TRIAGE_SMTP_FROM"):
+        Settings(smtp_host="smtp.example")
+    with pytest.raises(ValidationError):
+        Settings(smtp_host="smtp.example", smtp_from="not an address")
+    with pytest.raises(ValidationError, match="TRIAGE_SMTP_PASSWORD"):
+        Settings(smtp_host="smtp.example", smtp_from="triage@force.example", smtp_username="u")
+    ready = Settings(smtp_host="smtp.example", smtp_from="triage@force.example")
+    assert ready.email_enabled
+    assert (ready.smtp_port, ready.smtp_starttls) == (587, True)
+    assert not Settings().email_enabled

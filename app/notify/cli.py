@@ -14,18 +14,28 @@ from app.auth.principal import AGENCIES
 from app.config import get_settings
 from app.db import Database, utcnow
 from app.notify import repository
+from app.notify.models import CHANNELS
 from app.notify.secrets import SecretKeyMissing
-from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
+from app.notify.service import (
+    EmailNotConfigured,
+    SubscriptionSpecError,
+    create_subscription,
+    delete_subscription,
+)
 
 
 def register(sub: Any) -> None:
     subs = sub.add_parser("subscriptions", help="manage notification subscriptions")
     ssub = subs.add_subparsers(dest="subscriptions_command", required=True)
-    create = ssub.add_parser("create", help="subscribe an agency; prints the secret once")
+    create = ssub.add_parser("create", help="subscribe an agency; prints a webhook's secret once")
     create.add_argument(
         "--agency", required=True, choices=AGENCIES, help="the agency whose flags it hears of"
     )
-    create.add_argument("--url", required=True, help="the webhook (https)")
+    create.add_argument("--channel", choices=CHANNELS, default="webhook", help="how it is told")
+    create.add_argument("--url", help="the webhook (https), for --channel webhook")
+    create.add_argument(
+        "--email", metavar="ADDRESS", help="the agency's mailbox, for --channel email"
+    )
     create.add_argument("--area", help="only this area's flags (default: every area)")
     create.add_argument("--school", dest="school_urn", metavar="URN", help="for schools")
     create.add_argument("--label", default="", help="a name for people (not sent anywhere)")
@@ -108,19 +118,23 @@ def _create(args: argparse.Namespace) -> int:
                 s,
                 get_settings(),
                 agency=args.agency,
+                channel=args.channel,
                 url=args.url,
+                email=args.email,
                 area=args.area,
                 school_urn=args.school_urn,
                 label=args.label,
                 created_by="cli",
             )
-    except (SubscriptionSpecError, SecretKeyMissing) as exc:
+    except (SubscriptionSpecError, SecretKeyMissing, EmailNotConfigured) as exc:
         print(f"error: {exc}")
         return 2
     finally:
         db.dispose()
-    print(f"subscription id: {created.subscription.id}\nsecret: {created.secret}")
-    print("The secret is shown once. Verify each webhook with it (Standard Webhooks).")
+    print(f"subscription id: {created.subscription.id}")
+    if created.secret is not None:
+        print(f"secret: {created.secret}")
+        print("The secret is shown once. Verify each webhook with it (Standard Webhooks).")
     return 0
 
 
@@ -130,7 +144,7 @@ def _list(_: argparse.Namespace) -> int:
         for x in repository.list_subscriptions(s):
             print(
                 f"{x.id}  {x.agency:<10} {x.area or '*':<12} {x.school_urn or '-':<8} "
-                f"{x.channel}  {x.url}  {x.label}"
+                f"{x.channel:<7}  {x.url or x.email}  {x.label}"
             )
     db.dispose()
     return 0

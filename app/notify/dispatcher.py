@@ -2,16 +2,18 @@
 
 Each round claims a batch of due notifications in one short unit of work (row locks with
 ``SKIP LOCKED`` on PostgreSQL, so several dispatchers never claim the same row; on SQLite
-one dispatcher) and leases them, then POSTs each one outside any transaction, signed per
-Standard Webhooks (``webhook-id`` is the notification id, so a receiver can deduplicate),
-and records the outcomes: a 2xx is ``delivered`` (with a ``disclose`` audit event to the
-agency, naming the flag, at the time of its POST); anything else is retried with
-exponential backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the dead
-letter). Outcomes are recorded together, in one unit of work per batch (or sooner, once the
-oldest unrecorded one is ``RECORD_WITHIN`` old): a commit, and on PostgreSQL a turn of the
-audit chain's lock, per batch rather than per notification. Delivery is at least once: a
-dispatcher that dies between POSTs and recording them leaves those rows (at most a batch)
-to be sent again, with the same ``webhook-id``, when its lease runs out.
+one dispatcher) and leases them, then sends each one outside any transaction by its
+subscription's channel (:mod:`app.notify.channels`): a webhook POST signed per Standard
+Webhooks (``webhook-id`` is the notification id, so a receiver can deduplicate), or an
+email (its ``Message-ID`` made from the notification id). A 2xx, or the SMTP server's
+acceptance, is ``delivered`` (with a ``disclose`` audit event to the agency, naming the
+flag and the channel, at the time it was sent); anything else is retried with exponential
+backoff and full jitter until ``notify_max_attempts``, then ``failed`` (the dead letter).
+Outcomes are recorded together, in one unit of work per batch (or sooner, once the oldest
+unrecorded one is ``RECORD_WITHIN`` old): a commit, and on PostgreSQL a turn of the audit
+chain's lock, per batch rather than per notification. Delivery is at least once: a
+dispatcher that dies between sending and recording leaves those rows (at most a batch) to
+be sent again, with the same ``webhook-id``, when its lease runs out.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from typing import Any
 import httpx
 import orjson
 import structlog
-from standardwebhooks import Webhook
 
 from app.audit.chain import AuditEntry, append_all, digest_of
 from app.config import Settings
 from app.db import Database, utcnow
-from app.notify import repository
+from app.notify import channels, repository
+from app.notify.channels import Delivery
+from app.notify.models import Notification, Subscription
+from app.notify.outbox import as_sent
 from app.notify.secrets import unseal
 
 log = structlog.get_logger(__name__)
@@ -70,21 +74,10 @@ class Round:
 
 
 @dataclass(frozen=True)
-class _Claimed:
-    id: uuid.UUID
-    flag_id: uuid.UUID
-    agency: str
-    url: str
-    secret: str
-    body: bytes
-    attempts: int
-
-
-@dataclass(frozen=True)
 class _Attempt:
-    item: _Claimed
+    item: Delivery
     error: str | None  # None: delivered
-    at: dt.datetime  # when the POST ended
+    at: dt.datetime  # when the sending ended
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
@@ -96,47 +89,30 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
     return max(random.uniform(0, cap), min(cap, 1.0))  # noqa: S311 (jitter, not a secret)
 
 
-def claim(database: Database, settings: Settings, now: dt.datetime) -> list[_Claimed]:
+def claim(database: Database, settings: Settings, now: dt.datetime) -> list[Delivery]:
     # By default the lease outlasts the slowest possible batch, so nothing is claimed twice
     # while it is being sent (Settings.notify_lease).
     with database.unit() as session:
         rows = repository.claim_due(
             session, now, settings.notify_batch_size, now + settings.notify_lease
         )
-        return [
-            _Claimed(
-                id=n.id,
-                flag_id=n.flag_id,
-                agency=s.agency,
-                url=s.url,
-                secret=unseal(settings, s.secret_encrypted),
-                body=orjson.dumps(n.payload),
-                attempts=n.attempts,
-            )
-            for n, s in rows
-        ]
+        return [_delivery(settings, n, s) for n, s in rows]
 
 
-def send(item: _Claimed, client: httpx.Client) -> str | None:
-    """POST one notification; None when the receiver took it (2xx), else the error kind."""
-    now = utcnow()
-    msg_id = f"msg_{item.id}"
-    signature = Webhook(item.secret).sign(msg_id, now, item.body.decode("utf-8"))
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
-    try:
-        reply = client.post(item.url, content=item.body, headers=headers)
-    except httpx.TimeoutException:
-        return "timeout"
-    except httpx.HTTPError as exc:
-        return type(exc).__name__.lower()[:64]
-    if 200 <= reply.status_code < 300:
-        return None
-    return f"http_{reply.status_code}"
+def _delivery(settings: Settings, n: Notification, s: Subscription) -> Delivery:
+    payload = as_sent(n.payload, settings.public_base_url)
+    sealed = s.secret_encrypted
+    return Delivery(
+        id=n.id,
+        flag_id=n.flag_id,
+        agency=s.agency,
+        channel=s.channel,
+        target=(s.email if s.channel == "email" else s.url) or "",
+        secret=unseal(settings, sealed) if sealed is not None else None,
+        payload=payload,
+        body=orjson.dumps(payload),
+        attempts=n.attempts,
+    )
 
 
 def _settlement(settings: Settings, attempt: _Attempt) -> tuple[str, dict[str, Any]]:
@@ -172,7 +148,7 @@ def record(database: Database, settings: Settings, attempts: Sequence[_Attempt])
                         record_ids=[str(item.flag_id)],
                         recipients=[f"agency:{item.agency}"],
                         digest=digest_of(item.body.decode("utf-8")),
-                        detail={"channel": "webhook", "notification_id": str(item.id)},
+                        detail={"channel": item.channel, "notification_id": str(item.id)},
                         occurred_at=attempt.at,
                     )
                 )
@@ -203,7 +179,7 @@ def run_once(
     try:
         unrecorded: list[_Attempt] = []
         for n, item in enumerate(items, 1):
-            error = send(item, http)
+            error = channels.send(item, settings, http)
             unrecorded.append(_Attempt(item, error, utcnow()))
             if n < len(items) and utcnow() - unrecorded[0].at < RECORD_WITHIN:
                 continue

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, PortableJSON, UTCDateTime, new_id, utcnow
 
 EVENT_KINDS = ("raised", "status_changed", "needs_review", "overdue")
+CHANNELS = ("webhook", "email")
 NOTIFICATION_STATUSES = ("pending", "delivered", "acknowledged", "failed")
 
 
@@ -20,7 +21,16 @@ class Subscription(Base):
 
     __tablename__ = "subscriptions"
     __table_args__ = (
-        CheckConstraint("channel IN ('webhook')", name="channel"),
+        CheckConstraint("channel IN ('webhook', 'email')", name="channel"),
+        # Each channel has its own target: a webhook its URL and signing secret, an email
+        # subscription its mailbox (no secret: nothing is signed).
+        CheckConstraint(
+            "(channel = 'webhook' AND url IS NOT NULL AND secret_encrypted IS NOT NULL"
+            " AND email IS NULL)"
+            " OR (channel = 'email' AND email IS NOT NULL AND url IS NULL"
+            " AND secret_encrypted IS NULL)",
+            name="target",
+        ),
         Index("ix_subscriptions_agency_active", "agency", "active"),
     )
 
@@ -29,9 +39,12 @@ class Subscription(Base):
     area: Mapped[str | None] = mapped_column(String(64))  # None: every area
     school_urn: Mapped[str | None] = mapped_column(String(8))  # None: every school
     channel: Mapped[str] = mapped_column(String(16), default="webhook")
-    url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str | None] = mapped_column(String(2000))  # a webhook's
+    # An email subscription's mailbox: an agency's functional address (configuration, not
+    # personal data about anyone in an incident; still never logged).
+    email: Mapped[str | None] = mapped_column(String(254))
     # The webhook secret, Fernet-encrypted (it must be recoverable to sign with).
-    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
     label: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

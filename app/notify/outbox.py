@@ -7,6 +7,8 @@ commits cannot lose its notifications, whatever happens to the process after the
 Payloads carry **no personal data**: the flag's id, type, agency, subject role (victim,
 child, perpetrator), status and due time, and links to the flag in the API and the screens.
 The receiver fetches what it is entitled to, and that read is audited as a disclosure.
+The stored links are relative; the dispatcher sends them absolute under the service's
+public address when it has one (:func:`as_sent`, ``TRIAGE_PUBLIC_BASE_URL``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ def payload(
             "links": {"api": f"/v1/flags/{flag.id}", "screen": f"/ui/flags/{flag.id}"},
         },
     }
+
+
+def as_sent(body: dict[str, Any], public_base_url: str | None) -> dict[str, Any]:
+    """The stored payload as it is sent: its links absolute under ``public_base_url`` (a
+    validated setting without a trailing slash), or left relative without one."""
+    if public_base_url is None:
+        return body
+    data = body["data"]
+    links = {name: public_base_url + path for name, path in data["links"].items()}
+    return {**body, "data": {**data, "links": links}}
 
 
 def notifications(

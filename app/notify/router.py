@@ -12,13 +12,19 @@ from sqlalchemy.orm import Session
 from app.audit.record import AuditRecord
 from app.auth.policy import authorize
 from app.auth.principal import SCHOOL_URN_PATTERN, Agency, Principal
+from app.config import EmailAddress
 from app.db import DatabaseDep, utcnow
 from app.errors import COMMON_PROBLEMS, Conflict, NotFound, Unprocessable, problem_responses
 from app.idempotency.writes import WriteRequestDep, WriteResult, run_write
 from app.notify import repository
 from app.notify.models import Notification, Subscription
 from app.notify.secrets import SecretKeyMissing
-from app.notify.service import SubscriptionSpecError, create_subscription, delete_subscription
+from app.notify.service import (
+    EmailNotConfigured,
+    SubscriptionSpecError,
+    create_subscription,
+    delete_subscription,
+)
 from app.requests import StrictJsonRoute
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictJsonRoute)
@@ -29,10 +35,18 @@ ADMIN_SUBSCRIPTIONS = Depends(authorize("admin.subscriptions"))
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agency: Agency
-    channel: Literal["webhook"] = "webhook"
-    url: str = Field(
+    channel: Literal["webhook", "email"] = "webhook"
+    url: str | None = Field(
+        default=None,
         max_length=2000,
-        description="https (plain http only to localhost in development and test).",
+        description="The webhook, for channel `webhook` (and refused for `email`): https "
+        "(plain http only to localhost in development and test).",
+    )
+    email: EmailAddress | None = Field(
+        default=None,
+        description="The mailbox, for channel `email` (and refused for `webhook`): the "
+        "agency's functional address, e.g. a school's safeguarding role address. Email is "
+        "off unless the service has SMTP configured (409).",
     )
     area: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="None: every area."
@@ -49,7 +63,8 @@ class SubscriptionOut(BaseModel):
     id: str
     agency: str
     channel: str
-    url: str
+    url: str | None = Field(description="The webhook (channel `webhook`).")
+    email: str | None = Field(description="The mailbox (channel `email`).")
     area: str | None
     school_urn: str | None
     label: str
@@ -57,8 +72,9 @@ class SubscriptionOut(BaseModel):
 
 
 class CreatedSubscriptionOut(SubscriptionOut):
-    secret: str = Field(
-        description="The signing secret (`whsec_…`, Standard Webhooks), shown this once."
+    secret: str | None = Field(
+        description="A webhook's signing secret (`whsec_…`, Standard Webhooks), shown this "
+        "once; null for an email subscription (nothing is signed)."
     )
 
 
@@ -111,6 +127,7 @@ def _out(sub: Subscription) -> SubscriptionOut:
         agency=sub.agency,
         channel=sub.channel,
         url=sub.url,
+        email=sub.email,
         area=sub.area,
         school_urn=sub.school_urn,
         label=sub.label,
@@ -137,6 +154,9 @@ def get_subscriptions(db: DatabaseDep) -> list[SubscriptionOut]:
     response_model=CreatedSubscriptionOut,
     operation_id="create_subscription",
     summary="Subscribe an agency to its flags' notifications (the secret is returned once)",
+    description="By webhook (`url`) or by email (`email`, when the service has SMTP "
+    "configured; else 409). A `url` for an email subscription, or an `email` for a webhook, "
+    "is a 422; so is a school's subscription without its `school_urn`.",
     responses=problem_responses(409, 422, *COMMON_PROBLEMS),
 )
 def post_subscription(
@@ -154,7 +174,9 @@ def post_subscription(
                 session,
                 settings,
                 agency=body.agency,
+                channel=body.channel,
                 url=body.url,
+                email=body.email,
                 area=body.area,
                 school_urn=body.school_urn,
                 label=body.label,
@@ -162,7 +184,7 @@ def post_subscription(
             )
         except SubscriptionSpecError as exc:
             raise Unprocessable(str(exc)) from exc
-        except SecretKeyMissing as exc:
+        except (SecretKeyMissing, EmailNotConfigured) as exc:
             raise Conflict(str(exc)) from exc
         out = CreatedSubscriptionOut(
             **_out(created.subscription).model_dump(), secret=created.secret
@@ -176,7 +198,11 @@ def post_subscription(
                     operation="collect",
                     record_type="subscription",
                     record_ids=[created.subscription.id],
-                    payload={"id": str(created.subscription.id), "agency": body.agency},
+                    payload={
+                        "id": str(created.subscription.id),
+                        "agency": body.agency,
+                        "channel": body.channel,
+                    },
                 )
             ],
         )

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from app.config import Settings
+from app.config import Settings, is_email_address
 from app.db import utcnow
 from app.notify import repository
 from app.notify.models import Subscription
@@ -21,10 +21,14 @@ class SubscriptionSpecError(ValueError):
     """A subscription that cannot be made (the message says why)."""
 
 
+class EmailNotConfigured(Exception):
+    """An email subscription on a service without SMTP (``TRIAGE_SMTP_HOST``)."""
+
+
 @dataclass(frozen=True)
 class Created:
     subscription: Subscription
-    secret: str  # shown once
+    secret: str | None  # a webhook's, shown once; an email subscription has none
 
 
 def check_url(settings: Settings, url: str) -> None:
@@ -42,32 +46,60 @@ def check_url(settings: Settings, url: str) -> None:
     )
 
 
+def _target(
+    settings: Settings, channel: str, url: str | None, email: str | None
+) -> tuple[dict[str, str | None], str | None]:
+    """The subscription's target columns for its channel, and a new webhook's secret.
+    Messages never repeat the value refused."""
+    if channel == "webhook":
+        if email is not None:
+            raise SubscriptionSpecError("a webhook subscription takes a url, not an email")
+        if url is None:
+            raise SubscriptionSpecError("a webhook subscription needs its url")
+        check_url(settings, url)
+        secret = new_secret()
+        sealed = seal(settings, secret)  # SecretKeyMissing in production without the key
+        return {"url": url, "email": None, "secret_encrypted": sealed}, secret
+    if channel == "email":
+        if url is not None:
+            raise SubscriptionSpecError("an email subscription takes an email, not a url")
+        if email is None or not is_email_address(email):
+            raise SubscriptionSpecError("an email subscription needs a valid email address")
+        if not settings.email_enabled:
+            raise EmailNotConfigured(
+                "email notifications are off on this service (set TRIAGE_SMTP_HOST and "
+                "TRIAGE_SMTP_FROM to subscribe by email)"
+            )
+        return {"url": None, "email": email, "secret_encrypted": None}, None
+    raise SubscriptionSpecError("the channel is webhook or email")
+
+
 def create_subscription(
     session: Session,
     settings: Settings,
     *,
     agency: str,
-    url: str,
+    channel: str = "webhook",
+    url: str | None = None,
+    email: str | None = None,
     area: str | None,
     school_urn: str | None,
     label: str,
     created_by: str,
 ) -> Created:
-    check_url(settings, url)
     if agency == "school" and not school_urn:
         raise SubscriptionSpecError("a school's subscription names its school URN")
     if agency != "school" and school_urn:
         raise SubscriptionSpecError("only a school's subscription names a school URN")
-    secret = new_secret()
+    target, secret = _target(settings, channel, url, email)
     sub = repository.add_subscription(
         session,
         {
             "agency": agency,
             "area": area,
             "school_urn": school_urn,
-            "channel": "webhook",
-            "url": url,
-            "secret_encrypted": seal(settings, secret),  # SecretKeyMissing in production
+            "channel": channel,
+            **target,
             "label": label,
             "active": True,
             "created_at": utcnow(),

@@ -28,8 +28,8 @@ from app.audit.chain import seal_all, verify
 from app.audit.models import AuditEvent
 from app.flags.overdue import sweep
 from app.notify.models import Notification
-from tests.notify.conftest import Env
 from tests.notify.receiver import Receiver
+from tests.notify.support import Env
 
 pytestmark = pytest.mark.slow
 

@@ -18,30 +18,12 @@ from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.flags.models import Flag
 from app.flags.overdue import sweep
-from app.notify import dispatcher
+from app.notify import channels, dispatcher
 from app.notify.models import Notification
 from tests.conftest import example_incident
 from tests.flags.api_helpers import incident_at
-from tests.notify.conftest import SCHOOL_URN, Env
 from tests.notify.receiver import Receiver
-
-
-def _personal_values() -> list[str]:
-    """Names, dates of birth and free text of the example incident."""
-    body = example_incident()
-    found: list[str] = []
-    for person in body["persons"]:
-        found += list(person.get("name", {}).values())
-        for key in ("date_of_birth", "expected_date"):
-            if key in person:
-                found.append(person[key])
-        child = person.get("child") or {}
-        if "account" in child:
-            found.append(child["account"])
-        if "school" in child:
-            found.append(child["school"]["name"])
-    found += [body["occurred_at"][:10], body["reported_at"], body["source"]["reference"]]
-    return [v for v in found if v]
+from tests.notify.support import SCHOOL_URN, Env, MakeEnv, personal_values
 
 
 def test_an_intake_writes_outbox_rows_for_matching_subscriptions_only(
@@ -76,7 +58,7 @@ def test_an_intake_writes_outbox_rows_for_matching_subscriptions_only(
             "due_at", "links",
         }  # fmt: skip
     text_of_payloads = str([r.payload for r in rows])
-    for value in _personal_values():
+    for value in personal_values():
         assert value not in text_of_payloads, value
 
 
@@ -123,7 +105,7 @@ def test_delivered_signed_once_with_a_disclosure_each(env: Env, receiver: Receiv
     listed = env.client.get("/v1/admin/subscriptions", headers=env.keys["admin"]).json()
     assert "secret" not in listed[0]
     for body in receiver.bodies():
-        for value in _personal_values():
+        for value in personal_values():
             assert value not in body
 
 
@@ -315,7 +297,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
     env.post_incident()
     total = len(env.notifications())
     assert total > 2
-    real_send = dispatcher.send
+    real_send = channels.send
     calls = 0
 
     def send_then_die(*args: Any, **kwargs: Any) -> str | None:
@@ -325,10 +307,10 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
             raise KeyboardInterrupt
         return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(dispatcher, "send", send_then_die)
+    monkeypatch.setattr(channels, "send", send_then_die)
     with pytest.raises(KeyboardInterrupt):
         env.dispatch()
-    monkeypatch.setattr(dispatcher, "send", real_send)
+    monkeypatch.setattr(channels, "send", real_send)
     assert {n.status for n in env.notifications()} == {"pending"}  # nothing recorded
     assert env.dispatch().claimed == 0  # all leased to the dead dispatcher
     _expire_leases(env)
@@ -560,3 +542,22 @@ def test_notify_run_logs_as_the_service_does(
     assert {(x["outcome"], x["error_kind"], x["level"]) for x in attempts} == {
         ("retried", "connecterror", "info")
     }
+
+
+def test_webhooks_carry_absolute_links_under_the_public_base_url(
+    make_env: MakeEnv, receiver: Receiver
+) -> None:
+    env = make_env(public_base_url="https://triage.example.police.uk/")  # the slash is dropped
+    receiver.secret = env.subscribe("csc", receiver.url)["secret"]
+    env.post_incident()
+    rows = env.notifications()
+    assert env.dispatch().delivered == len(rows) > 0
+    sent = {r["body"]["data"]["flag_id"]: r["body"]["data"]["links"] for r in receiver.received}
+    for row in rows:
+        flag_id = row.payload["data"]["flag_id"]
+        assert sent[flag_id] == {
+            "api": f"https://triage.example.police.uk/v1/flags/{flag_id}",
+            "screen": f"https://triage.example.police.uk/ui/flags/{flag_id}",
+        }
+        # Stored relative: the address is the deployment's, applied when sent.
+        assert row.payload["data"]["links"]["api"] == f"/v1/flags/{flag_id}"
