@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
@@ -139,15 +139,24 @@ def occurrences(
         .where(_in_period(area, start, end), IncidentPerson.role == role)
     )
     whos = period.with_only_columns(_resolved(person))
+    # The records of those persons: each survivor and the records merged into it. Two
+    # branches, each on its own index (the primary key, ``merged_into_id``): one ``OR`` of
+    # the two would read every person (bench/report_bench.py).
+    member = aliased(Person)
+    records = union(
+        select(member.id).where(member.id.in_(whos)),
+        select(member.id).where(member.merged_into_id.in_(whos)),
+    ).subquery()
     other = aliased(Person)
     linked = aliased(IncidentPerson)
     earlier = aliased(Incident)
     history = (
         select(_resolved(other), earlier.id, earlier.occurred_at)
+        .select_from(records)
+        .join(other, other.id == records.c.id)
         .join(linked, (linked.person_id == other.id) & (linked.role == role))
         .join(earlier, earlier.id == linked.incident_id)
         .where(
-            or_(other.id.in_(whos), other.merged_into_id.in_(whos)),
             earlier.occurred_at >= since,
             earlier.occurred_at < end,
             earlier.erased_at.is_(None),

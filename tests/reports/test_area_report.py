@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
-from app.incidents.models import Incident
+from app.incidents.models import Incident, IncidentPerson, Person
 from app.reports.area import LONDON, area_report
 from app.reports.suppression import HIDDEN
 from tests.conftest import KeyMaker
@@ -267,3 +267,35 @@ def test_who_may_read_which_area_and_bad_periods(client: TestClient, make_key: K
         assert r.status_code == 422, bad
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "yesterday" not in r.text
+
+
+def test_repeat_victims_through_merged_records(
+    client: TestClient, make_key: KeyMaker, session: Session
+) -> None:
+    """A victim's earlier incident on a record since merged into hers (either way round)
+    makes the later one a repeat: the history reads a survivor's merged records too."""
+    submitter = make_key("submitter")
+    first, _, third, after = _month_starts()
+
+    def victim_of(incident_id: str) -> uuid.UUID:
+        return session.scalars(
+            select(IncidentPerson.person_id).where(
+                IncidentPerson.incident_id == uuid.UUID(incident_id),
+                IncidentPerson.role == "victim",
+            )
+        ).one()
+
+    pairs = []
+    for n in range(2):
+        earlier = _post(client, submitter, incident_at(_at(first, 1 + n)))["incident_id"]
+        later = _post(client, submitter, incident_at(_at(third, 1 + n)))["incident_id"]
+        pairs.append((victim_of(earlier), victim_of(later)))
+    # Pair 0: the earlier incident's record merged into the later one's; pair 1: the other way.
+    (old0, new0), (old1, new1) = pairs
+    session.execute(update(Person).where(Person.id == old0).values(merged_into_id=new0))
+    session.execute(update(Person).where(Person.id == new1).values(merged_into_id=old1))
+    session.commit()
+
+    direct = area_report(session, AREA_A, third, after, dt.datetime.now(dt.UTC))
+    assert direct.table("repeats").raw["total"]["repeat_victim"] == 2
+    assert direct.table("repeats").raw["total"]["repeat_perpetrator"] == 0
