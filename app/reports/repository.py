@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, union
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
@@ -179,23 +179,25 @@ def occurrences(
         .join(person, person.id == IncidentPerson.person_id)
         .where(_in_period(area, start, end), IncidentPerson.role == role)
     )
-    whos = period.with_only_columns(_resolved(person))
-    # The records of those persons: each survivor and the records merged into it. Two
-    # branches, each on its own index (the primary key, ``merged_into_id``): one ``OR`` of
-    # the two would read every person (bench/report_bench.py).
+    # The period's persons, once (a CTE read by both branches below).
+    whos = period.with_only_columns(_resolved(person).label("who")).cte("whos")
+    # Their records: each survivor and the records merged into it, with the survivor.
+    # Two branches, each on its own index (the primary key, ``merged_into_id``): one
+    # ``OR`` of the two would read every person (bench/report_bench.py).
     member = aliased(Person)
-    records = union(
-        select(member.id).where(member.id.in_(whos)),
-        select(member.id).where(member.merged_into_id.in_(whos)),
+    records = union_all(
+        select(member.id, _resolved(member).label("who")).where(member.id.in_(select(whos.c.who))),
+        select(member.id, _resolved(member).label("who")).where(
+            member.merged_into_id.in_(select(whos.c.who)),
+            member.id.not_in(select(whos.c.who)),
+        ),
     ).subquery()
-    other = aliased(Person)
     linked = aliased(IncidentPerson)
     earlier = aliased(Incident)
     history = (
-        select(_resolved(other), earlier.id, earlier.occurred_at)
+        select(records.c.who, earlier.id, earlier.occurred_at)
         .select_from(records)
-        .join(other, other.id == records.c.id)
-        .join(linked, (linked.person_id == other.id) & (linked.role == role))
+        .join(linked, (linked.person_id == records.c.id) & (linked.role == role))
         .join(earlier, earlier.id == linked.incident_id)
         .where(
             earlier.occurred_at >= since,
