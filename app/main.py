@@ -59,6 +59,7 @@ from app.ui.incident import router as incident_screen
 from app.ui.oidc import router as oidc_sign_in
 from app.ui.person import router as person_screen
 from app.ui.queue import router as queue_screen
+from app.ui.reports import router as reports_screen
 from app.ui.router import install_screens
 from app.ui.search import router as search_screen
 
@@ -168,6 +169,7 @@ def create_app(
         search_screen,
         flags_screen,
         inbox_screen,
+        reports_screen,
     )
 
     # Off unless configured: a server span per request, a span per SQL statement.

@@ -85,6 +85,10 @@ class FlagEvent(Base):
     """Every change to a flag: who, when, what, from and to."""
 
     __tablename__ = "flag_events"
+    __table_args__ = (
+        # Area reports: a flag's first action by a person, from the index alone.
+        Index("ix_flag_events_flag_id_role_at", "flag_id", "role", "at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     flag_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flags.id"), index=True)

@@ -124,6 +124,8 @@ class IncidentPerson(Base):
         ),
         # History lookups: a person's incidents in one role (app/people/history.py).
         Index("ix_incident_persons_person_id_role", "person_id", "role", "incident_id"),
+        # Area reports: an incident's victim or perpetrator, from the index alone.
+        Index("ix_incident_persons_incident_id_role", "incident_id", "role", "person_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

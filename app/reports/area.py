@@ -136,10 +136,7 @@ def repeat_incidents(period: Iterable[Occurrence], history: Iterable[Occurrence]
 
 def _child_counts(incident: IncidentFacts) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for person in incident.persons:
-        if person.get("role") != "child":
-            continue
-        child = person.get("child") or {}
+    for child in incident.children:
         for fact in ("present", "witnessed", "injured", "intervened"):
             if _yes(child.get(fact)):
                 counts[fact] += 1

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
@@ -36,7 +36,7 @@ class IncidentFacts:
     marac_criteria: list[str]
     serial_perpetrator: bool
     child_levels: list[str]
-    persons: list[dict[str, Any]]  # the incident's persons as scored (child facts)
+    children: list[dict[str, Any]]  # each child's facts as scored (present, witnessed...)
     separation_status: str | None
     separation_past_year: str | None  # the DASH answer
 
@@ -82,22 +82,21 @@ def incident_facts(
     latest = (
         select(func.max(later.version)).where(later.incident_id == Incident.id).scalar_subquery()
     )
-    incident = Assessment.inputs["incident"]
-    query = (
-        select(
-            Incident.id,
-            Incident.occurred_at,
-            Assessment.victim_level,
-            Assessment.marac_refer,
-            Assessment.result["victim"]["marac"]["criteria"],
-            Assessment.result["perpetrator"]["serial"],
-            Assessment.result["children"],
-            incident["persons"],
-            incident["relationship"]["separation"]["status"].as_string(),
-            incident["victim_checklist"]["answers"]["separation_past_year"].as_string(),
-        )
+    in_period = (
+        select(Incident.id, Incident.occurred_at, Assessment.victim_level, Assessment.marac_refer)
         .join(Assessment, Assessment.incident_id == Incident.id)
         .where(_in_period(area, start, end), Assessment.version == latest)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        return _incident_facts_postgres(session, in_period)
+    incident = Assessment.inputs["incident"]
+    query = in_period.add_columns(
+        Assessment.result["victim"]["marac"]["criteria"],
+        Assessment.result["perpetrator"]["serial"],
+        Assessment.result["children"],
+        incident["persons"],
+        incident["relationship"]["separation"]["status"].as_string(),
+        incident["victim_checklist"]["answers"]["separation_past_year"].as_string(),
     )
     return [
         IncidentFacts(
@@ -108,11 +107,53 @@ def incident_facts(
             marac_criteria=list(row[4] or []),
             serial_perpetrator=row[5] is True,
             child_levels=[c["level"] for c in row[6] or []],
-            persons=list(row[7] or []),
+            children=[p.get("child") or {} for p in row[7] or [] if p.get("role") == "child"],
             separation_status=row[8],
             separation_past_year=row[9],
         )
         for row in session.execute(query)
+    ]
+
+
+# PostgreSQL: an assessment's JSON is stored out of line (TOAST, some 20 kB a row), and
+# every operator applied to the column would fetch and decompress it again. A lateral
+# subquery decompresses ``result`` and ``inputs`` once per row (``|| '{}'`` makes an
+# in-memory copy; ``OFFSET 0`` keeps the subquery from being folded into the outer query),
+# and JSON paths keep only what is counted: the children's levels and their facts.
+_FACTS_POSTGRES = """
+SELECT p.id, p.occurred_at, p.victim_level, p.marac_refer,
+       j.r -> 'victim' -> 'marac' -> 'criteria',
+       j.r -> 'perpetrator' -> 'serial',
+       jsonb_path_query_array(j.r, '$.children[*].level'),
+       jsonb_path_query_array(j.i, '$.incident.persons[*] ? (@.role == "child").child'),
+       j.i -> 'incident' -> 'relationship' -> 'separation' ->> 'status',
+       j.i -> 'incident' -> 'victim_checklist' -> 'answers' ->> 'separation_past_year'
+FROM ({period}) AS p
+JOIN assessments AS a ON a.id = p.assessment_id
+CROSS JOIN LATERAL (SELECT a.result || '{{}}'::jsonb AS r, a.inputs || '{{}}'::jsonb AS i
+                    OFFSET 0) AS j
+"""
+
+
+def _incident_facts_postgres(session: Session, in_period: Any) -> list[IncidentFacts]:
+    period = in_period.add_columns(Assessment.id.label("assessment_id"))
+    compiled = period.compile(session.get_bind())
+    sql = _FACTS_POSTGRES.format(period=compiled.string)
+    rows = session.connection().exec_driver_sql(sql, compiled.params)
+    return [
+        IncidentFacts(
+            id=row[0],
+            occurred_at=row[1],
+            victim_level=row[2],
+            marac_refer=bool(row[3]),
+            marac_criteria=list(row[4] or []),
+            serial_perpetrator=row[5] is True,
+            child_levels=[level for level in row[6] or [] if isinstance(level, str)],
+            children=[c for c in row[7] or [] if isinstance(c, dict)],
+            separation_status=row[8],
+            separation_past_year=row[9],
+        )
+        for row in rows
     ]
 
 
@@ -138,16 +179,27 @@ def occurrences(
         .join(person, person.id == IncidentPerson.person_id)
         .where(_in_period(area, start, end), IncidentPerson.role == role)
     )
-    whos = period.with_only_columns(_resolved(person))
-    other = aliased(Person)
+    # The period's persons, once (a CTE read by both branches below).
+    whos = period.with_only_columns(_resolved(person).label("who")).cte("whos")
+    # Their records: each survivor and the records merged into it, with the survivor.
+    # Two branches, each on its own index (the primary key, ``merged_into_id``): one
+    # ``OR`` of the two would read every person (bench/report_bench.py).
+    member = aliased(Person)
+    records = union_all(
+        select(member.id, _resolved(member).label("who")).where(member.id.in_(select(whos.c.who))),
+        select(member.id, _resolved(member).label("who")).where(
+            member.merged_into_id.in_(select(whos.c.who)),
+            member.id.not_in(select(whos.c.who)),
+        ),
+    ).subquery()
     linked = aliased(IncidentPerson)
     earlier = aliased(Incident)
     history = (
-        select(_resolved(other), earlier.id, earlier.occurred_at)
-        .join(linked, (linked.person_id == other.id) & (linked.role == role))
+        select(records.c.who, earlier.id, earlier.occurred_at)
+        .select_from(records)
+        .join(linked, (linked.person_id == records.c.id) & (linked.role == role))
         .join(earlier, earlier.id == linked.incident_id)
         .where(
-            or_(other.id.in_(whos), other.merged_into_id.in_(whos)),
             earlier.occurred_at >= since,
             earlier.occurred_at < end,
             earlier.erased_at.is_(None),

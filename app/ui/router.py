@@ -40,7 +40,12 @@ log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 
-HOME_OF_ROLE = {"triage": "/ui/queue", "agency": "/ui/inbox", "auditor": "/ui/search"}
+HOME_OF_ROLE = {
+    "triage": "/ui/queue",
+    "agency": "/ui/inbox",
+    "auditor": "/ui/search",
+    "partnership": "/ui/reports",
+}
 
 
 @router.get("/")

@@ -235,7 +235,8 @@ templates.env.globals["new_form_key"] = new_token
 NAV: dict[str, list[tuple[str, str]]] = {
     "triage": [("Queue", "/ui/queue"), ("Search", "/ui/search")],
     "agency": [("Inbox", "/ui/inbox")],
-    "auditor": [("Search", "/ui/search"), ("Audit log", "/ui/audit")],
+    "auditor": [("Search", "/ui/search"), ("Audit log", "/ui/audit"), ("Reports", "/ui/reports")],
+    "partnership": [("Reports", "/ui/reports")],
     "admin": [],
     "submitter": [],
 }

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.chain import seal_all
 from app.audit.models import AuditEvent
-from app.incidents.models import Incident
+from app.incidents.models import Incident, IncidentPerson, Person
 from app.reports.area import LONDON, area_report
 from app.reports.suppression import HIDDEN
 from tests.conftest import KeyMaker
@@ -109,6 +109,38 @@ def _assert_nothing_recoverable(report: dict[str, Any]) -> None:
             assert value == HIDDEN or value >= 5, (table["name"], key, value)
 
 
+def seed_three_months(client: TestClient, submitter: dict[str, str]) -> list[str]:
+    """Area A over the month before last, last month and this month (``_month_starts``);
+    returns the ids of the second month's incidents.
+
+    Month 1: seven high-risk incidents with a child present and an unborn child; five of
+    the victims were referred to MARAC two months before (a repeat). Month 2: six of the
+    same households again (same victim and perpetrator). Month 3: two standard-risk
+    incidents (no children, no separation). And one incident in area B.
+    """
+    first, second, third, _ = _month_starts()
+    bodies = []
+    for n in range(7):
+        body = incident_at(_at(first + dt.timedelta(days=n)))
+        if n < 5:
+            _repeat_marac(body, first - dt.timedelta(days=60))
+        bodies.append(body)
+        reply = _post(client, submitter, body)
+        assert reply["assessment"]["victim"]["level"] == "high"
+        assert reply["assessment"]["victim"]["marac"]["refer"] is True
+    second_ids = []
+    for n, earlier in enumerate(bodies[:6]):
+        body = incident_at(_at(second + dt.timedelta(days=n)))
+        body["persons"] = earlier["persons"]
+        second_ids.append(_post(client, submitter, body)["incident_id"])
+    for n in range(2):
+        reply = _post(client, submitter, _standard(incident_at(_at(third, 1 + n))))
+        assert reply["assessment"]["victim"]["level"] == "standard"
+    # An incident in another area counts for nothing in area A.
+    _post(client, submitter, incident_at(_at(first), area=AREA_B))
+    return second_ids
+
+
 def test_area_report_counts_suppression_csv_and_audit(
     client: TestClient, make_key: KeyMaker, session: Session
 ) -> None:
@@ -119,29 +151,7 @@ def test_area_report_counts_suppression_csv_and_audit(
     first, second, third, after = _month_starts()
     m1, m2, m3 = (d.strftime("%Y-%m") for d in (first, second, third))
 
-    # Month 1: seven high-risk incidents with a child present and an unborn child;
-    # five of the victims were referred to MARAC two months before (a repeat).
-    bodies = []
-    for n in range(7):
-        body = incident_at(_at(first + dt.timedelta(days=n)))
-        if n < 5:
-            _repeat_marac(body, first - dt.timedelta(days=60))
-        bodies.append(body)
-        reply = _post(client, submitter, body)
-        assert reply["assessment"]["victim"]["level"] == "high"
-        assert reply["assessment"]["victim"]["marac"]["refer"] is True
-    # Month 2: six of the same households again (same victim and perpetrator).
-    feb_ids = []
-    for n, earlier in enumerate(bodies[:6]):
-        body = incident_at(_at(second + dt.timedelta(days=n)))
-        body["persons"] = earlier["persons"]
-        feb_ids.append(_post(client, submitter, body)["incident_id"])
-    # Month 3: two standard-risk incidents (no children, no separation).
-    for n in range(2):
-        reply = _post(client, submitter, _standard(incident_at(_at(third, 1 + n))))
-        assert reply["assessment"]["victim"]["level"] == "standard"
-    # An incident in another area counts for nothing here.
-    _post(client, submitter, incident_at(_at(first), area=AREA_B))
+    feb_ids = seed_three_months(client, submitter)
     # Six retention reviews fall due in month 2 (none done).
     session.execute(
         update(Incident)
@@ -267,3 +277,35 @@ def test_who_may_read_which_area_and_bad_periods(client: TestClient, make_key: K
         assert r.status_code == 422, bad
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "yesterday" not in r.text
+
+
+def test_repeat_victims_through_merged_records(
+    client: TestClient, make_key: KeyMaker, session: Session
+) -> None:
+    """A victim's earlier incident on a record since merged into hers (either way round)
+    makes the later one a repeat: the history reads a survivor's merged records too."""
+    submitter = make_key("submitter")
+    first, _, third, after = _month_starts()
+
+    def victim_of(incident_id: str) -> uuid.UUID:
+        return session.scalars(
+            select(IncidentPerson.person_id).where(
+                IncidentPerson.incident_id == uuid.UUID(incident_id),
+                IncidentPerson.role == "victim",
+            )
+        ).one()
+
+    pairs = []
+    for n in range(2):
+        earlier = _post(client, submitter, incident_at(_at(first, 1 + n)))["incident_id"]
+        later = _post(client, submitter, incident_at(_at(third, 1 + n)))["incident_id"]
+        pairs.append((victim_of(earlier), victim_of(later)))
+    # Pair 0: the earlier incident's record merged into the later one's; pair 1: the other way.
+    (old0, new0), (old1, new1) = pairs
+    session.execute(update(Person).where(Person.id == old0).values(merged_into_id=new0))
+    session.execute(update(Person).where(Person.id == new1).values(merged_into_id=old1))
+    session.commit()
+
+    direct = area_report(session, AREA_A, third, after, dt.datetime.now(dt.UTC))
+    assert direct.table("repeats").raw["total"]["repeat_victim"] == 2
+    assert direct.table("repeats").raw["total"]["repeat_perpetrator"] == 0
