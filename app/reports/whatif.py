@@ -40,8 +40,10 @@ from typing import Any, Literal
 
 import orjson
 import yaml
+from pydantic import BaseModel, ConfigDict
 
-from app.contract.incident import stored_incident
+from app.contract.bounds import STORED
+from app.contract.incident import Incident
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
 from app.flags.calendar import Calendar
 from app.flags.engine import evaluate_flags
@@ -58,7 +60,7 @@ from app.scoring.registry import (
     VictimChecklistDefinition,
     definition_from_document,
 )
-from app.scoring.results import Assessment
+from app.scoring.results import ENGINE_VERSION, Assessment
 from app.yamlfiles import load_yaml
 
 DraftKind = Literal["victim_checklist", "child_risk", "flag_rules"]
@@ -157,9 +159,14 @@ class ScenarioSpec:
     flag_rules: dict[str, Any]
     calendar: Calendar
     draft: Draft
+    # Read the current side from the stored result where it is the current result (see
+    # :func:`stored_current`); False re-scores every incident twice (the tests compare).
+    use_stored: bool = True
 
     @classmethod
-    def for_area(cls, context: ScoringContext, area: str, draft: Draft) -> ScenarioSpec:
+    def for_area(
+        cls, context: ScoringContext, area: str, draft: Draft, *, use_stored: bool = True
+    ) -> ScenarioSpec:
         definitions = context.definition_set(area)
         spec = cls(
             victim_checklists=tuple(d.document() for d in definitions.victim_checklists.values()),
@@ -167,9 +174,14 @@ class ScenarioSpec:
             flag_rules=context.rules(area).document(),
             calendar=context.calendar,
             draft=draft,
+            use_stored=use_stored,
         )
         spec.build()  # refuses a draft that does not fit the area (DraftError)
         return spec
+
+    def stored_keys(self) -> StoredKeys | None:
+        """Which stored results may stand for the current side (None: none)."""
+        return self.build().stored_keys
 
     def build(self) -> Scenario:
         victims = [_victim(definition_from_document(d, "current")) for d in self.victim_checklists]
@@ -204,6 +216,7 @@ class ScenarioSpec:
             calendar=self.calendar,
             rescored_instruments=instruments,
             changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
+            stored_keys=StoredKeys.of(current) if self.use_stored else None,
         )
 
 
@@ -233,6 +246,29 @@ def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSe
 
 
 @dataclass(frozen=True)
+class StoredKeys:
+    """The hashes a stored assessment must name for its stored result to be the current
+    result: the area's current checklist of its instrument, and its child-risk
+    definition."""
+
+    victim_checklists: Mapping[str, str]  # instrument id -> sha256
+    child_risk: str
+
+    @classmethod
+    def of(cls, definitions: DefinitionSet) -> StoredKeys:
+        return cls(
+            {i: d.ref.sha256 for i, d in definitions.victim_checklists.items()},
+            definitions.child_risk.ref.sha256,
+        )
+
+    def match(self, instrument: str, victim_sha256: str, child_sha256: str) -> bool:
+        return (
+            child_sha256 == self.child_risk
+            and self.victim_checklists.get(instrument) == victim_sha256
+        )
+
+
+@dataclass(frozen=True)
 class Scenario:
     """The compiled current and draft definitions of one what-if."""
 
@@ -245,6 +281,8 @@ class Scenario:
     rescored_instruments: frozenset[str]
     # A flag-rules draft: (current, draft) cut down to the rules that differ.
     changed_rules: tuple[FlagRuleSet, FlagRuleSet] | None
+    # None: never read stored results (every incident is re-scored on both sides).
+    stored_keys: StoredKeys | None = None
 
 
 # --------------------------------------------------------------------------- counting
@@ -256,6 +294,9 @@ class Tally:
 
     incidents: int = 0
     failed: int = 0
+    # How many took the current side from their stored result (not part of the report,
+    # and not of equality: the same answer however it was reached).
+    stored: int = field(default=0, compare=False)
     victims: Counter[tuple[str, str]] = field(default_factory=Counter)
     children: Counter[tuple[str, str]] = field(default_factory=Counter)
     marac_appearing: Counter[str] = field(default_factory=Counter)
@@ -266,6 +307,7 @@ class Tally:
     def merge(self, other: Tally) -> Tally:
         self.incidents += other.incidents
         self.failed += other.failed
+        self.stored += other.stored
         self.victims.update(other.victims)
         self.children.update(other.children)
         self.marac_appearing.update(other.marac_appearing)
@@ -275,16 +317,22 @@ class Tally:
         return self
 
 
-def flag_view(a: Assessment) -> tuple[Any, ...]:
+FlagView = tuple[Any, ...]
+
+
+def flag_view(a: Assessment) -> FlagView:
     """What the flag rules read of an assessment (``AssessmentView``), as a comparable
-    value: equal views give equal flags."""
+    value: equal views give equal flags. Equal to :func:`flag_view_of_dict` of
+    ``a.to_dict()`` (an item's effective answer is in the document only with its source)."""
     v = a.victim
     return (
         v.level,
         tuple((t.rule, t.fired) for t in v.triggers),
         v.marac.refer,
-        v.marac.criteria,
-        tuple((i.id, i.answer, i.effective_answer) for i in v.items),
+        tuple(v.marac.criteria),
+        tuple(
+            (i.id, i.answer, i.effective_answer if i.source is not None else None) for i in v.items
+        ),
         tuple((c.person_ref, c.level, c.age_years) for c in a.children),
         a.perpetrator.serial,
         tuple((m.id, m.present) for m in a.perpetrator.markers),
@@ -292,37 +340,176 @@ def flag_view(a: Assessment) -> tuple[Any, ...]:
     )
 
 
-def rescore(scenario: Scenario, inputs: Mapping[str, Any], tally: Tally) -> None:
-    """Score one stored assessment's inputs under the current and the draft definitions
-    and count the differences into ``tally``."""
-    incident = stored_incident(inputs["incident"])
-    history = History.from_dict(inputs["history"])
-    judgements = [Judgement.from_dict(j) for j in inputs.get("judgements") or ()]
-    before = assess(incident, history, scenario.current, judgements)
-    touched = incident.victim_checklist.instrument in scenario.rescored_instruments
-    after = assess(incident, history, scenario.draft, judgements) if touched else before
-    tally.incidents += 1
-    tally.victims[(before.victim.level, after.victim.level)] += 1
-    levels_after = {c.person_ref: c.level for c in after.children}
-    for child in before.children:
-        tally.children[(child.level, levels_after[child.person_ref])] += 1
-    criteria_before, criteria_after = (
-        set(before.victim.marac.criteria),
-        set(after.victim.marac.criteria),
+def flag_view_of_dict(d: Mapping[str, Any]) -> FlagView:
+    """:func:`flag_view` of an assessment document (``Assessment.to_dict()``, as stored)."""
+    v = d["victim"]
+    p = d["perpetrator"]
+    return (
+        v["level"],
+        tuple((t["rule"], t["fired"]) for t in v["triggers"]),
+        v["marac"]["refer"],
+        tuple(v["marac"]["criteria"]),
+        tuple((i["id"], i["answer"], i.get("effective_answer")) for i in v["items"]),
+        tuple((c["person_ref"], c["level"], c["age_years"]) for c in d["children"]),
+        p["serial"],
+        tuple((m["id"], m["present"]) for m in p["markers"]),
+        tuple((f["subject"], f["name"], f["source"], f["value"]) for f in d["history"]),
     )
-    tally.marac_appearing.update(criteria_after - criteria_before)
-    tally.marac_disappearing.update(criteria_before - criteria_after)
+
+
+class Side:
+    """One side of the comparison (current or draft): what is counted and, when flags
+    must be evaluated, the assessment document they read (classifier left out: the
+    classifier is not compared)."""
+
+    __slots__ = ("_assessment", "_document", "children", "criteria", "victim_level")
+
+    def __init__(self, assessment: Assessment | None, document: dict[str, Any] | None) -> None:
+        self._assessment = assessment
+        self._document = document
+        if assessment is not None:
+            self.victim_level: str = assessment.victim.level
+            self.criteria: tuple[str, ...] = tuple(assessment.victim.marac.criteria)
+            self.children: dict[str, str] = {c.person_ref: c.level for c in assessment.children}
+        elif document is not None:
+            victim = document["victim"]
+            self.victim_level = victim["level"]
+            self.criteria = tuple(victim["marac"]["criteria"])
+            self.children = {c["person_ref"]: c["level"] for c in document["children"]}
+        else:  # pragma: no cover - by construction
+            raise ValueError("a side needs an assessment or a document")
+
+    @classmethod
+    def scored(cls, assessment: Assessment) -> Side:
+        return cls(assessment, None)
+
+    @classmethod
+    def stored(cls, document: dict[str, Any]) -> Side:
+        return cls(None, document)
+
+    def flag_view(self) -> FlagView:
+        if self._assessment is not None:
+            return flag_view(self._assessment)
+        assert self._document is not None  # noqa: S101 - by construction
+        return flag_view_of_dict(self._document)
+
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            assert self._assessment is not None  # noqa: S101 - by construction
+            self._document = self._assessment.to_dict()
+        return self._document
+
+
+def stored_current(
+    keys: StoredKeys | None,
+    instrument: str,
+    victim_sha256: str,
+    child_sha256: str,
+    result: str | bytes | None,
+) -> dict[str, Any] | None:
+    """The stored result as the current side, when it is what scoring the same stored
+    inputs with the area's current definitions gives, else None (re-score).
+
+    It is when: the assessment names the area's current checklist of its instrument and
+    current child-risk definition (by sha256), it was made by this engine version (the
+    engine is pure: same inputs, definitions and engine, same result; what ``reproduce``
+    checks), and the classifier did not raise the victim's level (the only change the
+    pipeline makes to what the engine gave; the classifier's own output is dropped, as the
+    what-if does not compare it). The flag rules in force do not matter: they read the
+    result, they do not make it.
+    """
+    if keys is None or result is None or not keys.match(instrument, victim_sha256, child_sha256):
+        return None
+    try:
+        document = orjson.loads(result)
+        if not isinstance(document, dict) or document.get("engine_version") != ENGINE_VERSION:
+            return None
+        if any(t.get("stage") == "classifier" for t in document["victim"]["triggers"]):
+            return None
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return None  # not a document of the expected shape: re-score instead
+    document["classifier"] = None
+    return document
+
+
+class _StoredInputs(BaseModel):
+    """Stored ``inputs`` parsed in one pass from their JSON text (pydantic's JSON parser
+    builds the incident model directly, without an intermediate dict: about a third of
+    the cost of ``orjson.loads`` followed by ``stored_incident``, with the same model)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    incident: Incident
+    history: dict[str, Any]
+    judgements: list[dict[str, Any]] | None = None
+
+
+def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]:
+    """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``)."""
+    inputs = _StoredInputs.model_validate_json(text, context=STORED)
+    return (
+        inputs.incident,
+        History.from_dict(inputs.history),
+        [Judgement.from_dict(j) for j in inputs.judgements or ()],
+    )
+
+
+# A row as the repository reads it: instrument (victim checklist id), its sha256, the
+# child-risk sha256, the stored inputs (JSON text) and the stored result (JSON text, or
+# None when its definitions are not the current ones).
+Row = tuple[str, str, str, str | bytes, str | bytes | None]
+
+
+def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
+    """Count the differences between the current and the draft results of one stored
+    assessment into ``tally``; each side is scored from the stored inputs unless the
+    stored result already is it (:func:`stored_current`)."""
+    instrument, victim_sha256, child_sha256, inputs, result = row
+    stored = stored_current(scenario.stored_keys, instrument, victim_sha256, child_sha256, result)
+    if (
+        stored is not None
+        and instrument not in scenario.rescored_instruments
+        and scenario.changed_rules is None
+    ):
+        side = Side.stored(stored)  # the draft cannot change it: no inputs needed
+        _count(tally, side, side)
+        tally.stored += 1
+        return
+    incident, history, judgements = parse_inputs(inputs)
+    tally.stored += stored is not None
+    before = (
+        Side.stored(stored)
+        if stored is not None
+        else Side.scored(assess(incident, history, scenario.current, judgements))
+    )
+    touched = incident.victim_checklist.instrument in scenario.rescored_instruments
+    after = (
+        Side.scored(assess(incident, history, scenario.draft, judgements)) if touched else before
+    )
+    _count(tally, before, after)
     if scenario.changed_rules is not None:
-        result = before.to_dict()
-        flags_before = _flags(incident, result, scenario.changed_rules[0], scenario.calendar)
-        flags_after = _flags(incident, result, scenario.changed_rules[1], scenario.calendar)
-    elif touched and flag_view(before) != flag_view(after):
-        flags_before = _flags(incident, before.to_dict(), scenario.rules, scenario.calendar)
-        flags_after = _flags(incident, after.to_dict(), scenario.rules, scenario.calendar)
+        document = before.document()
+        flags_before = _flags(incident, document, scenario.changed_rules[0], scenario.calendar)
+        flags_after = _flags(incident, document, scenario.changed_rules[1], scenario.calendar)
+    elif touched and before.flag_view() != after.flag_view():
+        flags_before = _flags(incident, before.document(), scenario.rules, scenario.calendar)
+        flags_after = _flags(incident, after.document(), scenario.rules, scenario.calendar)
     else:
         return
     tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
     tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
+
+
+def _count(tally: Tally, before: Side, after: Side) -> None:
+    tally.incidents += 1
+    tally.victims[(before.victim_level, after.victim_level)] += 1
+    levels_after = after.children
+    for ref, level in before.children.items():
+        tally.children[(level, levels_after[ref])] += 1
+    if before.criteria != after.criteria:
+        criteria_before, criteria_after = set(before.criteria), set(after.criteria)
+        tally.marac_appearing.update(criteria_after - criteria_before)
+        tally.marac_disappearing.update(criteria_before - criteria_after)
 
 
 def _flags(
@@ -331,13 +518,13 @@ def _flags(
     return {p.dedupe_key: p.type for p in evaluate_flags(incident, result, rules, calendar)}
 
 
-def rescore_texts(scenario: Scenario, texts: Iterable[str | bytes]) -> Tally:
-    """Re-score a batch of stored ``inputs`` given as JSON text; a row that cannot be
-    re-scored (an input the engine refuses) is counted as failed, never fatal."""
+def rescore_rows(scenario: Scenario, rows: Iterable[Row]) -> Tally:
+    """Re-score a batch of stored rows; a row that cannot be re-scored (an input the
+    engine refuses) is counted as failed, never fatal."""
     tally = Tally()
-    for text in texts:
+    for row in rows:
         try:
-            rescore(scenario, orjson.loads(text), tally)
+            rescore(scenario, row, tally)
         except Exception:  # counted and reported: one bad row must not end a run
             tally.failed += 1
     return tally
@@ -353,9 +540,9 @@ def _init_worker(spec: ScenarioSpec) -> None:
     _WORKER_SCENARIO = spec.build()
 
 
-def _work(texts: list[str]) -> Tally:
+def _work(rows: list[Row]) -> Tally:
     assert _WORKER_SCENARIO is not None  # noqa: S101 - set by the initializer
-    return rescore_texts(_WORKER_SCENARIO, texts)
+    return rescore_rows(_WORKER_SCENARIO, rows)
 
 
 Progress = Callable[[int], None]
@@ -363,7 +550,7 @@ Progress = Callable[[int], None]
 
 def run(
     spec: ScenarioSpec,
-    batches: Iterator[list[str]],
+    batches: Iterator[list[Row]],
     *,
     workers: int = 1,
     progress: Progress | None = None,
@@ -374,7 +561,7 @@ def run(
     if workers <= 1:
         scenario = spec.build()
         for batch in batches:
-            total.merge(rescore_texts(scenario, batch))
+            total.merge(rescore_rows(scenario, batch))
             if progress is not None:
                 progress(len(batch))
         return total

@@ -36,10 +36,14 @@ from app.reports.whatif import (
     DraftError,
     ScenarioSpec,
     Tally,
+    flag_view,
+    flag_view_of_dict,
     parse_draft,
+    parse_inputs,
     run,
+    stored_current,
 )
-from app.reports.whatif_repository import Scope, stream_inputs
+from app.reports.whatif_repository import Scope, stream_rows
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -177,11 +181,12 @@ def by_hand(inputs: list[dict[str, Any]], draft: dict[str, Any]) -> tuple[Tally,
     return tally, changed_scores
 
 
-def _tally(env: Env, draft: dict[str, Any], workers: int) -> Tally:
+def _tally(env: Env, draft: dict[str, Any], workers: int, *, use_stored: bool = True) -> Tally:
     context = ScoringContext.load(Settings(environment="test", database_url=env.db.url))
-    spec = ScenarioSpec.for_area(context, AREA, parse_draft(draft))
+    spec = ScenarioSpec.for_area(context, AREA, parse_draft(draft), use_stored=use_stored)
     with env.db.engine.connect() as connection:
-        return run(spec, stream_inputs(connection, Scope(AREA), 4), workers=workers)
+        rows = stream_rows(connection, Scope(AREA), 4, spec.stored_keys())
+        return run(spec, rows, workers=workers)
 
 
 def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_threshold(
@@ -194,8 +199,10 @@ def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_thre
     assert changed >= 5  # enough to be shown after suppression
     assert expected.victims[("high", "medium")] == changed
     for workers in (1, 2):
-        got = _tally(env, draft, workers)
-        assert got == expected, workers
+        for use_stored in (True, False):
+            got = _tally(env, draft, workers, use_stored=use_stored)
+            assert got == expected, (workers, use_stored)
+            assert got.stored == (len(YES_COUNTS) if use_stored else 0)
     assert expected.marac_disappearing == Counter({"visible_high_risk": changed})
     assert expected.flags_disappearing["idva_referral"] == changed
 
@@ -305,3 +312,73 @@ def test_the_command_line_refuses_a_bad_draft(
 def test_parse_draft_refuses_a_rules_file_with_problems() -> None:
     with pytest.raises(DraftError):
         parse_draft({"id": "x", "version": "1", "rules": [{"id": "SECRET-VALUE"}]})
+
+
+def child_risk_draft() -> dict[str, Any]:
+    document = load_registry().get_ref("child-risk@2").document()
+    document["version"] = "draft-c"
+    document["rules"] = [r for r in document["rules"] if r["level"] != "serious"]
+    return document
+
+
+def flag_rules_draft() -> dict[str, Any]:
+    document = FlagRuleRegistry.from_directory().get("default-flags@2").document()
+    document["version"] = "99"
+    document["rules"] = [r for r in document["rules"] if r["id"] != "idva_referral"]
+    return document
+
+
+@pytest.mark.parametrize(
+    "make", [draft_document, child_risk_draft, flag_rules_draft], ids=lambda f: f.__name__
+)
+def test_the_stored_result_shortcut_answers_as_re_scoring_both_sides(env: Env, make: Any) -> None:
+    draft = make()
+    slow = _tally(env, draft, 1, use_stored=False)
+    fast = _tally(env, draft, 1, use_stored=True)
+    assert slow.stored == 0
+    assert fast.stored == len(YES_COUNTS)
+    assert fast == slow
+    assert slow.incidents == len(YES_COUNTS)
+    assert slow.failed == 0
+    changes = (slow.victims, slow.children, slow.flags_appearing, slow.flags_disappearing)
+    assert any(b != a for c in changes[:2] for b, a in c) or any(changes[2:])
+
+
+def test_a_stored_result_stands_for_the_current_one_only_when_it_is_it(env: Env) -> None:
+    context = ScoringContext.load(Settings(environment="test", database_url=env.db.url))
+    keys = ScenarioSpec.for_area(context, AREA, parse_draft(draft_document())).stored_keys()
+    assert keys is not None
+    with env.db.unit(read_only=True) as s:
+        stored = s.scalars(select(Assessment)).first()
+    assert stored is not None
+    assert stored.result is not None
+    vc, cc = stored.victim_checklist_sha256, stored.child_checklist_sha256
+    instrument = stored.victim_checklist_id
+    text = json.dumps(stored.result)
+    document = stored_current(keys, instrument, vc, cc, text)
+    assert document is not None
+    assert document["victim"] == stored.result["victim"]
+    assert document["classifier"] is None  # not compared
+    assert stored_current(None, instrument, vc, cc, text) is None
+    assert stored_current(keys, instrument, "0" * 64, cc, text) is None
+    assert stored_current(keys, instrument, vc, "0" * 64, text) is None
+    assert stored_current(keys, "dash-police", vc, cc, text) is None
+    older = {**stored.result, "engine_version": "0"}
+    assert stored_current(keys, instrument, vc, cc, json.dumps(older)) is None
+    raised = json.loads(text)
+    raised["victim"]["triggers"].append(
+        {"rule": "classifier", "effect": "high", "detail": "", "fired": True, "stage": "classifier"}
+    )
+    assert stored_current(keys, instrument, vc, cc, json.dumps(raised)) is None
+    assert stored_current(keys, instrument, vc, cc, "[]") is None
+
+
+def test_stored_inputs_parse_and_views_agree_with_the_slow_path(env: Env) -> None:
+    current = load_registry().definition_set(CURRENT)
+    for stored in env.stored_inputs():
+        incident, history, judgements = parse_inputs(json.dumps(stored))
+        assert incident == stored_incident(stored["incident"])
+        assert history == History.from_dict(stored["history"])
+        assert judgements == [Judgement.from_dict(j) for j in stored["judgements"]]
+        a = assess(incident, history, current, judgements)
+        assert flag_view(a) == flag_view_of_dict(json.loads(json.dumps(a.to_dict())))
