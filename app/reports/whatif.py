@@ -159,8 +159,8 @@ class ScenarioSpec:
     flag_rules: dict[str, Any]
     calendar: Calendar
     draft: Draft
-    # Read the current side from the stored result where it is the current result (see
-    # :func:`stored_current`); False re-scores every incident twice (the tests compare).
+    # Count rows the draft cannot change from their stored result where it is the current
+    # result (see :func:`stored_keys`); False scores every row (the tests compare).
     use_stored: bool = True
 
     @classmethod
@@ -216,7 +216,9 @@ class ScenarioSpec:
             calendar=self.calendar,
             rescored_instruments=instruments,
             changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
-            stored_keys=StoredKeys.of(current) if self.use_stored else None,
+            stored_keys=(
+                stored_keys(current, instruments, kind == "flag_rules") if self.use_stored else None
+            ),
         )
 
 
@@ -247,25 +249,36 @@ def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSe
 
 @dataclass(frozen=True)
 class StoredKeys:
-    """The hashes a stored assessment must name for its stored result to be the current
-    result: the area's current checklist of its instrument, and its child-risk
-    definition."""
+    """Which stored results stand for both sides (see :func:`stored_keys`): those of an
+    assessment of one of these instruments that names the area's current checklist of its
+    instrument and current child-risk definition (by sha256) and was made by this engine
+    version."""
 
-    victim_checklists: Mapping[str, str]  # instrument id -> sha256
+    victim_checklists: Mapping[str, str]  # instrument id -> sha256 of the current checklist
     child_risk: str
+    engine_version: str = ENGINE_VERSION
 
-    @classmethod
-    def of(cls, definitions: DefinitionSet) -> StoredKeys:
-        return cls(
-            {i: d.ref.sha256 for i, d in definitions.victim_checklists.items()},
-            definitions.child_risk.ref.sha256,
-        )
 
-    def match(self, instrument: str, victim_sha256: str, child_sha256: str) -> bool:
-        return (
-            child_sha256 == self.child_risk
-            and self.victim_checklists.get(instrument) == victim_sha256
-        )
+def stored_keys(
+    current: DefinitionSet, rescored: frozenset[str], flag_rules_draft: bool
+) -> StoredKeys | None:
+    """The stored results that can be counted as they are, without scoring.
+
+    An assessment's stored result is the current result when it names the area's current
+    definitions by sha256, was made by this engine version (the engine is pure: same inputs,
+    definitions and engine give the same result, which is what ``reproduce`` checks), and
+    the classifier did not raise the victim's level (the only change the pipeline makes to
+    what the engine gave; the repository checks all three). Where, in addition, the draft
+    cannot change the result (an instrument a victim-checklist draft is not for), the
+    draft's result is the same, so the row is counted from the stored levels alone. A
+    flag-rules draft reads the whole result: every row is scored.
+    """
+    if flag_rules_draft:
+        return None
+    untouched = {i: d.ref.sha256 for i, d in current.victim_checklists.items() if i not in rescored}
+    if not untouched:
+        return None
+    return StoredKeys(untouched, current.child_risk.ref.sha256)
 
 
 @dataclass(frozen=True)
@@ -281,7 +294,7 @@ class Scenario:
     rescored_instruments: frozenset[str]
     # A flag-rules draft: (current, draft) cut down to the rules that differ.
     changed_rules: tuple[FlagRuleSet, FlagRuleSet] | None
-    # None: never read stored results (every incident is re-scored on both sides).
+    # None: no stored result is counted as it is (every row is scored).
     stored_keys: StoredKeys | None = None
 
 
@@ -294,8 +307,8 @@ class Tally:
 
     incidents: int = 0
     failed: int = 0
-    # How many took the current side from their stored result (not part of the report,
-    # and not of equality: the same answer however it was reached).
+    # How many were counted from their stored result, not scored (not part of the report,
+    # nor of equality: the same answer however it was reached).
     stored: int = field(default=0, compare=False)
     victims: Counter[tuple[str, str]] = field(default_factory=Counter)
     children: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -317,22 +330,16 @@ class Tally:
         return self
 
 
-FlagView = tuple[Any, ...]
-
-
-def flag_view(a: Assessment) -> FlagView:
+def flag_view(a: Assessment) -> tuple[Any, ...]:
     """What the flag rules read of an assessment (``AssessmentView``), as a comparable
-    value: equal views give equal flags. Equal to :func:`flag_view_of_dict` of
-    ``a.to_dict()`` (an item's effective answer is in the document only with its source)."""
+    value: equal views give equal flags."""
     v = a.victim
     return (
         v.level,
         tuple((t.rule, t.fired) for t in v.triggers),
         v.marac.refer,
-        tuple(v.marac.criteria),
-        tuple(
-            (i.id, i.answer, i.effective_answer if i.source is not None else None) for i in v.items
-        ),
+        v.marac.criteria,
+        tuple((i.id, i.answer, i.effective_answer) for i in v.items),
         tuple((c.person_ref, c.level, c.age_years) for c in a.children),
         a.perpetrator.serial,
         tuple((m.id, m.present) for m in a.perpetrator.markers),
@@ -340,102 +347,14 @@ def flag_view(a: Assessment) -> FlagView:
     )
 
 
-def flag_view_of_dict(d: Mapping[str, Any]) -> FlagView:
-    """:func:`flag_view` of an assessment document (``Assessment.to_dict()``, as stored)."""
-    v = d["victim"]
-    p = d["perpetrator"]
-    return (
-        v["level"],
-        tuple((t["rule"], t["fired"]) for t in v["triggers"]),
-        v["marac"]["refer"],
-        tuple(v["marac"]["criteria"]),
-        tuple((i["id"], i["answer"], i.get("effective_answer")) for i in v["items"]),
-        tuple((c["person_ref"], c["level"], c["age_years"]) for c in d["children"]),
-        p["serial"],
-        tuple((m["id"], m["present"]) for m in p["markers"]),
-        tuple((f["subject"], f["name"], f["source"], f["value"]) for f in d["history"]),
-    )
-
-
-class Side:
-    """One side of the comparison (current or draft): what is counted and, when flags
-    must be evaluated, the assessment document they read (classifier left out: the
-    classifier is not compared)."""
-
-    __slots__ = ("_assessment", "_document", "children", "criteria", "victim_level")
-
-    def __init__(self, assessment: Assessment | None, document: dict[str, Any] | None) -> None:
-        self._assessment = assessment
-        self._document = document
-        if assessment is not None:
-            self.victim_level: str = assessment.victim.level
-            self.criteria: tuple[str, ...] = tuple(assessment.victim.marac.criteria)
-            self.children: dict[str, str] = {c.person_ref: c.level for c in assessment.children}
-        elif document is not None:
-            victim = document["victim"]
-            self.victim_level = victim["level"]
-            self.criteria = tuple(victim["marac"]["criteria"])
-            self.children = {c["person_ref"]: c["level"] for c in document["children"]}
-        else:  # pragma: no cover - by construction
-            raise ValueError("a side needs an assessment or a document")
-
-    @classmethod
-    def scored(cls, assessment: Assessment) -> Side:
-        return cls(assessment, None)
-
-    @classmethod
-    def stored(cls, document: dict[str, Any]) -> Side:
-        return cls(None, document)
-
-    def flag_view(self) -> FlagView:
-        if self._assessment is not None:
-            return flag_view(self._assessment)
-        assert self._document is not None  # noqa: S101 - by construction
-        return flag_view_of_dict(self._document)
-
-    def document(self) -> dict[str, Any]:
-        if self._document is None:
-            assert self._assessment is not None  # noqa: S101 - by construction
-            self._document = self._assessment.to_dict()
-        return self._document
-
-
-def stored_current(
-    keys: StoredKeys | None,
-    instrument: str,
-    victim_sha256: str,
-    child_sha256: str,
-    result: str | bytes | None,
-) -> dict[str, Any] | None:
-    """The stored result as the current side, when it is what scoring the same stored
-    inputs with the area's current definitions gives, else None (re-score).
-
-    It is when: the assessment names the area's current checklist of its instrument and
-    current child-risk definition (by sha256), it was made by this engine version (the
-    engine is pure: same inputs, definitions and engine, same result; what ``reproduce``
-    checks), and the classifier did not raise the victim's level (the only change the
-    pipeline makes to what the engine gave; the classifier's own output is dropped, as the
-    what-if does not compare it). The flag rules in force do not matter: they read the
-    result, they do not make it.
-    """
-    if keys is None or result is None or not keys.match(instrument, victim_sha256, child_sha256):
-        return None
-    try:
-        document = orjson.loads(result)
-        if not isinstance(document, dict) or document.get("engine_version") != ENGINE_VERSION:
-            return None
-        if any(t.get("stage") == "classifier" for t in document["victim"]["triggers"]):
-            return None
-    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-        return None  # not a document of the expected shape: re-score instead
-    document["classifier"] = None
-    return document
-
-
 class _StoredInputs(BaseModel):
-    """Stored ``inputs`` parsed in one pass from their JSON text (pydantic's JSON parser
-    builds the incident model directly, without an intermediate dict: about a third of
-    the cost of ``orjson.loads`` followed by ``stored_incident``, with the same model)."""
+    """Stored ``inputs`` parsed in one pass from their JSON text: pydantic's JSON parser
+    builds the incident model directly, without an intermediate dict (about a fifth of
+    the cost of ``orjson.loads`` followed by ``stored_incident``, with the same model).
+    Constructing the models without validation (``model_construct``, or setting their
+    fields directly, with the dates and times parsed) was tried and measured no faster:
+    building some fifteen nested models in Python costs what pydantic-core's validation
+    of them costs."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -445,7 +364,8 @@ class _StoredInputs(BaseModel):
 
 
 def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]:
-    """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``)."""
+    """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``:
+    as they were accepted, without intake's plausibility checks)."""
     inputs = _StoredInputs.model_validate_json(text, context=STORED)
     return (
         inputs.incident,
@@ -454,62 +374,66 @@ def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]
     )
 
 
-# A row as the repository reads it: instrument (victim checklist id), its sha256, the
-# child-risk sha256, the stored inputs (JSON text) and the stored result (JSON text, or
-# None when its definitions are not the current ones).
-Row = tuple[str, str, str, str | bytes, str | bytes | None]
+# A row as the repository reads it: the instrument (victim checklist id), then either the
+# stored victim level and the stored children's levels (JSON text) of an assessment whose
+# stored result is what the current definitions give and that the draft cannot change, with
+# no inputs; or None, None and the stored inputs (JSON text), to be scored.
+Row = tuple[str, str | None, str | bytes | None, str | bytes | None]
 
 
 def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
     """Count the differences between the current and the draft results of one stored
-    assessment into ``tally``; each side is scored from the stored inputs unless the
-    stored result already is it (:func:`stored_current`)."""
-    instrument, victim_sha256, child_sha256, inputs, result = row
-    stored = stored_current(scenario.stored_keys, instrument, victim_sha256, child_sha256, result)
-    if (
-        stored is not None
-        and instrument not in scenario.rescored_instruments
-        and scenario.changed_rules is None
-    ):
-        side = Side.stored(stored)  # the draft cannot change it: no inputs needed
-        _count(tally, side, side)
+    assessment into ``tally``."""
+    _, stored_level, stored_children, inputs = row
+    if inputs is None:
+        # The stored result is the current result and the draft cannot change it (the
+        # repository sends only its levels): nothing to score, nothing changes.
+        if stored_level is None or stored_children is None:
+            raise ValueError("a row without inputs needs the stored levels")
+        tally.incidents += 1
         tally.stored += 1
+        tally.victims[(stored_level, stored_level)] += 1
+        for level in orjson.loads(stored_children):
+            tally.children[(level, level)] += 1
         return
     incident, history, judgements = parse_inputs(inputs)
-    tally.stored += stored is not None
-    before = (
-        Side.stored(stored)
-        if stored is not None
-        else Side.scored(assess(incident, history, scenario.current, judgements))
-    )
+    before = assess(incident, history, scenario.current, judgements)
     touched = incident.victim_checklist.instrument in scenario.rescored_instruments
-    after = (
-        Side.scored(assess(incident, history, scenario.draft, judgements)) if touched else before
-    )
-    _count(tally, before, after)
+    after = assess(incident, history, scenario.draft, judgements) if touched else before
+    tally.incidents += 1
+    tally.victims[(before.victim.level, after.victim.level)] += 1
+    levels_after = {c.person_ref: c.level for c in after.children}
+    for child in before.children:
+        tally.children[(child.level, levels_after[child.person_ref])] += 1
+    if before.victim.marac.criteria != after.victim.marac.criteria:
+        criteria_before = set(before.victim.marac.criteria)
+        criteria_after = set(after.victim.marac.criteria)
+        tally.marac_appearing.update(criteria_after - criteria_before)
+        tally.marac_disappearing.update(criteria_before - criteria_after)
     if scenario.changed_rules is not None:
-        document = before.document()
-        flags_before = _flags(incident, document, scenario.changed_rules[0], scenario.calendar)
-        flags_after = _flags(incident, document, scenario.changed_rules[1], scenario.calendar)
-    elif touched and before.flag_view() != after.flag_view():
-        flags_before = _flags(incident, before.document(), scenario.rules, scenario.calendar)
-        flags_after = _flags(incident, after.document(), scenario.rules, scenario.calendar)
+        result = flag_document(before)
+        flags_before = _flags(incident, result, scenario.changed_rules[0], scenario.calendar)
+        flags_after = _flags(incident, result, scenario.changed_rules[1], scenario.calendar)
+    elif touched and flag_view(before) != flag_view(after):
+        flags_before = _flags(incident, flag_document(before), scenario.rules, scenario.calendar)
+        flags_after = _flags(incident, flag_document(after), scenario.rules, scenario.calendar)
     else:
         return
     tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
     tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
 
 
-def _count(tally: Tally, before: Side, after: Side) -> None:
-    tally.incidents += 1
-    tally.victims[(before.victim_level, after.victim_level)] += 1
-    levels_after = after.children
-    for ref, level in before.children.items():
-        tally.children[(level, levels_after[ref])] += 1
-    if before.criteria != after.criteria:
-        criteria_before, criteria_after = set(before.criteria), set(after.criteria)
-        tally.marac_appearing.update(criteria_after - criteria_before)
-        tally.marac_disappearing.update(criteria_before - criteria_after)
+def flag_document(a: Assessment) -> dict[str, Any]:
+    """The parts of ``a.to_dict()`` the flag engine reads (``AssessmentView``: victim,
+    children, perpetrator, classifier, history), without the summary and the inputs digest
+    that make ``to_dict`` cost more than scoring itself."""
+    return {
+        "victim": a.victim.to_dict(),
+        "children": [c.to_dict() for c in a.children],
+        "perpetrator": a.perpetrator.to_dict(),
+        "classifier": None,
+        "history": [f.to_dict() for f in a.history],
+    }
 
 
 def _flags(
