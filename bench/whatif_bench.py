@@ -189,6 +189,29 @@ def seed(url: str, rows: list[dict[str, object]], n: int) -> None:
     engine.dispose()
 
 
+OTHER_BACKENDS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid()"
+)
+
+
+def backend_cpu_seconds(url: str) -> float:
+    """CPU seconds (user + system) used so far by the PostgreSQL backends connected to the
+    bench database (read from /proc: the server runs on this machine)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.exec_driver_sql(OTHER_BACKENDS).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    engine.dispose()
+    return total
+
+
 def draft_document(context: ScoringContext) -> dict[str, object]:
     document = copy.deepcopy(context.definition_set(AREA).victim_checklist("dash-ric").document())
     document["version"] = "bench-draft"
@@ -211,6 +234,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     parser.add_argument("--reuse", metavar="DATABASE", help="a database kept by --keep")
     parser.add_argument("--seed-only", action="store_true", help="seed (with --keep) and stop")
+    parser.add_argument("--no-baseline", action="store_true", help="skip streaming alone")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.2f}")
     context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
@@ -227,19 +251,37 @@ def main() -> int:
         scope = Scope(AREA)
         draft = parse_draft(draft_document(context))
         spec = ScenarioSpec.for_area(context, AREA, draft)
-        started = time.perf_counter()
-        streamed = 0
-        with database.engine.connect() as connection:
-            for batch in stream_rows(connection, scope, BATCH, spec.stored_keys()):
-                streamed += len(batch)
-        baseline = time.perf_counter() - started
-        print(
-            f"baseline: streamed {streamed:,} rows in {baseline:.1f} s "
-            f"({streamed / baseline:,.0f}/s)"
-        )
+        baseline = float("nan")
+        if not args.no_baseline:
+            started = time.perf_counter()
+            streamed = 0
+            with database.engine.connect() as connection:
+                for batch in stream_rows(connection, scope, BATCH, spec.stored_keys()):
+                    streamed += len(batch)
+            baseline = time.perf_counter() - started
+            print(
+                f"baseline: streamed {streamed:,} rows in {baseline:.1f} s "
+                f"({streamed / baseline:,.0f}/s)"
+            )
         load_before = os.getloadavg()[0]
+        cpu_before = os.times()
+        server_before = backend_cpu_seconds(url)
         tally, seconds = rescore_area(database, spec, scope, args.workers)
+        server = backend_cpu_seconds(url) - server_before
+        cpu = os.times()
         load = os.getloadavg()[0]
+        parent = cpu.user + cpu.system - cpu_before.user - cpu_before.system
+        workers = (
+            cpu.children_user
+            + cpu.children_system
+            - cpu_before.children_user
+            - cpu_before.children_system
+        )
+        print(
+            f"CPU seconds: workers {workers:.1f}, reading process {parent:.1f}, PostgreSQL "
+            f"{server:.1f}; total {workers + parent + server:.1f} = "
+            f"{(workers + parent + server) / 2:.1f} s of both cores"
+        )
         database.dispose()
         body = report(tally, draft=draft, area=AREA, seconds=seconds)
         print(json.dumps({k: body[k] for k in ("incidents", "failed", "victims")}, indent=1))
