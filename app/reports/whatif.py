@@ -18,12 +18,26 @@ not re-run, so ``classifier_elevated`` never differs) and the cross-incident pat
 The engine is pure, so work that a draft cannot change is skipped, never approximated:
 
 - a victim-checklist draft re-scores only incidents of its instrument (``dash-ric`` or
-  ``dash-police``); for the others the draft's result *is* the current one;
+  ``dash-police``); the others are counted from their stored result, without reading or
+  parsing their inputs, when that result is what the current definitions give: it names
+  the area's current checklist and child-risk definition by sha256, was made by this
+  engine version and the classifier did not raise its level (:func:`stored_keys`; the
+  repository tests this in SQL and sends only the victim level and the children's
+  levels). Otherwise they are scored once (the draft's result is the current one);
 - flag rules are evaluated only when the two results differ in something the flag rules
-  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``);
+  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``), on the
+  short document they read (:func:`flag_document`);
 - a flag-rules draft evaluates only the rules that differ between the two versions: the
   flags of identical rules are identical on both sides, and within one version dedupe keys
   are unique, so the difference of the full sets is the difference of those subsets.
+
+The current side of an incident the draft can change is scored again, not read from the
+stored result: that result is some 12 KB of JSON, and PostgreSQL's jsonb-to-text plus
+parsing it cost about as much as the ``assess`` call it would save. Stored inputs are
+parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
+
+Measured (``bench/whatif_bench.py``, README "Performance"): see the README for the
+figures and the remaining gap to the 120 s per 1,000,000 target.
 
 Output is aggregates only, suppressed (:mod:`app.reports.suppression`) before it leaves.
 """
