@@ -18,12 +18,26 @@ not re-run, so ``classifier_elevated`` never differs) and the cross-incident pat
 The engine is pure, so work that a draft cannot change is skipped, never approximated:
 
 - a victim-checklist draft re-scores only incidents of its instrument (``dash-ric`` or
-  ``dash-police``); for the others the draft's result *is* the current one;
+  ``dash-police``); the others are counted from their stored result, without reading or
+  parsing their inputs, when that result is what the current definitions give: it names
+  the area's current checklist and child-risk definition by sha256, was made by this
+  engine version and the classifier did not raise its level (:func:`stored_keys`; the
+  repository tests this in SQL and sends only the victim level and the children's
+  levels). Otherwise they are scored once (the draft's result is the current one);
 - flag rules are evaluated only when the two results differ in something the flag rules
-  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``);
+  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``), on the
+  short document they read (:func:`flag_document`);
 - a flag-rules draft evaluates only the rules that differ between the two versions: the
   flags of identical rules are identical on both sides, and within one version dedupe keys
   are unique, so the difference of the full sets is the difference of those subsets.
+
+The current side of an incident the draft can change is scored again, not read from the
+stored result: that result is some 12 KB of JSON, and PostgreSQL's jsonb-to-text plus
+parsing it cost about as much as the ``assess`` call it would save. Stored inputs are
+parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
+
+Measured (``bench/whatif_bench.py``, README "Performance"): see the README for the
+figures and the remaining gap to the 120 s per 1,000,000 target.
 
 Output is aggregates only, suppressed (:mod:`app.reports.suppression`) before it leaves.
 """
@@ -40,8 +54,10 @@ from typing import Any, Literal
 
 import orjson
 import yaml
+from pydantic import BaseModel, ConfigDict
 
-from app.contract.incident import stored_incident
+from app.contract.bounds import STORED
+from app.contract.incident import Incident
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
 from app.flags.calendar import Calendar
 from app.flags.engine import evaluate_flags
@@ -58,7 +74,7 @@ from app.scoring.registry import (
     VictimChecklistDefinition,
     definition_from_document,
 )
-from app.scoring.results import Assessment
+from app.scoring.results import ENGINE_VERSION, Assessment
 from app.yamlfiles import load_yaml
 
 DraftKind = Literal["victim_checklist", "child_risk", "flag_rules"]
@@ -157,9 +173,14 @@ class ScenarioSpec:
     flag_rules: dict[str, Any]
     calendar: Calendar
     draft: Draft
+    # Count rows the draft cannot change from their stored result where it is the current
+    # result (see :func:`stored_keys`); False scores every row (the tests compare).
+    use_stored: bool = True
 
     @classmethod
-    def for_area(cls, context: ScoringContext, area: str, draft: Draft) -> ScenarioSpec:
+    def for_area(
+        cls, context: ScoringContext, area: str, draft: Draft, *, use_stored: bool = True
+    ) -> ScenarioSpec:
         definitions = context.definition_set(area)
         spec = cls(
             victim_checklists=tuple(d.document() for d in definitions.victim_checklists.values()),
@@ -167,9 +188,14 @@ class ScenarioSpec:
             flag_rules=context.rules(area).document(),
             calendar=context.calendar,
             draft=draft,
+            use_stored=use_stored,
         )
         spec.build()  # refuses a draft that does not fit the area (DraftError)
         return spec
+
+    def stored_keys(self) -> StoredKeys | None:
+        """Which stored results may stand for the current side (None: none)."""
+        return self.build().stored_keys
 
     def build(self) -> Scenario:
         victims = [_victim(definition_from_document(d, "current")) for d in self.victim_checklists]
@@ -204,6 +230,9 @@ class ScenarioSpec:
             calendar=self.calendar,
             rescored_instruments=instruments,
             changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
+            stored_keys=(
+                stored_keys(current, instruments, kind == "flag_rules") if self.use_stored else None
+            ),
         )
 
 
@@ -233,6 +262,40 @@ def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSe
 
 
 @dataclass(frozen=True)
+class StoredKeys:
+    """Which stored results stand for both sides (see :func:`stored_keys`): those of an
+    assessment of one of these instruments that names the area's current checklist of its
+    instrument and current child-risk definition (by sha256) and was made by this engine
+    version."""
+
+    victim_checklists: Mapping[str, str]  # instrument id -> sha256 of the current checklist
+    child_risk: str
+    engine_version: str = ENGINE_VERSION
+
+
+def stored_keys(
+    current: DefinitionSet, rescored: frozenset[str], flag_rules_draft: bool
+) -> StoredKeys | None:
+    """The stored results that can be counted as they are, without scoring.
+
+    An assessment's stored result is the current result when it names the area's current
+    definitions by sha256, was made by this engine version (the engine is pure: same inputs,
+    definitions and engine give the same result, which is what ``reproduce`` checks), and
+    the classifier did not raise the victim's level (the only change the pipeline makes to
+    what the engine gave; the repository checks all three). Where, in addition, the draft
+    cannot change the result (an instrument a victim-checklist draft is not for), the
+    draft's result is the same, so the row is counted from the stored levels alone. A
+    flag-rules draft reads the whole result: every row is scored.
+    """
+    if flag_rules_draft:
+        return None
+    untouched = {i: d.ref.sha256 for i, d in current.victim_checklists.items() if i not in rescored}
+    if not untouched:
+        return None
+    return StoredKeys(untouched, current.child_risk.ref.sha256)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """The compiled current and draft definitions of one what-if."""
 
@@ -245,6 +308,8 @@ class Scenario:
     rescored_instruments: frozenset[str]
     # A flag-rules draft: (current, draft) cut down to the rules that differ.
     changed_rules: tuple[FlagRuleSet, FlagRuleSet] | None
+    # None: no stored result is counted as it is (every row is scored).
+    stored_keys: StoredKeys | None = None
 
 
 # --------------------------------------------------------------------------- counting
@@ -256,6 +321,9 @@ class Tally:
 
     incidents: int = 0
     failed: int = 0
+    # How many were counted from their stored result, not scored (not part of the report,
+    # nor of equality: the same answer however it was reached).
+    stored: int = field(default=0, compare=False)
     victims: Counter[tuple[str, str]] = field(default_factory=Counter)
     children: Counter[tuple[str, str]] = field(default_factory=Counter)
     marac_appearing: Counter[str] = field(default_factory=Counter)
@@ -266,6 +334,7 @@ class Tally:
     def merge(self, other: Tally) -> Tally:
         self.incidents += other.incidents
         self.failed += other.failed
+        self.stored += other.stored
         self.victims.update(other.victims)
         self.children.update(other.children)
         self.marac_appearing.update(other.marac_appearing)
@@ -292,12 +361,56 @@ def flag_view(a: Assessment) -> tuple[Any, ...]:
     )
 
 
-def rescore(scenario: Scenario, inputs: Mapping[str, Any], tally: Tally) -> None:
-    """Score one stored assessment's inputs under the current and the draft definitions
-    and count the differences into ``tally``."""
-    incident = stored_incident(inputs["incident"])
-    history = History.from_dict(inputs["history"])
-    judgements = [Judgement.from_dict(j) for j in inputs.get("judgements") or ()]
+class _StoredInputs(BaseModel):
+    """Stored ``inputs`` parsed in one pass from their JSON text: pydantic's JSON parser
+    builds the incident model directly, without an intermediate dict (about a fifth of
+    the cost of ``orjson.loads`` followed by ``stored_incident``, with the same model).
+    Constructing the models without validation (``model_construct``, or setting their
+    fields directly, with the dates and times parsed) was tried and measured no faster:
+    building some fifteen nested models in Python costs what pydantic-core's validation
+    of them costs."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    incident: Incident
+    history: dict[str, Any]
+    judgements: list[dict[str, Any]] | None = None
+
+
+def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]:
+    """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``:
+    as they were accepted, without intake's plausibility checks)."""
+    inputs = _StoredInputs.model_validate_json(text, context=STORED)
+    return (
+        inputs.incident,
+        History.from_dict(inputs.history),
+        [Judgement.from_dict(j) for j in inputs.judgements or ()],
+    )
+
+
+# A row as the repository reads it: the instrument (victim checklist id), then either the
+# stored victim level and the stored children's levels (JSON text) of an assessment whose
+# stored result is what the current definitions give and that the draft cannot change, with
+# no inputs; or None, None and the stored inputs (JSON text), to be scored.
+Row = tuple[str, str | None, str | bytes | None, str | bytes | None]
+
+
+def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
+    """Count the differences between the current and the draft results of one stored
+    assessment into ``tally``."""
+    _, stored_level, stored_children, inputs = row
+    if inputs is None:
+        # The stored result is the current result and the draft cannot change it (the
+        # repository sends only its levels): nothing to score, nothing changes.
+        if stored_level is None or stored_children is None:
+            raise ValueError("a row without inputs needs the stored levels")
+        tally.incidents += 1
+        tally.stored += 1
+        tally.victims[(stored_level, stored_level)] += 1
+        for level in orjson.loads(stored_children):
+            tally.children[(level, level)] += 1
+        return
+    incident, history, judgements = parse_inputs(inputs)
     before = assess(incident, history, scenario.current, judgements)
     touched = incident.victim_checklist.instrument in scenario.rescored_instruments
     after = assess(incident, history, scenario.draft, judgements) if touched else before
@@ -306,23 +419,35 @@ def rescore(scenario: Scenario, inputs: Mapping[str, Any], tally: Tally) -> None
     levels_after = {c.person_ref: c.level for c in after.children}
     for child in before.children:
         tally.children[(child.level, levels_after[child.person_ref])] += 1
-    criteria_before, criteria_after = (
-        set(before.victim.marac.criteria),
-        set(after.victim.marac.criteria),
-    )
-    tally.marac_appearing.update(criteria_after - criteria_before)
-    tally.marac_disappearing.update(criteria_before - criteria_after)
+    if before.victim.marac.criteria != after.victim.marac.criteria:
+        criteria_before = set(before.victim.marac.criteria)
+        criteria_after = set(after.victim.marac.criteria)
+        tally.marac_appearing.update(criteria_after - criteria_before)
+        tally.marac_disappearing.update(criteria_before - criteria_after)
     if scenario.changed_rules is not None:
-        result = before.to_dict()
+        result = flag_document(before)
         flags_before = _flags(incident, result, scenario.changed_rules[0], scenario.calendar)
         flags_after = _flags(incident, result, scenario.changed_rules[1], scenario.calendar)
     elif touched and flag_view(before) != flag_view(after):
-        flags_before = _flags(incident, before.to_dict(), scenario.rules, scenario.calendar)
-        flags_after = _flags(incident, after.to_dict(), scenario.rules, scenario.calendar)
+        flags_before = _flags(incident, flag_document(before), scenario.rules, scenario.calendar)
+        flags_after = _flags(incident, flag_document(after), scenario.rules, scenario.calendar)
     else:
         return
     tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
     tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
+
+
+def flag_document(a: Assessment) -> dict[str, Any]:
+    """The parts of ``a.to_dict()`` the flag engine reads (``AssessmentView``: victim,
+    children, perpetrator, classifier, history), without the summary and the inputs digest
+    that make ``to_dict`` cost more than scoring itself."""
+    return {
+        "victim": a.victim.to_dict(),
+        "children": [c.to_dict() for c in a.children],
+        "perpetrator": a.perpetrator.to_dict(),
+        "classifier": None,
+        "history": [f.to_dict() for f in a.history],
+    }
 
 
 def _flags(
@@ -331,13 +456,13 @@ def _flags(
     return {p.dedupe_key: p.type for p in evaluate_flags(incident, result, rules, calendar)}
 
 
-def rescore_texts(scenario: Scenario, texts: Iterable[str | bytes]) -> Tally:
-    """Re-score a batch of stored ``inputs`` given as JSON text; a row that cannot be
-    re-scored (an input the engine refuses) is counted as failed, never fatal."""
+def rescore_rows(scenario: Scenario, rows: Iterable[Row]) -> Tally:
+    """Re-score a batch of stored rows; a row that cannot be re-scored (an input the
+    engine refuses) is counted as failed, never fatal."""
     tally = Tally()
-    for text in texts:
+    for row in rows:
         try:
-            rescore(scenario, orjson.loads(text), tally)
+            rescore(scenario, row, tally)
         except Exception:  # counted and reported: one bad row must not end a run
             tally.failed += 1
     return tally
@@ -353,9 +478,9 @@ def _init_worker(spec: ScenarioSpec) -> None:
     _WORKER_SCENARIO = spec.build()
 
 
-def _work(texts: list[str]) -> Tally:
+def _work(rows: list[Row]) -> Tally:
     assert _WORKER_SCENARIO is not None  # noqa: S101 - set by the initializer
-    return rescore_texts(_WORKER_SCENARIO, texts)
+    return rescore_rows(_WORKER_SCENARIO, rows)
 
 
 Progress = Callable[[int], None]
@@ -363,7 +488,7 @@ Progress = Callable[[int], None]
 
 def run(
     spec: ScenarioSpec,
-    batches: Iterator[list[str]],
+    batches: Iterator[list[Row]],
     *,
     workers: int = 1,
     progress: Progress | None = None,
@@ -374,7 +499,7 @@ def run(
     if workers <= 1:
         scenario = spec.build()
         for batch in batches:
-            total.merge(rescore_texts(scenario, batch))
+            total.merge(rescore_rows(scenario, batch))
             if progress is not None:
                 progress(len(batch))
         return total

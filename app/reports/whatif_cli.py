@@ -119,7 +119,7 @@ def rescore_area(
         total = whatif_repository.count_in_scope(connection, scope)
         started = time.perf_counter()
         with _progress(total, sys.stderr) as advance:
-            batches = whatif_repository.stream_inputs(connection, scope, BATCH)
+            batches = whatif_repository.stream_rows(connection, scope, BATCH, spec.stored_keys())
             tally = run(spec, batches, workers=workers, progress=advance)
         return tally, time.perf_counter() - started
 

@@ -1,9 +1,20 @@
-"""SQL for what-if: the latest assessment of each incident in scope, its stored inputs only.
+"""SQL for what-if: the latest assessment of each incident in scope, what re-scoring needs.
 
-Only the ``inputs`` column is read, as JSON text (``CAST … AS TEXT``): the workers parse it
-with orjson, so the process reading the rows never builds Python objects from it. On
-PostgreSQL the rows come through a server-side cursor, a batch at a time, so a million
-incidents are never in memory at once.
+Per row (:data:`app.reports.whatif.Row`): the instrument, then either
+
+- for an assessment whose stored result can be counted as it is (``StoredKeys``: the draft
+  cannot change it, it names the area's current definitions by sha256, was made by this
+  engine version and the classifier did not raise its level), the stored victim level
+  (a column) and the children's levels (one JSON path into ``result``), and no inputs;
+- for every other, its stored ``inputs`` as JSON text (``CAST … AS TEXT``), for the
+  workers to parse, so the process reading the rows never builds Python objects from them.
+
+The whole result (some 12 KB of JSON per assessment) is never sent: parsing it costs about
+as much as scoring the inputs again. The condition is computed once per row in a subquery
+(``OFFSET 0`` keeps PostgreSQL from inlining it into each column), cheapest tests first,
+so ``result`` is only read for rows whose hashes match. On PostgreSQL the rows come
+through a server-side cursor, a batch at a time, so a million incidents are never in
+memory at once.
 """
 
 from __future__ import annotations
@@ -13,12 +24,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
 from app.incidents.models import Incident
+from app.reports.whatif import Row, StoredKeys
 
 
 @dataclass(frozen=True)
@@ -30,7 +57,7 @@ class Scope:
     occurred_to: dt.datetime | None = None
 
 
-def _latest(scope: Scope) -> Select[Any]:
+def _latest(scope: Scope, *columns: Any) -> Select[Any]:
     newer = aliased(Assessment)
     latest_version = (
         select(func.max(newer.version))
@@ -38,7 +65,7 @@ def _latest(scope: Scope) -> Select[Any]:
         .scalar_subquery()
     )
     query = (
-        select(cast(Assessment.inputs, Text))
+        select(*columns)
         .join(Incident, Incident.id == Assessment.incident_id)
         .where(
             Incident.area == scope.area,
@@ -56,15 +83,77 @@ def _latest(scope: Scope) -> Select[Any]:
 
 def count_in_scope(session: Session | Connection, scope: Scope) -> int:
     """How many incidents a what-if over ``scope`` would re-score."""
-    query = select(func.count()).select_from(_latest(scope).subquery())
+    query = select(func.count()).select_from(_latest(scope, Assessment.id).subquery())
     return int(session.execute(query).scalar_one())
 
 
-def stream_inputs(connection: Connection, scope: Scope, batch_size: int) -> Iterator[list[str]]:
-    """The stored inputs of the latest assessment of each incident in scope, as JSON
-    text, in batches of ``batch_size`` (a server-side cursor on PostgreSQL)."""
+def _stored_usable(keys: StoredKeys | None, dialect: str) -> ColumnElement[bool]:
+    if keys is None or not keys.victim_checklists:
+        return false()
+    a = Assessment
+    raised: ColumnElement[Any]
+    if dialect == "postgresql":
+        raised = func.jsonb_path_exists(
+            a.result, text("""'$.victim.triggers[*] ? (@.stage == "classifier")'""")
+        )
+    else:  # SQLite: the same test with its JSON functions
+        raised = (
+            select(literal_column("1"))
+            .select_from(func.json_each(a.result, "$.victim.triggers").table_valued("value"))
+            .where(func.json_extract(literal_column("value"), "$.stage") == "classifier")
+            .exists()
+        )
+    return and_(
+        a.child_checklist_sha256 == keys.child_risk,
+        or_(
+            *(
+                and_(a.victim_checklist_id == i, a.victim_checklist_sha256 == s)
+                for i, s in sorted(keys.victim_checklists.items())
+            )
+        ),
+        a.result.is_not(None),
+        a.result["engine_version"].as_string() == keys.engine_version,
+        or_(a.classifier_sha256.is_(None), not_(raised)),
+    )
+
+
+def _children_levels(result: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.jsonb_path_query_array(result, text("'$.children[*].level'")), Text)
+    return (
+        select(func.json_group_array(func.json_extract(literal_column("value"), "$.level")))
+        .select_from(func.json_each(result, "$.children").table_valued("value"))
+        .scalar_subquery()
+    )
+
+
+def stream_rows(
+    connection: Connection, scope: Scope, batch_size: int, keys: StoredKeys | None
+) -> Iterator[list[Row]]:
+    """The latest assessment of each incident in scope as :data:`app.reports.whatif.Row`
+    tuples, in batches of ``batch_size`` (a server-side cursor on PostgreSQL); rows that
+    ``keys`` allow are counted from their stored levels (none when ``keys`` is None)."""
+    dialect = connection.dialect.name
+    inner = (
+        _latest(
+            scope,
+            Assessment.victim_checklist_id.label("instrument"),
+            Assessment.victim_level.label("level"),
+            Assessment.inputs.label("inputs"),
+            Assessment.result.label("result"),
+            _stored_usable(keys, dialect).label("usable"),
+        )
+        .offset(0)
+        .subquery()
+    )
+    query = select(
+        inner.c.instrument,
+        case((inner.c.usable, inner.c.level), else_=null()),
+        case((inner.c.usable, _children_levels(inner.c.result, dialect)), else_=null()),
+        case((inner.c.usable, null()), else_=cast(inner.c.inputs, Text)),
+    )
     # On the statement, not the connection: a connection's options would stay set for the
     # caller's later statements (a server-side cursor for an INSERT fails).
-    result = connection.execute(_latest(scope).execution_options(yield_per=batch_size))
+    result = connection.execute(query.execution_options(yield_per=batch_size))
     for partition in result.partitions():
-        yield [str(row[0]) for row in partition]
+        yield [(r[0], r[1], r[2], r[3]) for r in partition]

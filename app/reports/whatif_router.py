@@ -132,7 +132,9 @@ def what_if(
                 f"{count} incidents are in scope; the API re-scores at most {API_LIMIT}. "
                 "Narrow the period, or run `triage rescore` on the server."
             )
-        batches = whatif_repository.stream_inputs(session.connection(), scope, BATCH)
+        batches = whatif_repository.stream_rows(
+            session.connection(), scope, BATCH, spec.stored_keys()
+        )
         tally = run(spec, batches, workers=1)
         out = report(tally, draft=draft, area=body.area, seconds=time.perf_counter() - started)
         record(

@@ -36,10 +36,12 @@ from app.reports.whatif import (
     DraftError,
     ScenarioSpec,
     Tally,
+    flag_document,
     parse_draft,
+    parse_inputs,
     run,
 )
-from app.reports.whatif_repository import Scope, stream_inputs
+from app.reports.whatif_repository import Scope, stream_rows
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
@@ -177,11 +179,12 @@ def by_hand(inputs: list[dict[str, Any]], draft: dict[str, Any]) -> tuple[Tally,
     return tally, changed_scores
 
 
-def _tally(env: Env, draft: dict[str, Any], workers: int) -> Tally:
+def _tally(env: Env, draft: dict[str, Any], workers: int, *, use_stored: bool = True) -> Tally:
     context = ScoringContext.load(Settings(environment="test", database_url=env.db.url))
-    spec = ScenarioSpec.for_area(context, AREA, parse_draft(draft))
+    spec = ScenarioSpec.for_area(context, AREA, parse_draft(draft), use_stored=use_stored)
     with env.db.engine.connect() as connection:
-        return run(spec, stream_inputs(connection, Scope(AREA), 4), workers=workers)
+        rows = stream_rows(connection, Scope(AREA), 4, spec.stored_keys())
+        return run(spec, rows, workers=workers)
 
 
 def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_threshold(
@@ -194,8 +197,10 @@ def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_thre
     assert changed >= 5  # enough to be shown after suppression
     assert expected.victims[("high", "medium")] == changed
     for workers in (1, 2):
-        got = _tally(env, draft, workers)
-        assert got == expected, workers
+        for use_stored in (True, False):
+            got = _tally(env, draft, workers, use_stored=use_stored)
+            assert got == expected, (workers, use_stored)
+            assert got.stored == 0  # a dash-ric draft can change every (dash-ric) row
     assert expected.marac_disappearing == Counter({"visible_high_risk": changed})
     assert expected.flags_disappearing["idva_referral"] == changed
 
@@ -305,3 +310,118 @@ def test_the_command_line_refuses_a_bad_draft(
 def test_parse_draft_refuses_a_rules_file_with_problems() -> None:
     with pytest.raises(DraftError):
         parse_draft({"id": "x", "version": "1", "rules": [{"id": "SECRET-VALUE"}]})
+
+
+def child_risk_draft() -> dict[str, Any]:
+    document = load_registry().get_ref("child-risk@2").document()
+    document["version"] = "draft-c"
+    document["rules"] = [r for r in document["rules"] if r["level"] != "serious"]
+    return document
+
+
+def flag_rules_draft() -> dict[str, Any]:
+    document = FlagRuleRegistry.from_directory().get("default-flags@2").document()
+    document["version"] = "99"
+    document["rules"] = [r for r in document["rules"] if r["id"] != "idva_referral"]
+    return document
+
+
+def police_draft() -> dict[str, Any]:
+    document = load_registry().get_ref("dash-police@2").document()
+    document["version"] = "draft-p"
+    document["thresholds"]["high_from"] = 16
+    return document
+
+
+@pytest.mark.parametrize(
+    ("make", "stored"),
+    [(draft_document, 0), (police_draft, 13), (child_risk_draft, 0), (flag_rules_draft, 0)],
+    ids=["dash-ric", "dash-police", "child-risk", "flag-rules"],
+)
+def test_counting_stored_results_answers_as_scoring_every_row(
+    env: Env, make: Any, stored: int
+) -> None:
+    """The test incidents are all dash-ric: a dash-police draft cannot change them, so each
+    is counted from its stored result; any other draft scores every row."""
+    draft = make()
+    slow = _tally(env, draft, 1, use_stored=False)
+    fast = _tally(env, draft, 2, use_stored=True)
+    assert slow.stored == 0
+    assert fast.stored == stored
+    assert fast == slow
+    assert slow.incidents == len(YES_COUNTS)
+    assert slow.failed == 0
+
+
+def _rows(env: Env, connection: Any) -> list[Any]:
+    context = ScoringContext.load(Settings(environment="test", database_url=env.db.url))
+    keys = ScenarioSpec.for_area(context, AREA, parse_draft(police_draft())).stored_keys()
+    return [r for batch in stream_rows(connection, Scope(AREA), 100, keys) for r in batch]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"victim_checklist_sha256": "0" * 64},
+        {"child_checklist_sha256": "0" * 64},
+        {"engine": "0"},
+        {"classifier": True},
+    ],
+    ids=["victim-sha", "child-sha", "engine-version", "classifier-raised"],
+)
+def test_a_stored_result_is_counted_as_it_is_only_when_it_is_the_current_result(
+    env: Env, change: dict[str, Any]
+) -> None:
+    with env.db.engine.connect() as connection:
+        rows = _rows(env, connection)
+        assert all(r[3] is None for r in rows)  # every row counted from its stored levels
+        assert {r[1] for r in rows} == {"high", "medium"}
+        target = connection.execute(select(Assessment).limit(1)).first()
+        assert target is not None
+        result = dict(target.result)
+        values: dict[str, Any] = {}
+        if "engine" in change:
+            values["result"] = {**result, "engine_version": change["engine"]}
+        elif "classifier" in change:
+            victim = dict(result["victim"])
+            victim["triggers"] = [
+                *victim["triggers"],
+                {"rule": "classifier", "stage": "classifier"},
+            ]
+            values["result"] = {**result, "victim": victim}
+            values["classifier_sha256"] = "1" * 64
+        else:
+            values.update(change)
+        # One transaction, rolled back: the module's database stays as seeded.
+        connection.execute(
+            Assessment.__table__.update()
+            .where(Assessment.__table__.c.id == target.id)
+            .values(**values)
+        )
+        changed = _rows(env, connection)
+        connection.rollback()
+    scored = [r for r in changed if r[3] is not None]
+    assert len(scored) == 1
+    assert scored[0][1] is None
+    assert json.loads(scored[0][3]) == target.inputs
+
+
+def test_a_classifier_that_did_not_raise_the_level_does_not_stop_counting(env: Env) -> None:
+    with env.db.engine.connect() as connection:
+        connection.execute(Assessment.__table__.update().values(classifier_sha256="1" * 64))
+        rows = _rows(env, connection)
+        connection.rollback()
+    assert all(r[3] is None for r in rows)
+
+
+def test_inputs_parse_as_stored_and_flags_read_the_short_document(env: Env) -> None:
+    for stored in env.stored_inputs():
+        incident, history, judgements = parse_inputs(json.dumps(stored))
+        assert incident == stored_incident(stored["incident"])
+        assert history == History.from_dict(stored["history"])
+        assert judgements == [Judgement.from_dict(j) for j in stored["judgements"]]
+        a = assess(incident, history, load_registry().definition_set(CURRENT), judgements)
+        rules = FlagRuleRegistry.from_directory().get("default-flags@2")
+        assert evaluate_flags(incident, flag_document(a), rules, Calendar()) == evaluate_flags(
+            incident, a.to_dict(), rules, Calendar()
+        )
