@@ -165,7 +165,7 @@ def test_queue_shows_incidents_keeps_filters_and_works_from_the_keyboard(
     assert page.evaluate("document.activeElement.className") == "skip-link"
     page.keyboard.press("Enter")
     assert _focused(page) == "main"
-    for element_id in ("area", "agency", "type", "overdue", "queue-apply"):
+    for element_id in ("area", "agency", "type", "overdue", "notice", "queue-apply"):
         page.keyboard.press("Tab")
         assert _focused(page) == element_id
     page.keyboard.press("Tab")
