@@ -99,20 +99,30 @@ def incident_facts(
         incident["victim_checklist"]["answers"]["separation_past_year"].as_string(),
     )
     return [
-        IncidentFacts(
-            id=row[0],
-            occurred_at=row[1],
-            victim_level=row[2],
-            marac_refer=bool(row[3]),
-            marac_criteria=list(row[4] or []),
-            serial_perpetrator=row[5] is True,
+        _facts(
+            row,
             child_levels=[c["level"] for c in row[6] or []],
             children=[p.get("child") or {} for p in row[7] or [] if p.get("role") == "child"],
-            separation_status=row[8],
-            separation_past_year=row[9],
         )
         for row in session.execute(query)
     ]
+
+
+def _facts(row: Any, *, child_levels: list[str], children: list[dict[str, Any]]) -> IncidentFacts:
+    """A row of either backend's facts query (columns in the same order); the children's
+    levels and facts come from the row in each backend's own shape."""
+    return IncidentFacts(
+        id=row[0],
+        occurred_at=row[1],
+        victim_level=row[2],
+        marac_refer=bool(row[3]),
+        marac_criteria=list(row[4] or []),
+        serial_perpetrator=row[5] is True,
+        child_levels=child_levels,
+        children=children,
+        separation_status=row[8],
+        separation_past_year=row[9],
+    )
 
 
 # PostgreSQL: an assessment's JSON is stored out of line (TOAST, some 20 kB a row), and
@@ -141,17 +151,10 @@ def _incident_facts_postgres(session: Session, in_period: Any) -> list[IncidentF
     sql = _FACTS_POSTGRES.format(period=compiled.string)
     rows = session.connection().exec_driver_sql(sql, compiled.params)
     return [
-        IncidentFacts(
-            id=row[0],
-            occurred_at=row[1],
-            victim_level=row[2],
-            marac_refer=bool(row[3]),
-            marac_criteria=list(row[4] or []),
-            serial_perpetrator=row[5] is True,
+        _facts(
+            row,
             child_levels=[level for level in row[6] or [] if isinstance(level, str)],
             children=[c for c in row[7] or [] if isinstance(c, dict)],
-            separation_status=row[8],
-            separation_past_year=row[9],
         )
         for row in rows
     ]
