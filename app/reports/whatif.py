@@ -15,15 +15,24 @@ compared: the classifier (its output does not depend on checklists or rules file
 not re-run, so ``classifier_elevated`` never differs) and the cross-incident patterns
 (they read other incidents' stored rows, not this assessment's inputs).
 
-The engine is pure, so work that a draft cannot change is skipped, never approximated:
+The engine is pure, so work that a draft cannot change is skipped, never approximated.
+A stored result *is* the current result when it names the area's current checklist and
+child-risk definition by sha256, was made by this engine version and the classifier did
+not raise its level (:func:`stored_keys`; the repository tests this in SQL). Then:
 
-- a victim-checklist draft re-scores only incidents of its instrument (``dash-ric`` or
-  ``dash-police``); the others are counted from their stored result, without reading or
-  parsing their inputs, when that result is what the current definitions give: it names
-  the area's current checklist and child-risk definition by sha256, was made by this
-  engine version and the classifier did not raise its level (:func:`stored_keys`; the
-  repository tests this in SQL and sends only the victim level and the children's
-  levels). Otherwise they are scored once (the draft's result is the current one);
+- an incident of an instrument a victim-checklist draft is not for (``dash-ric`` or
+  ``dash-police``) is counted from its stored levels, without reading or parsing its
+  inputs (the repository sends only the victim level and the children's levels);
+- an incident of the draft's own instrument, when the draft derives effective answers by
+  the same rules, has only its victim part scored, under the current definitions and
+  under the draft (:func:`app.scoring.engine.assess_victim`, about a third of ``assess``),
+  and the two compared (:func:`victim_unchanged`). The children read only the victim's
+  final level and the effective answers, and the perpetrator reads no definition, so when
+  the victim part is unchanged nothing is, and the incident is counted from its stored
+  levels; otherwise (the few incidents a draft actually changes) it is scored in full on
+  both sides;
+- every other incident is scored twice on the same inputs (once if the draft cannot
+  change it);
 - flag rules are evaluated only when the two results differ in something the flag rules
   read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``), on the
   short document they read (:func:`flag_document`);
@@ -31,10 +40,9 @@ The engine is pure, so work that a draft cannot change is skipped, never approxi
   flags of identical rules are identical on both sides, and within one version dedupe keys
   are unique, so the difference of the full sets is the difference of those subsets.
 
-The current side of an incident the draft can change is scored again, not read from the
-stored result: that result is some 12 KB of JSON, and PostgreSQL's jsonb-to-text plus
-parsing it cost about as much as the ``assess`` call it would save. Stored inputs are
-parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
+The whole stored result is never read back: it is some 12 KB of JSON, and PostgreSQL's
+jsonb-to-text plus parsing it cost about as much as the ``assess`` call it would save.
+Stored inputs are parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
 
 Measured (``bench/whatif_bench.py``, README "Performance"): see the README for the
 figures and the remaining gap to the 120 s per 1,000,000 target.
@@ -64,7 +72,7 @@ from app.flags.engine import evaluate_flags
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
-from app.scoring.engine import assess
+from app.scoring.engine import assess, assess_victim
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -74,7 +82,7 @@ from app.scoring.registry import (
     VictimChecklistDefinition,
     definition_from_document,
 )
-from app.scoring.results import ENGINE_VERSION, Assessment
+from app.scoring.results import ENGINE_VERSION, Assessment, VictimAssessment
 from app.yamlfiles import load_yaml
 
 DraftKind = Literal["victim_checklist", "child_risk", "flag_rules"]
@@ -231,7 +239,7 @@ class ScenarioSpec:
             rescored_instruments=instruments,
             changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
             stored_keys=(
-                stored_keys(current, instruments, kind == "flag_rules") if self.use_stored else None
+                stored_keys(current, draft, instruments, kind) if self.use_stored else None
             ),
         )
 
@@ -263,36 +271,61 @@ def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSe
 
 @dataclass(frozen=True)
 class StoredKeys:
-    """Which stored results stand for both sides (see :func:`stored_keys`): those of an
-    assessment of one of these instruments that names the area's current checklist of its
-    instrument and current child-risk definition (by sha256) and was made by this engine
-    version."""
+    """Which stored results stand for the current side (see :func:`stored_keys`): those
+    of an assessment of one of these instruments that names the area's current checklist
+    of its instrument and current child-risk definition (by sha256), was made by this
+    engine version and whose level the classifier did not raise. For an instrument in
+    ``untouched`` the draft cannot change the result either: such a row is counted from
+    its stored levels alone. For the others (a victim-checklist draft's own instrument)
+    the stored victim part stands for the current side and only the draft's victim part
+    is scored (:func:`victim_unchanged`)."""
 
     victim_checklists: Mapping[str, str]  # instrument id -> sha256 of the current checklist
     child_risk: str
+    untouched: frozenset[str]
     engine_version: str = ENGINE_VERSION
 
 
 def stored_keys(
-    current: DefinitionSet, rescored: frozenset[str], flag_rules_draft: bool
+    current: DefinitionSet, draft: DefinitionSet, rescored: frozenset[str], kind: DraftKind
 ) -> StoredKeys | None:
-    """The stored results that can be counted as they are, without scoring.
+    """The stored results that can stand for the current side, without scoring it.
 
     An assessment's stored result is the current result when it names the area's current
     definitions by sha256, was made by this engine version (the engine is pure: same inputs,
     definitions and engine give the same result, which is what ``reproduce`` checks), and
     the classifier did not raise the victim's level (the only change the pipeline makes to
-    what the engine gave; the repository checks all three). Where, in addition, the draft
-    cannot change the result (an instrument a victim-checklist draft is not for), the
-    draft's result is the same, so the row is counted from the stored levels alone. A
-    flag-rules draft reads the whole result: every row is scored.
+    what the engine gave; the repository checks all three).
+
+    - Where the draft cannot change the result (an instrument a victim-checklist draft is
+      not for), the draft's result is the same: the row is counted from its stored levels.
+    - For a victim-checklist draft's own instrument, when the draft derives effective
+      answers by the same rules, the children (which read the victim's final level and the
+      effective answers) and the perpetrator (which reads no definition) can only change
+      if the victim's part does: the row is counted from its stored levels when the draft's
+      victim part (:func:`app.scoring.engine.assess_victim`) equals the stored one in
+      everything the children, MARAC and the flag rules read, and scored in full otherwise.
+    - A child-risk draft can change every child, and a flag-rules draft reads the whole
+      result: every row is scored.
     """
-    if flag_rules_draft:
+    if kind == "flag_rules":
         return None
-    untouched = {i: d.ref.sha256 for i, d in current.victim_checklists.items() if i not in rescored}
-    if not untouched:
+    untouched = frozenset(current.victim_checklists) - rescored
+    usable = set(untouched)
+    if kind == "victim_checklist":
+        usable |= {
+            i
+            for i in rescored
+            if current.victim_checklists[i].effective_answers
+            == draft.victim_checklists[i].effective_answers
+        }
+    if not usable:
         return None
-    return StoredKeys(untouched, current.child_risk.ref.sha256)
+    return StoredKeys(
+        {i: current.victim_checklists[i].ref.sha256 for i in sorted(usable)},
+        current.child_risk.ref.sha256,
+        untouched,
+    )
 
 
 @dataclass(frozen=True)
@@ -344,16 +377,23 @@ class Tally:
         return self
 
 
-def flag_view(a: Assessment) -> tuple[Any, ...]:
-    """What the flag rules read of an assessment (``AssessmentView``), as a comparable
-    value: equal views give equal flags."""
-    v = a.victim
+def victim_view(v: VictimAssessment) -> tuple[Any, ...]:
+    """What the flag rules and the children read of the victim's part (level, which
+    triggers fired, the MARAC decision, the items' answers)."""
     return (
         v.level,
         tuple((t.rule, t.fired) for t in v.triggers),
         v.marac.refer,
         v.marac.criteria,
         tuple((i.id, i.answer, i.effective_answer) for i in v.items),
+    )
+
+
+def flag_view(a: Assessment) -> tuple[Any, ...]:
+    """What the flag rules read of an assessment (``AssessmentView``), as a comparable
+    value: equal views give equal flags."""
+    return (
+        *victim_view(a.victim),
         tuple((c.person_ref, c.level, c.age_years) for c in a.children),
         a.perpetrator.serial,
         tuple((m.id, m.present) for m in a.perpetrator.markers),
@@ -388,10 +428,10 @@ def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]
     )
 
 
-# A row as the repository reads it: the instrument (victim checklist id), then either the
-# stored victim level and the stored children's levels (JSON text) of an assessment whose
-# stored result is what the current definitions give and that the draft cannot change, with
-# no inputs; or None, None and the stored inputs (JSON text), to be scored.
+# A row as the repository reads it: the instrument (victim checklist id), the stored victim
+# level and the stored children's levels (JSON text) of an assessment whose stored result
+# is the current result (else None, None), and its stored inputs (JSON text; None when the
+# draft cannot change that result).
 Row = tuple[str, str | None, str | bytes | None, str | bytes | None]
 
 
@@ -400,17 +440,35 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
     assessment into ``tally``."""
     _, stored_level, stored_children, inputs = row
     if inputs is None:
-        # The stored result is the current result and the draft cannot change it (the
-        # repository sends only its levels): nothing to score, nothing changes.
-        if stored_level is None or stored_children is None:
-            raise ValueError("a row without inputs needs the stored levels")
-        tally.incidents += 1
-        tally.stored += 1
-        tally.victims[(stored_level, stored_level)] += 1
-        for level in orjson.loads(stored_children):
-            tally.children[(level, level)] += 1
+        # The stored result is the current result and the draft cannot change it.
+        _count_stored(stored_level, stored_children, tally)
         return
-    incident, history, judgements = parse_inputs(inputs)
+    parsed = parse_inputs(inputs)
+    if stored_level is not None and victim_unchanged(scenario, *parsed):
+        # The stored result is the current result and the draft's is the same.
+        _count_stored(stored_level, stored_children, tally)
+        return
+    _count_scored(scenario, *parsed, tally)
+
+
+def _count_stored(level: str | None, children: str | bytes | None, tally: Tally) -> None:
+    """An incident the draft does not change, counted from its stored levels."""
+    if level is None or children is None:
+        raise ValueError("a row counted from its stored result needs the stored levels")
+    tally.incidents += 1
+    tally.stored += 1
+    tally.victims[(level, level)] += 1
+    for child_level in orjson.loads(children):
+        tally.children[(child_level, child_level)] += 1
+
+
+def _count_scored(
+    scenario: Scenario,
+    incident: Incident,
+    history: History,
+    judgements: list[Judgement],
+    tally: Tally,
+) -> None:
     before = assess(incident, history, scenario.current, judgements)
     touched = incident.victim_checklist.instrument in scenario.rescored_instruments
     after = assess(incident, history, scenario.draft, judgements) if touched else before
@@ -435,6 +493,23 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
         return
     tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
     tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
+
+
+def victim_unchanged(
+    scenario: Scenario, incident: Incident, history: History, judgements: list[Judgement]
+) -> bool:
+    """Whether the draft leaves the victim's part of the assessment as the current
+    definitions make it (:func:`app.scoring.engine.assess_victim` under both), in
+    everything the children, MARAC and the flag rules read: the level, which triggers
+    fired, the MARAC decision, the items' answers, and the victim's history figures.
+    :func:`stored_keys` allows the question only where the draft is a victim checklist
+    that derives effective answers as the current one does, so the children (which read
+    the victim's final level and the effective answers) and the perpetrator (which reads
+    no definition) are then unchanged too. When it is not unchanged, the incident is
+    scored in full on both sides (nothing here is approximated)."""
+    before, before_figures = assess_victim(incident, history, scenario.current, judgements)
+    after, after_figures = assess_victim(incident, history, scenario.draft, judgements)
+    return victim_view(before) == victim_view(after) and before_figures == after_figures
 
 
 def flag_document(a: Assessment) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """SQL for what-if: the latest assessment of each incident in scope, what re-scoring needs.
 
-Per row (:data:`app.reports.whatif.Row`): the instrument, then either
+Per row (:data:`app.reports.whatif.Row`): the instrument, then
 
-- for an assessment whose stored result can be counted as it is (``StoredKeys``: the draft
-  cannot change it, it names the area's current definitions by sha256, was made by this
-  engine version and the classifier did not raise its level), the stored victim level
-  (a column) and the children's levels (one JSON path into ``result``), and no inputs;
+- for an assessment whose stored result is the current result (``StoredKeys``: it names
+  the area's current definitions by sha256, was made by this engine version and the
+  classifier did not raise its level), the stored victim level (a column) and the
+  children's levels (one JSON path into ``result``), and its stored inputs only if the
+  draft can change it (:func:`app.reports.whatif.victim_unchanged` decides from them);
 - for every other, its stored ``inputs`` as JSON text (``CAST … AS TEXT``), for the
   workers to parse, so the process reading the rows never builds Python objects from them.
 
@@ -39,11 +40,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
+from app.db import PortableJSON
 from app.incidents.models import Incident
 from app.reports.whatif import Row, StoredKeys
 
@@ -87,22 +90,10 @@ def count_in_scope(session: Session | Connection, scope: Scope) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def _stored_usable(keys: StoredKeys | None, dialect: str) -> ColumnElement[bool]:
-    if keys is None or not keys.victim_checklists:
-        return false()
+def _same_definitions(keys: StoredKeys) -> ColumnElement[bool]:
+    """The columns' half of "the stored result is the current result": it names the area's
+    current definitions by sha256 (cheap tests, before any JSON is read)."""
     a = Assessment
-    raised: ColumnElement[Any]
-    if dialect == "postgresql":
-        raised = func.jsonb_path_exists(
-            a.result, text("""'$.victim.triggers[*] ? (@.stage == "classifier")'""")
-        )
-    else:  # SQLite: the same test with its JSON functions
-        raised = (
-            select(literal_column("1"))
-            .select_from(func.json_each(a.result, "$.victim.triggers").table_valued("value"))
-            .where(func.json_extract(literal_column("value"), "$.stage") == "classifier")
-            .exists()
-        )
     return and_(
         a.child_checklist_sha256 == keys.child_risk,
         or_(
@@ -112,8 +103,39 @@ def _stored_usable(keys: StoredKeys | None, dialect: str) -> ColumnElement[bool]
             )
         ),
         a.result.is_not(None),
-        a.result["engine_version"].as_string() == keys.engine_version,
-        or_(a.classifier_sha256.is_(None), not_(raised)),
+    )
+
+
+def _result_once(dialect: str) -> Any:
+    """The stored result, to be read by several JSON operators. On PostgreSQL an in-memory
+    copy (``|| '{}'``): the column is stored out of line (TOAST, compressed), and each
+    operator applied to the column itself would fetch and decompress it again."""
+    if dialect == "postgresql":
+        return type_coerce(Assessment.result.op("||")(literal_column("'{}'::jsonb")), PortableJSON)
+    return Assessment.result
+
+
+def _result_usable(
+    result: Any, classifier: Any, keys: StoredKeys, dialect: str
+) -> ColumnElement[bool]:
+    """The JSON half: made by this engine version, and the classifier did not raise the
+    victim's level."""
+    raised: ColumnElement[Any]
+    if dialect == "postgresql":
+        raised = func.jsonb_path_exists(
+            result, text("""'$.victim.triggers[*] ? (@.stage == "classifier")'""")
+        )
+    else:  # SQLite: the same test with its JSON functions
+        raised = (
+            select(literal_column("1"))
+            .select_from(func.json_each(result, "$.victim.triggers").table_valued("value"))
+            .where(func.json_extract(literal_column("value"), "$.stage") == "classifier")
+            .exists()
+        )
+    return and_(
+        result.is_not(None),
+        result["engine_version"].as_string() == keys.engine_version,
+        or_(classifier.is_(None), not_(raised)),
     )
 
 
@@ -127,31 +149,59 @@ def _children_levels(result: Any, dialect: str) -> ColumnElement[Any]:
     )
 
 
-def stream_rows(
-    connection: Connection, scope: Scope, batch_size: int, keys: StoredKeys | None
-) -> Iterator[list[Row]]:
-    """The latest assessment of each incident in scope as :data:`app.reports.whatif.Row`
-    tuples, in batches of ``batch_size`` (a server-side cursor on PostgreSQL); rows that
-    ``keys`` allow are counted from their stored levels (none when ``keys`` is None)."""
-    dialect = connection.dialect.name
-    inner = (
+def _with_stored(scope: Scope, keys: StoredKeys, dialect: str) -> Select[Any]:
+    """Three steps, each computed once per row (``OFFSET 0`` keeps PostgreSQL from
+    inlining a subquery into each column that uses it): the columns and, where they name
+    the current definitions, the result read once; whether that result is the current
+    result; what the row sends."""
+    untouched: ColumnElement[bool] = (
+        Assessment.victim_checklist_id.in_(sorted(keys.untouched)) if keys.untouched else false()
+    )
+    columns = (
         _latest(
             scope,
             Assessment.victim_checklist_id.label("instrument"),
             Assessment.victim_level.label("level"),
             Assessment.inputs.label("inputs"),
-            Assessment.result.label("result"),
-            _stored_usable(keys, dialect).label("usable"),
+            Assessment.classifier_sha256.label("classifier"),
+            untouched.label("untouched"),
+            case((_same_definitions(keys), _result_once(dialect)), else_=null()).label("result"),
         )
         .offset(0)
         .subquery()
     )
-    query = select(
-        inner.c.instrument,
-        case((inner.c.usable, inner.c.level), else_=null()),
-        case((inner.c.usable, _children_levels(inner.c.result, dialect)), else_=null()),
-        case((inner.c.usable, null()), else_=cast(inner.c.inputs, Text)),
+    checked = (
+        select(
+            columns,
+            _result_usable(columns.c.result, columns.c.classifier, keys, dialect).label("usable"),
+        )
+        .offset(0)
+        .subquery()
     )
+    usable = checked.c.usable
+    return select(
+        checked.c.instrument,
+        case((usable, checked.c.level), else_=null()),
+        case((usable, _children_levels(checked.c.result, dialect)), else_=null()),
+        case((and_(usable, checked.c.untouched), null()), else_=cast(checked.c.inputs, Text)),
+    )
+
+
+def stream_rows(
+    connection: Connection, scope: Scope, batch_size: int, keys: StoredKeys | None
+) -> Iterator[list[Row]]:
+    """The latest assessment of each incident in scope as :data:`app.reports.whatif.Row`
+    tuples, in batches of ``batch_size`` (a server-side cursor on PostgreSQL). Where
+    ``keys`` say the stored result is the current result, the row carries its stored levels
+    (and, for an instrument the draft cannot change, no inputs); none when ``keys`` is
+    None."""
+    dialect = connection.dialect.name
+    if keys is None or not keys.victim_checklists:
+        query = _latest(
+            scope, Assessment.victim_checklist_id, null(), null(), cast(Assessment.inputs, Text)
+        )
+    else:
+        query = _with_stored(scope, keys, dialect)
     # On the statement, not the connection: a connection's options would stay set for the
     # caller's later statements (a server-side cursor for an INSERT fails).
     result = connection.execute(query.execution_options(yield_per=batch_size))

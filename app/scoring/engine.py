@@ -100,20 +100,11 @@ def assess(
     ``history`` must describe this incident's people (``History.reported(incident)``,
     optionally ``.with_stored(...)``).
     """
-    if history.victim.person_ref != incident.relationship.victim:
-        raise ValueError("history is for a different victim than the incident names")
+    _check_history(incident, history)
     checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
     child_risk = definitions.child_risk
     local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
-
-    officer = Judgement.from_officer_assessment(incident)
-    ordered = sorted(judgements, key=_judged_at) if len(judgements) > 1 else list(judgements)
-    of_victim = [j for j in ordered if j.subject_ref is None]
-    all_judgements = (officer, *of_victim) if officer is not None else tuple(of_victim)
-    of_children: dict[str, list[Judgement]] = {}
-    for judgement in ordered:
-        if judgement.subject_ref is not None:
-            of_children.setdefault(judgement.subject_ref, []).append(judgement)
+    all_judgements, of_children = _judgements_in_order(incident, judgements)
 
     figures: list[Figure] = []
     answers = _effective_answers(incident, checklist)
@@ -136,6 +127,52 @@ def assess(
         checklist.red_flag.key_items,
         AssessmentInputs(incident, history, tuple(judgements)),
     )
+
+
+def assess_victim(
+    incident: Incident,
+    history: History,
+    definitions: DefinitionSet,
+    judgements: Sequence[Judgement] = (),
+) -> tuple[VictimAssessment, tuple[Figure, ...]]:
+    """The victim's part of :func:`assess` alone: the same ``VictimAssessment`` that
+    ``assess`` gives, and the history figures it records (the first figures of
+    ``assess``'s ``history``), without the children and the perpetrator.
+
+    For a what-if of a victim-checklist draft (``app.reports.whatif``): the children read
+    only the victim's final level and effective answers, and the perpetrator reads no
+    definition, so where the draft leaves the victim's part as it was, the rest of the
+    assessment is unchanged too.
+    """
+    _check_history(incident, history)
+    checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
+    local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
+    all_judgements, _ = _judgements_in_order(incident, judgements)
+    figures: list[Figure] = []
+    answers = _effective_answers(incident, checklist)
+    victim = _assess_victim(incident, history, checklist, answers, all_judgements, local, figures)
+    return victim, tuple(figures)
+
+
+def _check_history(incident: Incident, history: History) -> None:
+    if history.victim.person_ref != incident.relationship.victim:
+        raise ValueError("history is for a different victim than the incident names")
+
+
+def _judgements_in_order(
+    incident: Incident, judgements: Sequence[Judgement]
+) -> tuple[tuple[Judgement, ...], dict[str, list[Judgement]]]:
+    """The victim's judgements (the officer's first, then the rest in time order) and
+    each child's, in time order."""
+    officer = Judgement.from_officer_assessment(incident)
+    ordered = sorted(judgements, key=_judged_at) if len(judgements) > 1 else list(judgements)
+    of_victim = [j for j in ordered if j.subject_ref is None]
+    all_judgements = (officer, *of_victim) if officer is not None else tuple(of_victim)
+    of_children: dict[str, list[Judgement]] = {}
+    for judgement in ordered:
+        if judgement.subject_ref is not None:
+            of_children.setdefault(judgement.subject_ref, []).append(judgement)
+    return all_judgements, of_children
 
 
 class _Answers(NamedTuple):

@@ -200,7 +200,9 @@ def test_a_raised_threshold_changes_exactly_the_victims_between_old_and_new_thre
         for use_stored in (True, False):
             got = _tally(env, draft, workers, use_stored=use_stored)
             assert got == expected, (workers, use_stored)
-            assert got.stored == 0  # a dash-ric draft can change every (dash-ric) row
+            # Rows whose victim part the draft leaves as stored are counted from their
+            # stored result; the others are scored on both sides.
+            assert got.stored == (len(YES_COUNTS) - changed if use_stored else 0)
     assert expected.marac_disappearing == Counter({"visible_high_risk": changed})
     assert expected.flags_disappearing["idva_referral"] == changed
 
@@ -333,16 +335,35 @@ def police_draft() -> dict[str, Any]:
     return document
 
 
+def effective_answers_draft() -> dict[str, Any]:
+    """A dash-ric draft that derives one effective answer differently (the officer's
+    observed strangulation no longer counts), with the high band raised too."""
+    document = draft_document(high_from=15)
+    document["effective_answers"] = [
+        rule for rule in document["effective_answers"] if rule["item"] != "strangulation"
+    ]
+    return document
+
+
 @pytest.mark.parametrize(
     ("make", "stored"),
-    [(draft_document, 0), (police_draft, 13), (child_risk_draft, 0), (flag_rules_draft, 0)],
-    ids=["dash-ric", "dash-police", "child-risk", "flag-rules"],
+    [
+        (draft_document, 5),
+        (effective_answers_draft, 0),
+        (police_draft, 13),
+        (child_risk_draft, 0),
+        (flag_rules_draft, 0),
+    ],
+    ids=["dash-ric", "dash-ric-effective-answers", "dash-police", "child-risk", "flag-rules"],
 )
 def test_counting_stored_results_answers_as_scoring_every_row(
     env: Env, make: Any, stored: int
 ) -> None:
     """The test incidents are all dash-ric: a dash-police draft cannot change them, so each
-    is counted from its stored result; any other draft scores every row."""
+    is counted from its stored result. A dash-ric draft that derives effective answers as
+    the current checklist does is scored on the victim's part alone, and the incidents whose
+    victim part it leaves as stored (all but the 8 between the bands) are counted from their
+    stored result. Any other draft scores every row."""
     draft = make()
     slow = _tally(env, draft, 1, use_stored=False)
     fast = _tally(env, draft, 2, use_stored=True)

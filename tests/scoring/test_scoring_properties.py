@@ -23,6 +23,7 @@ from app.scoring import (
     reproduce,
 )
 from app.scoring.digest import canonical_inputs, inputs_document
+from app.scoring.engine import assess_victim
 from tests.scoring.factories import incident_dict
 
 # Loaded once for the module: hypothesis runs many examples per test and must not share
@@ -182,6 +183,22 @@ def test_the_same_inputs_always_give_the_identical_dict(
     second = assess(reparsed, History.reported(reparsed), definitions, judgements).to_dict()
     assert first == second
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario())
+def test_the_victim_part_alone_is_the_victim_part_of_the_whole_assessment(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet],
+) -> None:
+    """``assess_victim`` (what-if's victim-only path) gives exactly ``assess``'s victim and
+    the first figures of its history, which are the victim's."""
+    incident, judgements, definitions = case
+    history = History.reported(incident)
+    whole = assess(incident, history, definitions, judgements)
+    victim, figures = assess_victim(incident, history, definitions, judgements)
+    assert victim == whole.victim
+    assert whole.history[: len(figures)] == figures
+    assert all(f.subject == victim.person_ref for f in figures)
 
 
 @PROPERTY_SETTINGS
