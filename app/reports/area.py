@@ -212,13 +212,14 @@ def area_report(
     """The report of ``area`` for the local dates [start, end)."""
     begin, finish = period_bounds(start, end)
     months = months_of(start, end)
+    repository.begin_report(session)
     incidents = repository.incident_facts(session, area, begin, finish)
     since = months_before(begin, REPEAT_WINDOW_MONTHS)
     repeats = {
-        role: repeat_incidents(
-            *repository.occurrences(session, area, begin, finish, role=role, since=since)
-        )
-        for role in ("victim", "perpetrator")
+        role: repeat_incidents(period, history)
+        for role, (period, history) in repository.occurrences(
+            session, area, begin, finish, roles=("victim", "perpetrator"), since=since
+        ).items()
     }
     flags = repository.flag_facts(session, area, begin, finish)
     reviews = repository.review_facts(session, area, begin, finish)

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, union_all
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.facts import CHILD_FACTS
@@ -68,6 +68,15 @@ class FlagFacts:
 class ReviewFacts:
     review_due_at: dt.datetime
     erased_at: dt.datetime | None
+
+
+def begin_report(session: Session) -> None:
+    """Settings for the report's transaction. PostgreSQL: no JIT compilation. The report's
+    statements are many index lookups whose estimated cost passes ``jit_above_cost`` for a
+    large area, and compiling them took longer than it saved (some 70 ms a statement at
+    1,000,000 incidents, bench/report_bench.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def _in_period(area: str, start: dt.datetime, end: dt.datetime) -> Any:
@@ -134,37 +143,47 @@ def occurrences(
     start: dt.datetime,
     end: dt.datetime,
     *,
-    role: str,
+    roles: tuple[str, ...],
     since: dt.datetime,
-) -> tuple[list[Occurrence], list[Occurrence]]:
-    """The period's incidents with the person in ``role`` (resolved through merges), and
-    every incident (any area) since ``since`` that one of those persons had in that role."""
+) -> dict[str, tuple[list[Occurrence], list[Occurrence]]]:
+    """For each of ``roles``: the period's incidents with a person in that role (resolved
+    through merges), and every incident (any area) since ``since`` that one of those
+    persons had in that role.
+
+    One statement for every role: the period's persons are found once (a CTE), and the
+    period's own incidents are the rows of their history that are in the area and period
+    (each is in its person's history), so the period is not read again."""
     person = aliased(Person)
-    period: Select[Any] = (
-        select(_resolved(person).label("who"), Incident.id, Incident.occurred_at)
-        .join(IncidentPerson, IncidentPerson.incident_id == Incident.id)
+    whos = (
+        select(IncidentPerson.role.label("role"), _resolved(person).label("who"))
+        .join(Incident, IncidentPerson.incident_id == Incident.id)
         .join(person, person.id == IncidentPerson.person_id)
-        .where(_in_period(area, start, end), IncidentPerson.role == role)
+        .where(_in_period(area, start, end), IncidentPerson.role.in_(roles))
+        .cte("whos")
     )
-    # The period's persons, once (a CTE read by both branches below).
-    whos = period.with_only_columns(_resolved(person).label("who")).cte("whos")
+    distinct = select(whos.c.role, whos.c.who).distinct().subquery("period_persons")
     # Their records: each survivor and the records merged into it, with the survivor.
     # Two branches, each on its own index (the primary key, ``merged_into_id``): one
     # ``OR`` of the two would read every person (bench/report_bench.py).
     member = aliased(Person)
+    also_a_survivor = (
+        select(whos.c.who).where(whos.c.role == distinct.c.role, whos.c.who == member.id).exists()
+    )
     records = union_all(
-        select(member.id, _resolved(member).label("who")).where(member.id.in_(select(whos.c.who))),
-        select(member.id, _resolved(member).label("who")).where(
-            member.merged_into_id.in_(select(whos.c.who)),
-            member.id.not_in(select(whos.c.who)),
+        select(member.id, _resolved(member).label("who"), distinct.c.role).join(
+            distinct, member.id == distinct.c.who
         ),
+        select(member.id, _resolved(member).label("who"), distinct.c.role)
+        .join(distinct, member.merged_into_id == distinct.c.who)
+        .where(~also_a_survivor),
     ).subquery()
     linked = aliased(IncidentPerson)
     earlier = aliased(Incident)
+    in_period = (earlier.area == area) & (earlier.occurred_at >= start)
     history = (
-        select(records.c.who, earlier.id, earlier.occurred_at)
+        select(records.c.role, records.c.who, earlier.id, earlier.occurred_at, in_period)
         .select_from(records)
-        .join(linked, (linked.person_id == records.c.id) & (linked.role == role))
+        .join(linked, (linked.person_id == records.c.id) & (linked.role == records.c.role))
         .join(earlier, earlier.id == linked.incident_id)
         .where(
             earlier.occurred_at >= since,
@@ -172,10 +191,14 @@ def occurrences(
             earlier.erased_at.is_(None),
         )
     )
-    return (
-        [Occurrence(*row) for row in session.execute(period)],
-        [Occurrence(*row) for row in session.execute(history)],
-    )
+    out: dict[str, tuple[list[Occurrence], list[Occurrence]]] = {r: ([], []) for r in roles}
+    for role, who, incident_id, occurred_at, of_period in session.execute(history):
+        occurrence = Occurrence(who, incident_id, occurred_at)
+        period_rows, history_rows = out[role]
+        history_rows.append(occurrence)
+        if of_period:
+            period_rows.append(occurrence)
+    return out
 
 
 def flag_facts(
