@@ -12,7 +12,10 @@ runs after warm-up, it prints the median and the 95th percentile of:
 - a baseline in the same run: ``SELECT 1`` and ``GET /livez``;
 
 and ``EXPLAIN (ANALYZE, BUFFERS)`` of every statement. The database is dropped at the end
-unless ``--keep``.
+unless ``--keep``. ``--reuse NAME`` migrates a kept database to head first (timed: a
+migration may fill new columns from a million rows, as the report facts' did), then runs
+``VACUUM ANALYZE`` (the rewritten rows' old versions go, as autovacuum would clear them)
+and measures.
 
     .venv/bin/python bench/report_bench.py [--incidents 1000000] [--areas 150] [--years 3]
         [--flags-per-incident 3] [--runs 10] [--keep] [--reuse NAME] [--postgres-url URL]
@@ -24,8 +27,9 @@ at the defaults about 2,200 incidents per area-year and 6,700 in the largest. Ea
 has a victim (600,000 victims, so many are repeat victims; one record in ten is a record of
 its own merged into the victim's, as linking does), a perpetrator (700,000) and in a third a
 child; one assessment (a second, a revision, for one in ten) whose ``inputs`` and
-``result`` are the full JSON the engine stores (about 20 kB before compression), varied
-over 100 variants in the paths the report reads (victim level 45/35/20 %, children and
+``result`` are the full JSON the engine stores (about 20 kB before compression), with the
+report facts intake takes from them (app/assessments/facts.py), varied over 100 variants
+in the paths the report reads (victim level 45/35/20 %, children and
 what they went through, separation, MARAC referral and its repeat criterion, serial
 perpetrator); ``--flags-per-incident`` flags, closed for incidents older than 30 days but
 3 %, with a flag history: an acknowledgement by the agency for four in five and the
@@ -59,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from queue_bench import ACTION, FLAG_TYPES, abbreviate, captured, summary, timed
 
+from app.assessments.facts import REPORT_FACT_COLUMNS, report_facts
 from app.auth.keys import create_key
 from app.config import Settings
 from app.db import Database, utcnow
@@ -134,7 +139,15 @@ def variants() -> list[dict[str, Any]]:
         if n_children and rank < 3 and result["children"][-1]["level"] == "severe":
             rank = 3
         out.append(
-            {"k": k, "inputs": inputs, "result": result, "lvl": level, "rank": rank, "refer": refer}
+            {
+                "k": k,
+                "inputs": inputs,
+                "result": result,
+                "lvl": level,
+                "rank": rank,
+                "refer": refer,
+                **report_facts(inputs, result),
+            }
         )
     return out
 
@@ -145,6 +158,8 @@ def build_steps(incidents: int, areas: int, years: int, per: int) -> list[tuple[
     kinds = ", ".join(f"'{k}'" for _, _, k, _ in FLAG_TYPES)
     refs = ", ".join(f"'{r}'" for _, _, _, r in FLAG_TYPES)
     days = 365 * years
+    fact_columns = ", ".join(REPORT_FACT_COLUMNS)
+    fact_values = ", ".join(f"v.{c}" for c in REPORT_FACT_COLUMNS)
     # Built from integers and this file's constants only.
     return [
         (
@@ -211,22 +226,22 @@ def build_steps(incidents: int, areas: int, years: int, per: int) -> list[tuple[
         ),
         (
             "assessments",
-            """
+            f"""
             INSERT INTO assessments (id, incident_id, version, trigger, created_at, created_by,
                 submission_revision, inputs, result, victim_level, risk_rank, marac_refer,
                 victim_checklist_id, victim_checklist_version, victim_checklist_sha256,
                 child_checklist_id, child_checklist_version, child_checklist_sha256,
-                flag_rules_sha256, classifier_sha256)
+                flag_rules_sha256, classifier_sha256, {fact_columns})
             SELECT gen_random_uuid(), s.incident_id, a.version,
                    CASE WHEN a.version = 1 THEN 'intake' ELSE 'revision' END,
                    s.occurred_at + (a.version - 1) * interval '2 days', 'bench', a.version,
                    v.inputs, v.result, v.lvl, v.rank, v.refer, 'dash-ric', '1', repeat('a', 64),
-                   'child-risk', '1', repeat('b', 64), repeat('c', 64), NULL
+                   'child-risk', '1', repeat('b', 64), repeat('c', 64), NULL, {fact_values}
             FROM b_src s
             CROSS JOIN LATERAL (SELECT 1 AS version, s.k AS k
                                 UNION ALL
                                 SELECT 2, mod(s.k + 17, 100) WHERE mod(s.g, 10) = 5) a
-            JOIN b_var v ON v.k = a.k""",
+            JOIN b_var v ON v.k = a.k""",  # noqa: S608
         ),
         (
             "flags",
@@ -289,14 +304,18 @@ def build(engine: Engine, *, incidents: int, areas: int, years: int, per: int) -
         ).all()
         for index_name, _ in indexes:
             conn.exec_driver_sql(f'DROP INDEX "{index_name}"')
+        facts = ", ".join(
+            f"{c} {'int' if c.startswith('children_') else 'bool'}" for c in REPORT_FACT_COLUMNS
+        )
         conn.exec_driver_sql(
             "CREATE UNLOGGED TABLE b_var (k int PRIMARY KEY, inputs jsonb, result jsonb, "
-            "lvl text, rank int, refer bool)"
+            f"lvl text, rank int, refer bool, {facts})"
         )
+        values = ", ".join(f":{c}" for c in REPORT_FACT_COLUMNS)
         conn.execute(
-            text("INSERT INTO b_var VALUES (:k, :inputs, :result, :lvl, :rank, :refer)").bindparams(
-                bindparam("inputs", type_=JSONB), bindparam("result", type_=JSONB)
-            ),
+            text(
+                f"INSERT INTO b_var VALUES (:k, :inputs, :result, :lvl, :rank, :refer, {values})"  # noqa: S608
+            ).bindparams(bindparam("inputs", type_=JSONB), bindparam("result", type_=JSONB)),
             variants(),
         )
         conn.commit()
@@ -353,7 +372,13 @@ def measure_statements(engine: Engine, area: str, start: dt.date, end: dt.date, 
     with captured(engine) as statements, Session(engine) as session:
         area_report(session, area, start, end, utcnow())
     plans = []
+    # Settings the report makes for its transaction (``SET LOCAL jit = off``) are made on
+    # the replaying connection too, and not timed.
+    settings = [s for s, _ in statements if s.lstrip().upper().startswith("SET ")]
+    statements = [(s, p) for s, p in statements if s not in settings]
     with engine.connect() as conn:
+        for setting in settings:
+            conn.exec_driver_sql(setting.replace("SET LOCAL", "SET"))
         total = []
         for i, (statement, params) in enumerate(statements, 1):
             samples = timed(lambda s=statement, p=params: conn.exec_driver_sql(s, p).all(), runs, 2)
@@ -449,12 +474,16 @@ def main() -> int:
             )
             print(f"  built in {time.perf_counter() - began:.0f} s", flush=True)
         else:
-            # A kept database gets the migrations added since (new indexes, say).
+            # A kept database gets the migrations added since (new indexes, columns filled
+            # from the JSON), then VACUUM ANALYZE: a migration that rewrites rows leaves
+            # the old versions behind, which autovacuum would clear in a while.
             began = time.perf_counter()
             upgrade_to_head(url)
+            print(f"migrated to head in {time.perf_counter() - began:.0f} s", flush=True)
+            began = time.perf_counter()
             with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE")
-            print(f"migrated to head and analysed in {time.perf_counter() - began:.0f} s")
+                conn.exec_driver_sql("VACUUM ANALYZE")
+            print(f"vacuumed and analysed in {time.perf_counter() - began:.0f} s")
         run(database, args.runs)
     finally:
         database.dispose()

@@ -52,6 +52,21 @@ class Assessment(Base):
     child_checklist_sha256: Mapped[str] = mapped_column(String(64))
     flag_rules_sha256: Mapped[str | None] = mapped_column(String(64))
     classifier_sha256: Mapped[str | None] = mapped_column(String(64))
+    # What the area report counts, taken from ``inputs`` and ``result`` when the row is
+    # written (app/assessments/facts.py), so a report never reads the JSON. NULL only for
+    # rows whose content was erased before the columns existed.
+    marac_repeat: Mapped[bool | None] = mapped_column(Boolean)
+    serial_perpetrator: Mapped[bool | None] = mapped_column(Boolean)
+    children_moderate: Mapped[int | None] = mapped_column(Integer)
+    children_moderate_to_serious: Mapped[int | None] = mapped_column(Integer)
+    children_serious: Mapped[int | None] = mapped_column(Integer)
+    children_severe: Mapped[int | None] = mapped_column(Integer)
+    children_present: Mapped[int | None] = mapped_column(Integer)
+    children_witnessed: Mapped[int | None] = mapped_column(Integer)
+    children_injured: Mapped[int | None] = mapped_column(Integer)
+    children_intervened: Mapped[int | None] = mapped_column(Integer)
+    children_not_spoken_to: Mapped[int | None] = mapped_column(Integer)
+    separation_related: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class DefinitionSnapshot(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.assessments.facts import report_facts
 from app.assessments.models import Assessment, DefinitionSnapshot, Judgement
 from app.db import insert_rows, table_of
 
@@ -25,7 +26,9 @@ def record_snapshots(session: Session, rows: Sequence[Mapping[str, Any]]) -> Non
 
 
 def insert_assessment(session: Session, row: Mapping[str, Any]) -> None:
-    insert_rows(session, Assessment, [row])
+    """Insert one assessment with the facts the area report counts, taken from its
+    ``inputs`` and ``result`` here so that no assessment is written without them."""
+    insert_rows(session, Assessment, [{**row, **report_facts(row["inputs"], row["result"])}])
 
 
 def insert_judgement(session: Session, row: Mapping[str, Any]) -> None:

@@ -28,7 +28,7 @@ from app.contract.levels import CHILD_LEVELS, VICTIM_LEVELS
 from app.flags.models import OPEN_STATUSES
 from app.flags.vocabulary import AGENCIES
 from app.reports import repository
-from app.reports.repository import IncidentFacts, Occurrence
+from app.reports.repository import Occurrence
 from app.reports.suppression import HIDDEN, THRESHOLD, Shown, derived, suppress_table
 
 LONDON = ZoneInfo("Europe/London")
@@ -36,7 +36,6 @@ REPEAT_WINDOW_MONTHS = 12
 MAX_SPAN_DAYS = 5 * 366
 # SafeLives' benchmark for the share of MARAC cases that are repeats (docs/research.md §1.6).
 REPEAT_MARAC_BENCHMARK = (0.28, 0.40)
-SEPARATION_STATUSES = ("recent", "planned", "perceived")
 # A review is done on time when its record was erased no later than this after it fell due.
 REVIEW_GRACE = dt.timedelta(days=28)
 
@@ -112,14 +111,6 @@ def months_before(when: dt.datetime, months: int) -> dt.datetime:
 # --------------------------------------------------------------------------- counting
 
 
-def _yes(value: object) -> bool:
-    return value is True or value == "yes"
-
-
-def _no(value: object) -> bool:
-    return value is False or value == "no"
-
-
 def repeat_incidents(period: Iterable[Occurrence], history: Iterable[Occurrence]) -> set[Any]:
     """The period's incidents whose person had another incident in the same role in the
     12 months before it (from the same local day, up to but not including its time)."""
@@ -132,23 +123,6 @@ def repeat_incidents(period: Iterable[Occurrence], history: Iterable[Occurrence]
         if any(since <= t < p.occurred_at for t in by_person[p.who]):
             repeats.add(p.incident_id)
     return repeats
-
-
-def _child_counts(incident: IncidentFacts) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for child in incident.children:
-        for fact in ("present", "witnessed", "injured", "intervened"):
-            if _yes(child.get(fact)):
-                counts[fact] += 1
-        if (_yes(child.get("present")) or _yes(child.get("witnessed"))) and _no(
-            child.get("spoken_to_by_officer")
-        ):
-            counts["not_spoken_to"] += 1
-    return counts
-
-
-def separation_related(incident: IncidentFacts) -> bool:
-    return incident.separation_status in SEPARATION_STATUSES or _yes(incident.separation_past_year)
 
 
 # --------------------------------------------------------------------------- tables
@@ -238,13 +212,14 @@ def area_report(
     """The report of ``area`` for the local dates [start, end)."""
     begin, finish = period_bounds(start, end)
     months = months_of(start, end)
+    repository.begin_report(session)
     incidents = repository.incident_facts(session, area, begin, finish)
     since = months_before(begin, REPEAT_WINDOW_MONTHS)
     repeats = {
-        role: repeat_incidents(
-            *repository.occurrences(session, area, begin, finish, role=role, since=since)
-        )
-        for role in ("victim", "perpetrator")
+        role: repeat_incidents(period, history)
+        for role, (period, history) in repository.occurrences(
+            session, area, begin, finish, roles=("victim", "perpetrator"), since=since
+        ).items()
     }
     flags = repository.flag_facts(session, area, begin, finish)
     reviews = repository.review_facts(session, area, begin, finish)
@@ -264,10 +239,10 @@ def area_report(
         pattern[month]["repeat_victim"] += incident.id in repeats["victim"]
         pattern[month]["repeat_perpetrator"] += incident.id in repeats["perpetrator"]
         pattern[month]["serial_perpetrator"] += incident.serial_perpetrator
-        children[month].update(_child_counts(incident))
-        separation[month]["separation_related"] += separation_related(incident)
+        children[month].update(incident.children)
+        separation[month]["separation_related"] += incident.separation_related
         if incident.marac_refer:
-            repeat = "repeat_marac" in incident.marac_criteria
+            repeat = incident.marac_repeat
             marac[month]["repeat_referral" if repeat else "first_referral"] += 1
 
     flags_by_month: dict[str, Counter[str]] = {m: Counter() for m in months}

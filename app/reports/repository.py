@@ -1,9 +1,10 @@
 """The queries behind the area reports: rows of one area and period, never whole records.
 
 Each query is bounded by an index on the area and a time (incidents by ``occurred_at``
-and by ``review_due_at``, flags by ``created_at``) and returns only the columns and JSON
-members a figure needs; counting happens in :mod:`app.reports.area`. Erased incidents
-(retention) are left out of every figure but the reviews.
+and by ``review_due_at``, flags by ``created_at``) and returns only the columns a figure
+needs (an assessment's report facts are columns of their own, never its JSON); counting
+happens in :mod:`app.reports.area`. Erased incidents (retention) are left out of every
+figure but the reviews.
 """
 
 from __future__ import annotations
@@ -13,32 +14,36 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, union_all
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
+from app.assessments.facts import CHILD_FACTS
 from app.assessments.models import Assessment
+from app.contract.levels import CHILD_LEVELS
 from app.flags.models import Flag, FlagEvent
 from app.incidents.models import Incident, IncidentPerson, Person
 
 # A flag's first action: the first change a person working flags made to it (a status,
 # an assignee, a note), not the service's own events (raising, re-assessment).
 WORKING_ROLES = ("triage", "agency")
+# What the children of an incident went through, as counted (docs/reports.md).
+CHILD_COUNTS = (*CHILD_FACTS, "not_spoken_to")
 
 
 @dataclass(frozen=True)
 class IncidentFacts:
-    """One incident of the period as its latest assessment scored it."""
+    """One incident of the period as its latest assessment scored it (the assessment's
+    report facts, app/assessments/facts.py)."""
 
     id: uuid.UUID
     occurred_at: dt.datetime
     victim_level: str
     marac_refer: bool
-    marac_criteria: list[str]
+    marac_repeat: bool
     serial_perpetrator: bool
-    child_levels: list[str]
-    children: list[dict[str, Any]]  # each child's facts as scored (present, witnessed...)
-    separation_status: str | None
-    separation_past_year: str | None  # the DASH answer
+    child_levels: dict[str, int]  # children by their level
+    children: dict[str, int]  # children present, witnessed, injured, intervened, not spoken to
+    separation_related: bool
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,15 @@ class ReviewFacts:
     erased_at: dt.datetime | None
 
 
+def begin_report(session: Session) -> None:
+    """Settings for the report's transaction. PostgreSQL: no JIT compilation. The report's
+    statements are many index lookups whose estimated cost passes ``jit_above_cost`` for a
+    large area, and compiling them took longer than it saved (some 70 ms a statement at
+    1,000,000 incidents, bench/report_bench.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def _in_period(area: str, start: dt.datetime, end: dt.datetime) -> Any:
     return (
         (Incident.area == area)
@@ -77,87 +91,46 @@ def _in_period(area: str, start: dt.datetime, end: dt.datetime) -> Any:
 def incident_facts(
     session: Session, area: str, start: dt.datetime, end: dt.datetime
 ) -> list[IncidentFacts]:
-    """The area's incidents that occurred in [start, end), each with its latest assessment."""
+    """The area's incidents that occurred in [start, end), each with its latest assessment's
+    report facts: columns of the assessment, never its JSON."""
     later = aliased(Assessment)
     latest = (
         select(func.max(later.version)).where(later.incident_id == Incident.id).scalar_subquery()
     )
-    in_period = (
-        select(Incident.id, Incident.occurred_at, Assessment.victim_level, Assessment.marac_refer)
+    query = (
+        select(
+            Incident.id,
+            Incident.occurred_at,
+            Assessment.victim_level,
+            Assessment.marac_refer,
+            Assessment.marac_repeat,
+            Assessment.serial_perpetrator,
+            Assessment.separation_related,
+            *(getattr(Assessment, f"children_{level}") for level in CHILD_LEVELS),
+            *(getattr(Assessment, f"children_{fact}") for fact in CHILD_COUNTS),
+        )
         .join(Assessment, Assessment.incident_id == Incident.id)
         .where(_in_period(area, start, end), Assessment.version == latest)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        return _incident_facts_postgres(session, in_period)
-    incident = Assessment.inputs["incident"]
-    query = in_period.add_columns(
-        Assessment.result["victim"]["marac"]["criteria"],
-        Assessment.result["perpetrator"]["serial"],
-        Assessment.result["children"],
-        incident["persons"],
-        incident["relationship"]["separation"]["status"].as_string(),
-        incident["victim_checklist"]["answers"]["separation_past_year"].as_string(),
-    )
+    levels = len(CHILD_LEVELS)
     return [
-        _facts(
-            row,
-            child_levels=[c["level"] for c in row[6] or []],
-            children=[p.get("child") or {} for p in row[7] or [] if p.get("role") == "child"],
+        IncidentFacts(
+            id=row[0],
+            occurred_at=row[1],
+            victim_level=row[2],
+            marac_refer=bool(row[3]),
+            marac_repeat=bool(row[4]),
+            serial_perpetrator=bool(row[5]),
+            separation_related=bool(row[6]),
+            child_levels=dict(zip(CHILD_LEVELS, _counts(row[7 : 7 + levels]), strict=True)),
+            children=dict(zip(CHILD_COUNTS, _counts(row[7 + levels :]), strict=True)),
         )
         for row in session.execute(query)
     ]
 
 
-def _facts(row: Any, *, child_levels: list[str], children: list[dict[str, Any]]) -> IncidentFacts:
-    """A row of either backend's facts query (columns in the same order); the children's
-    levels and facts come from the row in each backend's own shape."""
-    return IncidentFacts(
-        id=row[0],
-        occurred_at=row[1],
-        victim_level=row[2],
-        marac_refer=bool(row[3]),
-        marac_criteria=list(row[4] or []),
-        serial_perpetrator=row[5] is True,
-        child_levels=child_levels,
-        children=children,
-        separation_status=row[8],
-        separation_past_year=row[9],
-    )
-
-
-# PostgreSQL: an assessment's JSON is stored out of line (TOAST, some 20 kB a row), and
-# every operator applied to the column would fetch and decompress it again. A lateral
-# subquery decompresses ``result`` and ``inputs`` once per row (``|| '{}'`` makes an
-# in-memory copy; ``OFFSET 0`` keeps the subquery from being folded into the outer query),
-# and JSON paths keep only what is counted: the children's levels and their facts.
-_FACTS_POSTGRES = """
-SELECT p.id, p.occurred_at, p.victim_level, p.marac_refer,
-       j.r -> 'victim' -> 'marac' -> 'criteria',
-       j.r -> 'perpetrator' -> 'serial',
-       jsonb_path_query_array(j.r, '$.children[*].level'),
-       jsonb_path_query_array(j.i, '$.incident.persons[*] ? (@.role == "child").child'),
-       j.i -> 'incident' -> 'relationship' -> 'separation' ->> 'status',
-       j.i -> 'incident' -> 'victim_checklist' -> 'answers' ->> 'separation_past_year'
-FROM ({period}) AS p
-JOIN assessments AS a ON a.id = p.assessment_id
-CROSS JOIN LATERAL (SELECT a.result || '{{}}'::jsonb AS r, a.inputs || '{{}}'::jsonb AS i
-                    OFFSET 0) AS j
-"""
-
-
-def _incident_facts_postgres(session: Session, in_period: Any) -> list[IncidentFacts]:
-    period = in_period.add_columns(Assessment.id.label("assessment_id"))
-    compiled = period.compile(session.get_bind())
-    sql = _FACTS_POSTGRES.format(period=compiled.string)
-    rows = session.connection().exec_driver_sql(sql, compiled.params)
-    return [
-        _facts(
-            row,
-            child_levels=[level for level in row[6] or [] if isinstance(level, str)],
-            children=[c for c in row[7] or [] if isinstance(c, dict)],
-        )
-        for row in rows
-    ]
+def _counts(values: Any) -> list[int]:
+    return [int(v or 0) for v in values]
 
 
 def _resolved(person: type[Person]) -> Any:
@@ -170,37 +143,47 @@ def occurrences(
     start: dt.datetime,
     end: dt.datetime,
     *,
-    role: str,
+    roles: tuple[str, ...],
     since: dt.datetime,
-) -> tuple[list[Occurrence], list[Occurrence]]:
-    """The period's incidents with the person in ``role`` (resolved through merges), and
-    every incident (any area) since ``since`` that one of those persons had in that role."""
+) -> dict[str, tuple[list[Occurrence], list[Occurrence]]]:
+    """For each of ``roles``: the period's incidents with a person in that role (resolved
+    through merges), and every incident (any area) since ``since`` that one of those
+    persons had in that role.
+
+    One statement for every role: the period's persons are found once (a CTE), and the
+    period's own incidents are the rows of their history that are in the area and period
+    (each is in its person's history), so the period is not read again."""
     person = aliased(Person)
-    period: Select[Any] = (
-        select(_resolved(person).label("who"), Incident.id, Incident.occurred_at)
-        .join(IncidentPerson, IncidentPerson.incident_id == Incident.id)
+    whos = (
+        select(IncidentPerson.role.label("role"), _resolved(person).label("who"))
+        .join(Incident, IncidentPerson.incident_id == Incident.id)
         .join(person, person.id == IncidentPerson.person_id)
-        .where(_in_period(area, start, end), IncidentPerson.role == role)
+        .where(_in_period(area, start, end), IncidentPerson.role.in_(roles))
+        .cte("whos")
     )
-    # The period's persons, once (a CTE read by both branches below).
-    whos = period.with_only_columns(_resolved(person).label("who")).cte("whos")
+    distinct = select(whos.c.role, whos.c.who).distinct().subquery("period_persons")
     # Their records: each survivor and the records merged into it, with the survivor.
     # Two branches, each on its own index (the primary key, ``merged_into_id``): one
     # ``OR`` of the two would read every person (bench/report_bench.py).
     member = aliased(Person)
+    also_a_survivor = (
+        select(whos.c.who).where(whos.c.role == distinct.c.role, whos.c.who == member.id).exists()
+    )
     records = union_all(
-        select(member.id, _resolved(member).label("who")).where(member.id.in_(select(whos.c.who))),
-        select(member.id, _resolved(member).label("who")).where(
-            member.merged_into_id.in_(select(whos.c.who)),
-            member.id.not_in(select(whos.c.who)),
+        select(member.id, _resolved(member).label("who"), distinct.c.role).join(
+            distinct, member.id == distinct.c.who
         ),
+        select(member.id, _resolved(member).label("who"), distinct.c.role)
+        .join(distinct, member.merged_into_id == distinct.c.who)
+        .where(~also_a_survivor),
     ).subquery()
     linked = aliased(IncidentPerson)
     earlier = aliased(Incident)
+    in_period = (earlier.area == area) & (earlier.occurred_at >= start)
     history = (
-        select(records.c.who, earlier.id, earlier.occurred_at)
+        select(records.c.role, records.c.who, earlier.id, earlier.occurred_at, in_period)
         .select_from(records)
-        .join(linked, (linked.person_id == records.c.id) & (linked.role == role))
+        .join(linked, (linked.person_id == records.c.id) & (linked.role == records.c.role))
         .join(earlier, earlier.id == linked.incident_id)
         .where(
             earlier.occurred_at >= since,
@@ -208,10 +191,14 @@ def occurrences(
             earlier.erased_at.is_(None),
         )
     )
-    return (
-        [Occurrence(*row) for row in session.execute(period)],
-        [Occurrence(*row) for row in session.execute(history)],
-    )
+    out: dict[str, tuple[list[Occurrence], list[Occurrence]]] = {r: ([], []) for r in roles}
+    for role, who, incident_id, occurred_at, of_period in session.execute(history):
+        occurrence = Occurrence(who, incident_id, occurred_at)
+        period_rows, history_rows = out[role]
+        history_rows.append(occurrence)
+        if of_period:
+            period_rows.append(occurrence)
+    return out
 
 
 def flag_facts(
