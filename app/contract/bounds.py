@@ -29,6 +29,7 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
+    Strict,
     ValidationInfo,
 )
 
@@ -136,7 +137,7 @@ def _yes_no(value: object, info: ValidationInfo) -> object:
     return value
 
 
-YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+YesNo = Annotated[bool, Strict()]
 
 
 def _not_blank(value: str, info: ValidationInfo) -> str:
