@@ -48,6 +48,12 @@ from sqlalchemy import create_engine, make_url, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.assessments.facts import (  # noqa: E402
+    REPORT_FACT_COLUMNS,
+    RESULT_FACT_COLUMNS,
+    report_facts,
+    result_facts,
+)
 from app.assessments.pipeline import evaluate  # noqa: E402
 from app.assessments.service import risk_rank  # noqa: E402
 from app.classifier.synth import generate  # noqa: E402
@@ -129,16 +135,34 @@ def templates(context: ScoringContext, n: int) -> list[dict[str, object]]:
                 "cc_sha256": definitions.child_risk.ref.sha256,
                 "fr_sha256": rules.sha256,
                 "cl_sha256": classifier.model.sha256 if classifier.model is not None else None,
+                # The columns intake writes with the assessment (insert_assessment).
+                **report_facts(json.loads(orjson.dumps(inputs)), result),
+                **result_facts(result),
             }
         )
     return out
 
 
+FACTS = (*REPORT_FACT_COLUMNS, *RESULT_FACT_COLUMNS)
+FACT_TYPES = {"engine_version": "text"}
+
+
+def _fact_type(column: str) -> str:
+    return FACT_TYPES.get(column, "int" if column.startswith("children_") else "bool")
+
+
+INSERT_TEMPLATE = f"""INSERT INTO template VALUES (:n, CAST(:inputs AS jsonb),
+    CAST(:result AS jsonb), :victim_level, :risk_rank, :marac_refer, :vc_id, :vc_version,
+    :vc_sha256, :cc_id, :cc_version, :cc_sha256, :fr_sha256, :cl_sha256,
+    {", ".join(f":{c}" for c in FACTS)})"""  # noqa: S608
+
 SEED = [
     """CREATE TEMP TABLE template (n int PRIMARY KEY, inputs jsonb NOT NULL, result jsonb NOT NULL,
         victim_level text, risk_rank int, marac_refer bool, vc_id text, vc_version text,
         vc_sha256 text, cc_id text, cc_version text, cc_sha256 text, fr_sha256 text,
-        cl_sha256 text)""",
+        cl_sha256 text, """
+    + ", ".join(f"{c} {_fact_type(c)}" for c in FACTS)
+    + ")",
     None,  # the templates, inserted from Python
     "ALTER TABLE assessments DROP CONSTRAINT IF EXISTS fk_assessments_incident_id_incidents",
     """
@@ -149,18 +173,18 @@ SEED = [
         now(), now(), 'bench', 1, md5(g::text) || md5(g::text)
     FROM generate_series(1, :n) AS g
     """,
-    """
+    f"""
     INSERT INTO assessments (id, incident_id, version, trigger, created_at, created_by,
         submission_revision, inputs, result, victim_level, risk_rank, marac_refer,
         victim_checklist_id, victim_checklist_version, victim_checklist_sha256,
         child_checklist_id, child_checklist_version, child_checklist_sha256,
-        flag_rules_sha256, classifier_sha256)
+        flag_rules_sha256, classifier_sha256, {", ".join(FACTS)})
     SELECT md5('assessment' || g)::uuid, md5('incident' || g)::uuid, 1, 'intake', now(),
         'bench', 1, t.inputs, t.result, t.victim_level, t.risk_rank, t.marac_refer,
         t.vc_id, t.vc_version, t.vc_sha256, t.cc_id, t.cc_version, t.cc_sha256,
-        t.fr_sha256, t.cl_sha256
+        t.fr_sha256, t.cl_sha256, {", ".join(f"t.{c}" for c in FACTS)}
     FROM generate_series(1, :n) AS g JOIN template AS t ON t.n = g % :templates
-    """,
+    """,  # noqa: S608
     "ANALYZE incidents",
     "ANALYZE assessments",
 ]
@@ -173,12 +197,7 @@ def seed(url: str, rows: list[dict[str, object]], n: int) -> None:
             started = time.perf_counter()
             if step is None:
                 conn.execute(
-                    text(
-                        "INSERT INTO template VALUES (:n, CAST(:inputs AS jsonb), "
-                        "CAST(:result AS jsonb), :victim_level, :risk_rank, :marac_refer, "
-                        ":vc_id, :vc_version, :vc_sha256, :cc_id, :cc_version, :cc_sha256, "
-                        ":fr_sha256, :cl_sha256)"
-                    ),
+                    text(INSERT_TEMPLATE),
                     rows,
                 )
                 continue

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.assessments.facts import REPORT_FACT_COLUMNS
+from app.assessments.facts import REPORT_FACT_COLUMNS, RESULT_FACT_COLUMNS
 from app.assessments.models import Assessment, Judgement
 from app.flags.models import OPEN_STATUSES, Flag, FlagEvent
 from app.flags.queue import refresh_queue_row
@@ -48,7 +48,11 @@ def erase_incident(
         update(Assessment)
         .where(Assessment.incident_id == incident.id)
         # The report's facts were taken from that content: they go with it.
-        .values(inputs=None, result=None, **dict.fromkeys(REPORT_FACT_COLUMNS))
+        .values(
+            inputs=None,
+            result=None,
+            **dict.fromkeys((*REPORT_FACT_COLUMNS, *RESULT_FACT_COLUMNS)),
+        )
     )
     session.execute(
         update(Judgement).where(Judgement.incident_id == incident.id).values(rationale=None)

@@ -76,6 +76,22 @@ def report_facts(
     return facts
 
 
+def result_facts(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a what-if checks before it counts a stored result as the current one
+    (``app.reports.whatif.stored_keys``), in columns so that it never reads the JSON to
+    decide: the engine version that made it and whether the classifier raised the victim's
+    level (a trigger of stage ``classifier``). All None when its content is gone."""
+    if result is None:
+        return dict.fromkeys(RESULT_FACT_COLUMNS)
+    triggers = _list(_get(result, "victim", "triggers"))
+    return {
+        "engine_version": _get(result, "engine_version"),
+        "classifier_raised": any(_get(t, "stage") == "classifier" for t in triggers),
+    }
+
+
+RESULT_FACT_COLUMNS = ("engine_version", "classifier_raised")
+
 REPORT_FACT_COLUMNS = (
     "marac_repeat",
     "serial_perpetrator",

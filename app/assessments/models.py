@@ -67,6 +67,10 @@ class Assessment(Base):
     children_intervened: Mapped[int | None] = mapped_column(Integer)
     children_not_spoken_to: Mapped[int | None] = mapped_column(Integer)
     separation_related: Mapped[bool | None] = mapped_column(Boolean)
+    # What a what-if checks before counting the stored result as current
+    # (app/assessments/facts.py ``result_facts``).
+    engine_version: Mapped[str | None] = mapped_column(String(16))
+    classifier_raised: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class DefinitionSnapshot(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.assessments.facts import report_facts
+from app.assessments.facts import report_facts, result_facts
 from app.assessments.models import Assessment, DefinitionSnapshot, Judgement
 from app.db import insert_rows, table_of
 
@@ -26,9 +26,11 @@ def record_snapshots(session: Session, rows: Sequence[Mapping[str, Any]]) -> Non
 
 
 def insert_assessment(session: Session, row: Mapping[str, Any]) -> None:
-    """Insert one assessment with the facts the area report counts, taken from its
-    ``inputs`` and ``result`` here so that no assessment is written without them."""
-    insert_rows(session, Assessment, [{**row, **report_facts(row["inputs"], row["result"])}])
+    """Insert one assessment with the facts the area report counts and those a what-if
+    checks, taken from its ``inputs`` and ``result`` here so that no assessment is written
+    without them."""
+    facts = {**report_facts(row["inputs"], row["result"]), **result_facts(row["result"])}
+    insert_rows(session, Assessment, [{**row, **facts}])
 
 
 def insert_judgement(session: Session, row: Mapping[str, Any]) -> None:

@@ -22,7 +22,8 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
 
 - an incident of an instrument a victim-checklist draft is not for (``dash-ric`` or
   ``dash-police``) is counted from its stored levels, without reading or parsing its
-  inputs (the repository sends only the victim level and the children's levels);
+  inputs (the repository sends only the victim level and the count of children at each
+  level, columns written with the assessment);
 - an incident of the draft's own instrument, when the draft derives effective answers by
   the same rules, has only its victim part scored, under the current definitions and
   under the draft (:func:`app.scoring.engine.assess_victim`, about a third of ``assess``),
@@ -60,7 +61,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict
 
@@ -429,10 +429,10 @@ def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]
 
 
 # A row as the repository reads it: the instrument (victim checklist id), the stored victim
-# level and the stored children's levels (JSON text) of an assessment whose stored result
-# is the current result (else None, None), and its stored inputs (JSON text; None when the
-# draft cannot change that result).
-Row = tuple[str, str | None, str | bytes | None, str | bytes | None]
+# level and the stored count of children at each level (``CHILD_LEVELS`` order) of an
+# assessment whose stored result is the current result (else None, None), and its stored
+# inputs (JSON text; None when the draft cannot change that result).
+Row = tuple[str, str | None, tuple[int, ...] | None, str | bytes | None]
 
 
 def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
@@ -451,15 +451,16 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
     _count_scored(scenario, *parsed, tally)
 
 
-def _count_stored(level: str | None, children: str | bytes | None, tally: Tally) -> None:
+def _count_stored(level: str | None, children: Sequence[int] | None, tally: Tally) -> None:
     """An incident the draft does not change, counted from its stored levels."""
     if level is None or children is None:
         raise ValueError("a row counted from its stored result needs the stored levels")
     tally.incidents += 1
     tally.stored += 1
     tally.victims[(level, level)] += 1
-    for child_level in orjson.loads(children):
-        tally.children[(child_level, child_level)] += 1
+    for child_level, count in zip(CHILD_LEVELS, children, strict=True):
+        if count:
+            tally.children[(child_level, child_level)] += count
 
 
 def _count_scored(

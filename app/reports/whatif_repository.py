@@ -4,17 +4,18 @@ Per row (:data:`app.reports.whatif.Row`): the instrument, then
 
 - for an assessment whose stored result is the current result (``StoredKeys``: it names
   the area's current definitions by sha256, was made by this engine version and the
-  classifier did not raise its level), the stored victim level (a column) and the
-  children's levels (one JSON path into ``result``), and its stored inputs only if the
-  draft can change it (:func:`app.reports.whatif.victim_unchanged` decides from them);
+  classifier did not raise its level), the stored victim level and the count of children
+  at each level, and its stored inputs only if the draft can change it
+  (:func:`app.reports.whatif.victim_unchanged` decides from them);
 - for every other, its stored ``inputs`` as JSON text (``CAST … AS TEXT``), for the
   workers to parse, so the process reading the rows never builds Python objects from them.
 
-The whole result (some 12 KB of JSON per assessment) is never sent: parsing it costs about
-as much as scoring the inputs again. The condition is computed once per row in a subquery
-(``OFFSET 0`` keeps PostgreSQL from inlining it into each column), cheapest tests first,
-so ``result`` is only read for rows whose hashes match. On PostgreSQL the rows come
-through a server-side cursor, a batch at a time, so a million incidents are never in
+All of the first kind comes from columns written with the assessment
+(``app.assessments.facts``): the stored ``result`` (some 12 KB of JSON, compressed out of
+line on PostgreSQL) is never read; decompressing it costs about as much as the rest of
+the row. Whether a row is of the first kind is computed once per row in a subquery
+(``OFFSET 0`` keeps PostgreSQL from inlining it into each column). On PostgreSQL the rows
+come through a server-side cursor, a batch at a time, so a million incidents are never in
 memory at once.
 """
 
@@ -34,19 +35,15 @@ from sqlalchemy import (
     cast,
     false,
     func,
-    literal_column,
-    not_,
     null,
     or_,
     select,
-    text,
-    type_coerce,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment
-from app.db import PortableJSON
+from app.contract.levels import CHILD_LEVELS
 from app.incidents.models import Incident
 from app.reports.whatif import Row, StoredKeys
 
@@ -90,9 +87,11 @@ def count_in_scope(session: Session | Connection, scope: Scope) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def _same_definitions(keys: StoredKeys) -> ColumnElement[bool]:
-    """The columns' half of "the stored result is the current result": it names the area's
-    current definitions by sha256 (cheap tests, before any JSON is read)."""
+def _stored_usable(keys: StoredKeys) -> ColumnElement[bool]:
+    """The stored result is the current result: it names the area's current definitions by
+    sha256, was made by this engine version and the classifier did not raise the victim's
+    level (columns written with the assessment, ``app.assessments.facts.result_facts``;
+    the JSON is never read to decide)."""
     a = Assessment
     return and_(
         a.child_checklist_sha256 == keys.child_risk,
@@ -102,78 +101,32 @@ def _same_definitions(keys: StoredKeys) -> ColumnElement[bool]:
                 for i, s in sorted(keys.victim_checklists.items())
             )
         ),
-        a.result.is_not(None),
+        a.engine_version == keys.engine_version,
+        or_(a.classifier_sha256.is_(None), a.classifier_raised.is_(False)),
     )
 
 
-def _result_once(dialect: str) -> Any:
-    """The stored result, to be read by several JSON operators. On PostgreSQL an in-memory
-    copy (``|| '{}'``): the column is stored out of line (TOAST, compressed), and each
-    operator applied to the column itself would fetch and decompress it again."""
-    if dialect == "postgresql":
-        return type_coerce(Assessment.result.op("||")(literal_column("'{}'::jsonb")), PortableJSON)
-    return Assessment.result
+def _children_counts() -> list[ColumnElement[Any]]:
+    """The children assessed at each level (``CHILD_LEVELS`` order), from the columns."""
+    return [getattr(Assessment, f"children_{level}") for level in CHILD_LEVELS]
 
 
-def _result_usable(
-    result: Any, classifier: Any, keys: StoredKeys, dialect: str
-) -> ColumnElement[bool]:
-    """The JSON half: made by this engine version, and the classifier did not raise the
-    victim's level."""
-    raised: ColumnElement[Any]
-    if dialect == "postgresql":
-        raised = func.jsonb_path_exists(
-            result, text("""'$.victim.triggers[*] ? (@.stage == "classifier")'""")
-        )
-    else:  # SQLite: the same test with its JSON functions
-        raised = (
-            select(literal_column("1"))
-            .select_from(func.json_each(result, "$.victim.triggers").table_valued("value"))
-            .where(func.json_extract(literal_column("value"), "$.stage") == "classifier")
-            .exists()
-        )
-    return and_(
-        result.is_not(None),
-        result["engine_version"].as_string() == keys.engine_version,
-        or_(classifier.is_(None), not_(raised)),
-    )
-
-
-def _children_levels(result: Any, dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return cast(func.jsonb_path_query_array(result, text("'$.children[*].level'")), Text)
-    return (
-        select(func.json_group_array(func.json_extract(literal_column("value"), "$.level")))
-        .select_from(func.json_each(result, "$.children").table_valued("value"))
-        .scalar_subquery()
-    )
-
-
-def _with_stored(scope: Scope, keys: StoredKeys, dialect: str) -> Select[Any]:
-    """Three steps, each computed once per row (``OFFSET 0`` keeps PostgreSQL from
-    inlining a subquery into each column that uses it): the columns and, where they name
-    the current definitions, the result read once; whether that result is the current
-    result; what the row sends."""
+def _with_stored(scope: Scope, keys: StoredKeys) -> Select[Any]:
+    """Whether the stored result is the current result is computed once per row (``OFFSET
+    0`` keeps PostgreSQL from inlining the subquery into each column that uses it)."""
     untouched: ColumnElement[bool] = (
         Assessment.victim_checklist_id.in_(sorted(keys.untouched)) if keys.untouched else false()
     )
-    columns = (
+    counts = _children_counts()
+    checked = (
         _latest(
             scope,
             Assessment.victim_checklist_id.label("instrument"),
             Assessment.victim_level.label("level"),
             Assessment.inputs.label("inputs"),
-            Assessment.classifier_sha256.label("classifier"),
+            *(c.label(f"c{n}") for n, c in enumerate(counts)),
             untouched.label("untouched"),
-            case((_same_definitions(keys), _result_once(dialect)), else_=null()).label("result"),
-        )
-        .offset(0)
-        .subquery()
-    )
-    checked = (
-        select(
-            columns,
-            _result_usable(columns.c.result, columns.c.classifier, keys, dialect).label("usable"),
+            _stored_usable(keys).label("usable"),
         )
         .offset(0)
         .subquery()
@@ -182,7 +135,7 @@ def _with_stored(scope: Scope, keys: StoredKeys, dialect: str) -> Select[Any]:
     return select(
         checked.c.instrument,
         case((usable, checked.c.level), else_=null()),
-        case((usable, _children_levels(checked.c.result, dialect)), else_=null()),
+        *(case((usable, checked.c[f"c{n}"]), else_=null()) for n in range(len(counts))),
         case((and_(usable, checked.c.untouched), null()), else_=cast(checked.c.inputs, Text)),
     )
 
@@ -195,15 +148,16 @@ def stream_rows(
     ``keys`` say the stored result is the current result, the row carries its stored levels
     (and, for an instrument the draft cannot change, no inputs); none when ``keys`` is
     None."""
-    dialect = connection.dialect.name
     if keys is None or not keys.victim_checklists:
+        nothing = [null() for _ in CHILD_LEVELS]
         query = _latest(
-            scope, Assessment.victim_checklist_id, null(), null(), cast(Assessment.inputs, Text)
+            scope, Assessment.victim_checklist_id, null(), *nothing, cast(Assessment.inputs, Text)
         )
     else:
-        query = _with_stored(scope, keys, dialect)
+        query = _with_stored(scope, keys)
     # On the statement, not the connection: a connection's options would stay set for the
     # caller's later statements (a server-side cursor for an INSERT fails).
     result = connection.execute(query.execution_options(yield_per=batch_size))
+    last = 2 + len(CHILD_LEVELS)
     for partition in result.partitions():
-        yield [(r[0], r[1], r[2], r[3]) for r in partition]
+        yield [(r[0], r[1], None if r[1] is None else tuple(r[2:last]), r[last]) for r in partition]

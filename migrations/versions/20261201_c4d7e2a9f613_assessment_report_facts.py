@@ -12,7 +12,12 @@ as columns (app/assessments/facts.py) and the report reads only them:
   recorded as present, who witnessed, were injured, intervened; present or witnessed and
   recorded as not spoken to by the officer;
 - ``separation_related``: a recent, planned or perceived separation, or the DASH answer
-  "separation in the past year" yes.
+  "separation in the past year" yes;
+
+and, for what-if (which counts a stored result as the current one only when it was made by
+this engine version and the classifier did not raise the victim's level, and should not
+read the JSON to find out): ``engine_version`` and ``classifier_raised`` (a victim trigger
+of stage ``classifier``).
 
 The assessments already stored are filled from their JSON in one statement per database
 (jsonb paths on PostgreSQL, ``json_each``/``json_extract`` on SQLite), by the same
@@ -43,6 +48,8 @@ COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
     *((f"children_{level}", sa.Integer()) for level in CHILD_LEVELS),
     *((f"children_{fact}", sa.Integer()) for fact in (*CHILD_FACTS, "not_spoken_to")),
     ("separation_related", sa.Boolean()),
+    ("engine_version", sa.String(length=16)),
+    ("classifier_raised", sa.Boolean()),
 )
 SEPARATION = "('recent', 'planned', 'perceived')"
 
@@ -96,6 +103,8 @@ def _postgres_backfill() -> str:
         f"coalesce(j.i #>> '{{incident,relationship,separation,status}}' IN {SEPARATION}, false) "
         "OR coalesce(j.i #> '{incident,victim_checklist,answers,separation_past_year}' "
         "IN ('true'::jsonb, '\"yes\"'::jsonb), false)",
+        "j.r ->> 'engine_version'",
+        """jsonb_path_exists(j.r, '$.victim.triggers[*] ? (@.stage == "classifier")')""",
     ]
     names = ", ".join(name for name, _ in COLUMNS)
     return f"""
@@ -147,6 +156,9 @@ def _sqlite_backfill() -> str:
         "coalesce(json_extract(inputs, '$.incident.relationship.separation.status') IN "
         f"{SEPARATION}, 0) OR coalesce("
         f"{_sqlite_yes('inputs', '$.incident.victim_checklist.answers.separation_past_year')}, 0)",
+        "json_extract(result, '$.engine_version')",
+        "EXISTS (SELECT 1 FROM json_each(result, '$.victim.triggers') AS t "
+        "WHERE json_extract(t.value, '$.stage') = 'classifier')",
     ]
     assignments = ",\n    ".join(
         f"{name} = {value}" for (name, _), value in zip(COLUMNS, values, strict=True)

@@ -14,7 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.assessments.facts import REPORT_FACT_COLUMNS, report_facts
+from app.assessments.facts import (
+    REPORT_FACT_COLUMNS,
+    RESULT_FACT_COLUMNS,
+    report_facts,
+    result_facts,
+)
 from app.assessments.models import Assessment
 from app.config import Settings
 from app.db import Database
@@ -84,12 +89,19 @@ def _from_json(inputs: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _stored(session: Session) -> dict[uuid.UUID, dict[str, Any]]:
-    columns = [getattr(Assessment, name) for name in REPORT_FACT_COLUMNS]
+def _stored(
+    session: Session, names: tuple[str, ...] = REPORT_FACT_COLUMNS
+) -> dict[uuid.UUID, dict[str, Any]]:
+    columns = [getattr(Assessment, name) for name in names]
     return {
-        row[0]: dict(zip(REPORT_FACT_COLUMNS, row[1:], strict=True))
+        row[0]: dict(zip(names, row[1:], strict=True))
         for row in session.execute(select(Assessment.id, *columns))
     }
+
+
+def _result_facts_from_json(result: dict[str, Any]) -> dict[str, Any]:
+    stages = [t["stage"] for t in result["victim"]["triggers"]]
+    return {"engine_version": result["engine_version"], "classifier_raised": "classifier" in stages}
 
 
 def _json(session: Session) -> dict[uuid.UUID, tuple[Any, Any]]:
@@ -121,11 +133,21 @@ def test_intake_stores_the_facts_its_json_says(
         inputs, result = documents[aid]
         assert facts == _from_json(inputs, result), aid
         assert facts == report_facts(inputs, result)
+    for aid, facts in _stored(session, RESULT_FACT_COLUMNS).items():
+        result = documents[aid][1]
+        assert facts == _result_facts_from_json(result) == result_facts(result), aid
+        assert facts == {"engine_version": "1", "classifier_raised": False}
     _assert_varied(list(stored.values()))
 
 
 def test_report_facts_of_erased_content_are_none() -> None:
     assert report_facts(None, None) == dict.fromkeys(REPORT_FACT_COLUMNS)
+    assert result_facts(None) == dict.fromkeys(RESULT_FACT_COLUMNS)
+
+
+def test_a_classifier_trigger_is_found() -> None:
+    result = {"engine_version": "1", "victim": {"triggers": [{"stage": "classifier"}]}}
+    assert result_facts(result) == {"engine_version": "1", "classifier_raised": True}
 
 
 def test_the_migration_fills_the_same_facts_for_assessments_already_stored(
@@ -153,6 +175,7 @@ def test_the_migration_fills_the_same_facts_for_assessments_already_stored(
     database.dispose()
     with fresh_database.session() as s:
         written = _stored(s)
+        written_result_facts = _stored(s, RESULT_FACT_COLUMNS)
         erased = set(
             s.scalars(select(Assessment.id).where(Assessment.incident_id == uuid.UUID(ids[1])))
         )
@@ -167,3 +190,4 @@ def test_the_migration_fills_the_same_facts_for_assessments_already_stored(
 
     with fresh_database.session() as s:
         assert _stored(s) == written
+        assert _stored(s, RESULT_FACT_COLUMNS) == written_result_facts
