@@ -79,18 +79,22 @@ def report_facts(
 def result_facts(result: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a what-if checks before it counts a stored result as the current one
     (``app.reports.whatif.stored_keys``), in columns so that it never reads the JSON to
-    decide: the engine version that made it and whether the classifier raised the victim's
-    level (a trigger of stage ``classifier``). All None when its content is gone."""
+    decide: the engine version that made it, whether the classifier raised the victim's
+    level (a trigger of stage ``classifier``) and the victim's checklist score (a draft
+    that moves only score thresholds can change only some scores). All None when its
+    content is gone."""
     if result is None:
         return dict.fromkeys(RESULT_FACT_COLUMNS)
     triggers = _list(_get(result, "victim", "triggers"))
+    score = _get(result, "victim", "score")
     return {
         "engine_version": _get(result, "engine_version"),
         "classifier_raised": any(_get(t, "stage") == "classifier" for t in triggers),
+        "victim_score": score if isinstance(score, int) and not isinstance(score, bool) else None,
     }
 
 
-RESULT_FACT_COLUMNS = ("engine_version", "classifier_raised")
+RESULT_FACT_COLUMNS = ("engine_version", "classifier_raised", "victim_score")
 
 REPORT_FACT_COLUMNS = (
     "marac_repeat",

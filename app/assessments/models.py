@@ -71,6 +71,7 @@ class Assessment(Base):
     # (app/assessments/facts.py ``result_facts``).
     engine_version: Mapped[str | None] = mapped_column(String(16))
     classifier_raised: Mapped[bool | None] = mapped_column(Boolean)
+    victim_score: Mapped[int | None] = mapped_column(Integer)
 
 
 class DefinitionSnapshot(Base):

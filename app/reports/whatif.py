@@ -31,7 +31,9 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   final level and the effective answers, and the perpetrator reads no definition, so when
   the victim part is unchanged nothing is, and the incident is counted from its stored
   levels; otherwise (the few incidents a draft actually changes) it is scored in full on
-  both sides;
+  both sides. When the draft moves only score thresholds, the incidents at a score it does
+  not change (:func:`affected_scores`) are counted from their stored levels without
+  reading their inputs at all;
 - every other incident is scored twice on the same inputs (once if the draft cannot
   change it);
 - flag rules are evaluated only when the two results differ in something the flag rules
@@ -283,6 +285,10 @@ class StoredKeys:
     victim_checklists: Mapping[str, str]  # instrument id -> sha256 of the current checklist
     child_risk: str
     untouched: frozenset[str]
+    # For an instrument whose draft moves only score thresholds: the checklist scores at
+    # which the victim's part can change (:func:`affected_scores`). A row at any other
+    # score is counted from its stored levels like an untouched one.
+    affected_scores: Mapping[str, frozenset[int]] = field(default_factory=dict)
     engine_version: str = ENGINE_VERSION
 
 
@@ -305,6 +311,9 @@ def stored_keys(
       if the victim's part does: the row is counted from its stored levels when the draft's
       victim part (:func:`app.scoring.engine.assess_victim`) equals the stored one in
       everything the children, MARAC and the flag rules read, and scored in full otherwise.
+    - Of those, where the draft moves only score thresholds, an incident at a score the
+      draft does not change (:func:`affected_scores`; the score is a column) is counted
+      from its stored levels without its inputs being read.
     - A child-risk draft can change every child, and a flag-rules draft reads the whole
       result: every row is scored.
     """
@@ -321,10 +330,54 @@ def stored_keys(
         }
     if not usable:
         return None
+    affected = {
+        i: scores
+        for i in sorted(usable - untouched)
+        if (scores := affected_scores(current.victim_checklists[i], draft.victim_checklists[i]))
+        is not None
+    }
     return StoredKeys(
         {i: current.victim_checklists[i].ref.sha256 for i in sorted(usable)},
         current.child_risk.ref.sha256,
         untouched,
+        affected,
+    )
+
+
+def affected_scores(
+    current: VictimChecklistDefinition, draft: VictimChecklistDefinition
+) -> frozenset[int] | None:
+    """When ``draft`` differs from ``current`` only in its score thresholds (the bands and
+    the visible-high-risk criterion's score): the checklist scores at which the victim's
+    part can differ, that is where the band's level or whether visible-high-risk fires
+    differs. The engine reads those two only through the tables indexed by the score
+    (``band_levels``, ``band_triggers``, ``visible_high_risk_triggers``), so at any other
+    score the victim's part, and with it the whole assessment, is unchanged. None when the
+    draft differs in anything else (its items, labels, red flags, other MARAC criteria,
+    rules v2 sections): then every incident of the instrument is scored."""
+    if len(draft.band_levels) != len(current.band_levels):
+        return None
+    neutral = dataclasses.replace(
+        draft,
+        ref=current.ref,
+        canonical=current.canonical,
+        thresholds=current.thresholds,
+        band_levels=current.band_levels,
+        band_triggers=current.band_triggers,
+        visible_high_risk_triggers=current.visible_high_risk_triggers,
+        marac=dataclasses.replace(
+            draft.marac, visible_high_risk_from=current.marac.visible_high_risk_from
+        ),
+    )
+    if neutral != current:
+        return None
+    return frozenset(
+        score
+        for score, (level, visible) in enumerate(
+            zip(current.band_levels, current.visible_high_risk_triggers, strict=True)
+        )
+        if draft.band_levels[score] != level
+        or draft.visible_high_risk_triggers[score].fired != visible.fired
     )
 
 

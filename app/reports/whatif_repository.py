@@ -38,6 +38,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
@@ -106,6 +107,23 @@ def _stored_usable(keys: StoredKeys) -> ColumnElement[bool]:
     )
 
 
+def _unchanged_by_draft(keys: StoredKeys) -> ColumnElement[bool]:
+    """The draft cannot change this assessment's result: its instrument is not the draft's,
+    or the draft moves only score thresholds and its score is not one they change."""
+    a = Assessment
+    return or_(
+        a.victim_checklist_id.in_(sorted(keys.untouched)) if keys.untouched else false(),
+        *(
+            and_(
+                a.victim_checklist_id == instrument,
+                a.victim_score.is_not(None),
+                a.victim_score.not_in(sorted(scores)) if scores else true(),
+            )
+            for instrument, scores in sorted(keys.affected_scores.items())
+        ),
+    )
+
+
 def _children_counts() -> list[ColumnElement[Any]]:
     """The children assessed at each level (``CHILD_LEVELS`` order), from the columns."""
     return [getattr(Assessment, f"children_{level}") for level in CHILD_LEVELS]
@@ -114,9 +132,6 @@ def _children_counts() -> list[ColumnElement[Any]]:
 def _with_stored(scope: Scope, keys: StoredKeys) -> Select[Any]:
     """Whether the stored result is the current result is computed once per row (``OFFSET
     0`` keeps PostgreSQL from inlining the subquery into each column that uses it)."""
-    untouched: ColumnElement[bool] = (
-        Assessment.victim_checklist_id.in_(sorted(keys.untouched)) if keys.untouched else false()
-    )
     counts = _children_counts()
     checked = (
         _latest(
@@ -125,7 +140,7 @@ def _with_stored(scope: Scope, keys: StoredKeys) -> Select[Any]:
             Assessment.victim_level.label("level"),
             Assessment.inputs.label("inputs"),
             *(c.label(f"c{n}") for n, c in enumerate(counts)),
-            untouched.label("untouched"),
+            _unchanged_by_draft(keys).label("untouched"),
             _stored_usable(keys).label("usable"),
         )
         .offset(0)

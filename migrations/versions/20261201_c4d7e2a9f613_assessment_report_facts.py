@@ -16,8 +16,9 @@ as columns (app/assessments/facts.py) and the report reads only them:
 
 and, for what-if (which counts a stored result as the current one only when it was made by
 this engine version and the classifier did not raise the victim's level, and should not
-read the JSON to find out): ``engine_version`` and ``classifier_raised`` (a victim trigger
-of stage ``classifier``).
+read the JSON to find out): ``engine_version``, ``classifier_raised`` (a victim trigger
+of stage ``classifier``) and ``victim_score`` (the checklist score: a draft that moves only
+score thresholds can change only the incidents at some scores).
 
 The assessments already stored are filled from their JSON in one statement per database
 (jsonb paths on PostgreSQL, ``json_each``/``json_extract`` on SQLite), by the same
@@ -50,6 +51,7 @@ COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
     ("separation_related", sa.Boolean()),
     ("engine_version", sa.String(length=16)),
     ("classifier_raised", sa.Boolean()),
+    ("victim_score", sa.Integer()),
 )
 SEPARATION = "('recent', 'planned', 'perceived')"
 
@@ -105,6 +107,8 @@ def _postgres_backfill() -> str:
         "IN ('true'::jsonb, '\"yes\"'::jsonb), false)",
         "j.r ->> 'engine_version'",
         """jsonb_path_exists(j.r, '$.victim.triggers[*] ? (@.stage == "classifier")')""",
+        "CASE WHEN jsonb_typeof(j.r #> '{victim,score}') = 'number' "
+        "THEN (j.r #>> '{victim,score}')::int END",
     ]
     names = ", ".join(name for name, _ in COLUMNS)
     return f"""
@@ -159,6 +163,8 @@ def _sqlite_backfill() -> str:
         "json_extract(result, '$.engine_version')",
         "EXISTS (SELECT 1 FROM json_each(result, '$.victim.triggers') AS t "
         "WHERE json_extract(t.value, '$.stage') = 'classifier')",
+        "CASE WHEN json_type(result, '$.victim.score') = 'integer' "
+        "THEN json_extract(result, '$.victim.score') END",
     ]
     assignments = ",\n    ".join(
         f"{name} = {value}" for (name, _), value in zip(COLUMNS, values, strict=True)

@@ -101,7 +101,11 @@ def _stored(
 
 def _result_facts_from_json(result: dict[str, Any]) -> dict[str, Any]:
     stages = [t["stage"] for t in result["victim"]["triggers"]]
-    return {"engine_version": result["engine_version"], "classifier_raised": "classifier" in stages}
+    return {
+        "engine_version": result["engine_version"],
+        "classifier_raised": "classifier" in stages,
+        "victim_score": result["victim"]["score"],
+    }
 
 
 def _json(session: Session) -> dict[uuid.UUID, tuple[Any, Any]]:
@@ -136,7 +140,8 @@ def test_intake_stores_the_facts_its_json_says(
     for aid, facts in _stored(session, RESULT_FACT_COLUMNS).items():
         result = documents[aid][1]
         assert facts == _result_facts_from_json(result) == result_facts(result), aid
-        assert facts == {"engine_version": "1", "classifier_raised": False}
+        assert facts["engine_version"] == "1"
+        assert facts["classifier_raised"] is False
     _assert_varied(list(stored.values()))
 
 
@@ -147,7 +152,11 @@ def test_report_facts_of_erased_content_are_none() -> None:
 
 def test_a_classifier_trigger_is_found() -> None:
     result = {"engine_version": "1", "victim": {"triggers": [{"stage": "classifier"}]}}
-    assert result_facts(result) == {"engine_version": "1", "classifier_raised": True}
+    assert result_facts(result) == {
+        "engine_version": "1",
+        "classifier_raised": True,
+        "victim_score": None,
+    }
 
 
 def test_the_migration_fills_the_same_facts_for_assessments_already_stored(

@@ -36,6 +36,7 @@ from app.reports.whatif import (
     DraftError,
     ScenarioSpec,
     Tally,
+    affected_scores,
     flag_document,
     parse_draft,
     parse_inputs,
@@ -45,7 +46,11 @@ from app.reports.whatif_repository import Scope, stream_rows
 from app.scoring.engine import assess
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
-from app.scoring.registry import definition_from_document, load_registry
+from app.scoring.registry import (
+    VictimChecklistDefinition,
+    definition_from_document,
+    load_registry,
+)
 from tests.conftest import TempDatabase, build_app, example_incident
 
 AREA = "E09000018"
@@ -345,30 +350,52 @@ def effective_answers_draft() -> dict[str, Any]:
     return document
 
 
+def visible_off_draft() -> dict[str, Any]:
+    """A dash-ric draft that turns the visible-high-risk MARAC criterion off (not only a
+    threshold): its incidents are scored on the victim's part, under both definitions;
+    those at 14 or more change."""
+    document = draft_document(high_from=14)
+    document["marac"]["visible_high_risk"]["enabled"] = False
+    return document
+
+
 @pytest.mark.parametrize(
     ("make", "stored"),
     [
         (draft_document, 5),
+        (visible_off_draft, None),
         (effective_answers_draft, 0),
         (police_draft, 13),
         (child_risk_draft, 0),
         (flag_rules_draft, 0),
     ],
-    ids=["dash-ric", "dash-ric-effective-answers", "dash-police", "child-risk", "flag-rules"],
+    ids=[
+        "dash-ric",
+        "dash-ric-visible-off",
+        "dash-ric-effective-answers",
+        "dash-police",
+        "child-risk",
+        "flag-rules",
+    ],
 )
 def test_counting_stored_results_answers_as_scoring_every_row(
-    env: Env, make: Any, stored: int
+    env: Env, make: Any, stored: int | None
 ) -> None:
     """The test incidents are all dash-ric: a dash-police draft cannot change them, so each
-    is counted from its stored result. A dash-ric draft that derives effective answers as
-    the current checklist does is scored on the victim's part alone, and the incidents whose
-    victim part it leaves as stored (all but the 8 between the bands) are counted from their
+    is counted from its stored result. A dash-ric draft that moves only thresholds leaves
+    the incidents at other scores (all but the 8 between the bands) to be counted from their
+    stored result, without reading their inputs; one that turns a MARAC criterion off (and
+    derives effective answers as the current checklist does) is scored on the victim's part
+    alone, and the incidents whose victim part it leaves as it was are counted from their
     stored result. Any other draft scores every row."""
     draft = make()
     slow = _tally(env, draft, 1, use_stored=False)
     fast = _tally(env, draft, 2, use_stored=True)
     assert slow.stored == 0
-    assert fast.stored == stored
+    if stored is None:
+        assert 0 < fast.stored < fast.incidents
+    else:
+        assert fast.stored == stored
     assert fast == slow
     assert slow.incidents == len(YES_COUNTS)
     assert slow.failed == 0
@@ -440,3 +467,27 @@ def test_inputs_parse_as_stored_and_flags_read_the_short_document(env: Env) -> N
         assert evaluate_flags(incident, flag_document(a), rules, Calendar()) == evaluate_flags(
             incident, a.to_dict(), rules, Calendar()
         )
+
+
+def test_a_draft_that_moves_only_thresholds_names_the_scores_it_can_change() -> None:
+    registry = load_registry()
+    current = registry.get_ref("dash-ric@2")
+    current_definition = definition_from_document(current.document(), "current")
+    assert isinstance(current_definition, VictimChecklistDefinition)
+
+    def scores(document: dict[str, Any]) -> frozenset[int] | None:
+        draft = definition_from_document(document, "draft")
+        assert isinstance(draft, VictimChecklistDefinition)
+        return affected_scores(current_definition, draft)
+
+    assert scores(draft_document(high_from=16)) == {14, 15}
+    same = current.document()
+    same["version"] = "draft-same"
+    assert scores(same) == frozenset()
+    relabelled = draft_document(high_from=16)
+    relabelled["items"][0]["label"] = "another wording"
+    assert scores(relabelled) is None
+    assert scores(effective_answers_draft()) is None
+    red_flags = draft_document(high_from=16)
+    red_flags["red_flag"]["criticals_needed"] = 1
+    assert scores(red_flags) is None
