@@ -144,7 +144,7 @@ def templates(context: ScoringContext, n: int) -> list[dict[str, object]]:
 
 
 FACTS = (*REPORT_FACT_COLUMNS, *RESULT_FACT_COLUMNS)
-FACT_TYPES = {"engine_version": "text"}
+FACT_TYPES = {"engine_version": "text", "victim_score": "int"}
 
 
 def _fact_type(column: str) -> str:
