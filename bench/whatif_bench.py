@@ -17,7 +17,8 @@ Then, in the same run:
    without scoring them;
 2. the what-if of a draft ``dash-ric`` moving the high band from 14 to ``--high-from``
    (default 15, which changes few incidents; 10 changes about one in eleven; the
-   visible-high-risk MARAC criterion moves with it), with ``--workers`` processes, through
+   visible-high-risk MARAC criterion moves with it; ``--red-flag`` also changes a red-flag
+   rule, so it is not a threshold-only draft), with ``--workers`` processes, through
    :func:`app.reports.whatif_cli.rescore_area` (what ``triage rescore`` runs), with a
    progress bar on a terminal.
 
@@ -235,11 +236,15 @@ def backend_cpu_seconds(url: str) -> float:
     return total
 
 
-def draft_document(context: ScoringContext, high_from: int = 15) -> dict[str, object]:
+def draft_document(
+    context: ScoringContext, high_from: int = 15, red_flag: bool = False
+) -> dict[str, object]:
     document = copy.deepcopy(context.definition_set(AREA).victim_checklist("dash-ric").document())
     document["version"] = "bench-draft"
     document["thresholds"]["high_from"] = high_from  # type: ignore[index]
     document["marac"]["visible_high_risk"]["score_from"] = high_from  # type: ignore[index]
+    if red_flag:  # one critical item with one aggravating one is enough (was two)
+        document["red_flag"]["aggravating_needed"] = 1  # type: ignore[index]
     return document
 
 
@@ -264,6 +269,12 @@ def main() -> int:
         default=15,
         help="the draft's dash-ric high band (current: 14); a lower one changes more incidents",
     )
+    parser.add_argument(
+        "--red-flag",
+        action="store_true",
+        help="the draft also needs one aggravating item, not two, with a critical one: not a "
+        "threshold-only draft, so every dash-ric incident's victim part is scored twice",
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.2f}")
     context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
@@ -278,7 +289,7 @@ def main() -> int:
             return 0
         database = Database(url)
         scope = Scope(AREA)
-        draft = parse_draft(draft_document(context, args.high_from))
+        draft = parse_draft(draft_document(context, args.high_from, args.red_flag))
         spec = ScenarioSpec.for_area(context, AREA, draft)
         baseline = float("nan")
         if not args.no_baseline:
