@@ -32,12 +32,14 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from _pytest.nodeid import NodeId
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -302,6 +304,29 @@ def pytest_configure(config: pytest.Config) -> None:
     basetemp = config.getoption("basetemp", None)
     if "PYTEST_XDIST_WORKER" in os.environ and basetemp:
         config.stash[MACHINE] = MachineLock(Path(basetemp).parent)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` work again under ``--dist loadgroup``. pytest-xdist (3.8) tells
+    the scheduler a test's group by appending ``@group`` to its node id through
+    ``item._nodeid``, which pytest 9 no longer reads (the id lives in ``item._id``): the
+    groups were silently ignored, so a group's module-scoped servers were started on both
+    workers. Does what xdist means to do, once, on the workers."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue  # no group, or xdist has named it already
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
+        if not item.nodeid.endswith(f"@{group}"):
+            warnings.warn(
+                pytest.PytestWarning("xdist_group cannot be applied: tests will not be grouped"),
+                stacklevel=1,
+            )
+            return
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
