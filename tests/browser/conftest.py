@@ -53,6 +53,11 @@ it runs on SQLite and, when ``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL)
 ``blocked_requests`` -> ``list[str]`` (per test)
     The URLs the ``page`` tried to reach off the live server, in order.
 
+``ONE_BACKEND`` (a mark)
+    ``pytestmark = ONE_BACKEND`` (or ``@ONE_BACKEND`` on a test): the test runs on the
+    SQLite live server only. Only for pages that never read or write the database (the
+    API docs, a page of the test's own): everything else runs on both backends.
+
 ``axe`` -> ``Axe`` (callable)
     ``axe(page, *, include=None, exclude=None, disable=())`` runs axe-core (4.12, from
     axe-playwright-python) on the page as it is now, with the WCAG 2.2 AA rule set
@@ -117,6 +122,11 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 20_000
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 FAILING_IMPACTS = ("serious", "critical")
+
+
+# Indirect parametrisation of the session's ``backend`` fixture: these tests get the
+# SQLite live server only (see the module's docstring).
+ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def _browser_required() -> bool:
