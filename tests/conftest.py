@@ -1,12 +1,18 @@
 """Test database fixtures: every database test runs on SQLite and, when
 ``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL too (the same tests, parametrised).
 
-Per backend, one fresh database is created and migrated to head for the whole run
-(``migrated_url``). Each test then runs inside an outer transaction that is rolled back
-at the end; the app's sessions join it through savepoints, so a request's "commit" only
-releases a savepoint and tests never share state. Tests that need real commits and
-separate connections (concurrency, fault injection) use ``fresh_database`` instead: a
-new database per test, dropped afterwards.
+Per backend, one database at head serves the whole run (``migrated_database``). Each test
+runs inside an outer transaction that is rolled back at the end; the app's sessions join
+it through savepoints, so a request's "commit" only releases a savepoint and tests never
+share state. Tests that need real commits and separate connections (concurrency, fault
+injection) use ``fresh_database`` instead: a new database per test, dropped afterwards.
+
+Migrating takes a second or so, so each worker runs the migrations once per backend, into
+a template, and every new database (``TempDatabase``: ``migrated_database``,
+``fresh_database``, the servers' databases) is a copy of it: ``CREATE DATABASE ...
+TEMPLATE`` on PostgreSQL, SQLite's backup API. The migrations themselves are still run on
+both backends by every worker, and from base to head and back by
+``scripts/migration_check.py`` and tests/ops/test_migrations_with_data.py.
 
 Under pytest-xdist (``-n 2``) each worker is a process of its own with its own session:
 its own migrated databases (PostgreSQL names carry the worker id and a random suffix,
@@ -22,13 +28,18 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from _pytest.nodeid import NodeId
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -52,12 +63,13 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # --------------------------------------------------------------------------- databases
 
 
-def _create_postgres_database(prefix: str) -> str:
+def _create_postgres_database(prefix: str, template: str | None = None) -> str:
     assert POSTGRES_URL is not None
     name = f"{prefix}_{WORKER}_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     admin.dispose()
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
@@ -71,16 +83,65 @@ def _drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
+# Per backend, the database migrated to head that new databases are copied from: a SQLite
+# file, or the name of a PostgreSQL database nobody may connect to (so that it can always
+# be copied). Made on first use in each worker and removed at the end of its session
+# (``pytest_unconfigure``), with whatever else ``_TEMPLATE_LEFTOVERS`` names.
+_TEMPLATES: dict[str, str] = {}
+_TEMPLATE_LEFTOVERS: list[str] = []  # SQLite directories and PostgreSQL URLs
+
+
+def _template(backend: str) -> str:
+    if backend in _TEMPLATES:
+        return _TEMPLATES[backend]
+    if backend == "sqlite":
+        directory = tempfile.mkdtemp(prefix=f"triage-template-{WORKER}-")
+        _TEMPLATE_LEFTOVERS.append(directory)
+        path = str(Path(directory) / "template.db")
+        upgrade_to_head(f"sqlite:///{path}")
+        _TEMPLATES[backend] = path
+    else:
+        assert POSTGRES_URL is not None
+        url = _create_postgres_database("triage_template")
+        _TEMPLATE_LEFTOVERS.append(url)
+        upgrade_to_head(url)
+        name = str(make_url(url).database)
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+        admin.dispose()
+        _TEMPLATES[backend] = name
+    return _TEMPLATES[backend]
+
+
+def _drop_templates() -> None:
+    _TEMPLATES.clear()
+    while _TEMPLATE_LEFTOVERS:
+        leftover = _TEMPLATE_LEFTOVERS.pop()
+        if leftover.startswith("postgresql"):
+            _drop_postgres_database(leftover)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 class TempDatabase:
-    """A brand-new database migrated to head, removed on ``drop()``."""
+    """A brand-new database at head (a copy of the worker's template, see ``_template``),
+    removed on ``drop()``."""
 
     def __init__(self, backend: str, directory: Path, prefix: str = "triage_test") -> None:
         self.backend = backend
+        template = _template(backend)
         if backend == "sqlite":
-            self.url = f"sqlite:///{directory / (prefix + '.db')}"
+            path = directory / (prefix + ".db")
+            source, target = sqlite3.connect(template), sqlite3.connect(path)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
+            self.url = f"sqlite:///{path}"
         else:
-            self.url = _create_postgres_database(prefix)
-        upgrade_to_head(self.url)
+            self.url = _create_postgres_database(prefix, template=template)
 
     def drop(self) -> None:
         if self.backend == "postgres":
@@ -245,7 +306,31 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[MACHINE] = MachineLock(Path(basetemp).parent)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` work again under ``--dist loadgroup``. pytest-xdist (3.8) tells
+    the scheduler a test's group by appending ``@group`` to its node id through
+    ``item._nodeid``, which pytest 9 no longer reads (the id lives in ``item._id``): the
+    groups were silently ignored, so a group's module-scoped servers were started on both
+    workers. Does what xdist means to do, once, on the workers."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue  # no group, or xdist has named it already
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
+        if not item.nodeid.endswith(f"@{group}"):
+            warnings.warn(
+                pytest.PytestWarning("xdist_group cannot be applied: tests will not be grouped"),
+                stacklevel=1,
+            )
+            return
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _drop_templates()
     if MACHINE in config.stash:
         config.stash[MACHINE].close()
         del config.stash[MACHINE]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,7 +24,10 @@ def upgrade_to_head(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+@functools.cache
 def head_revisions() -> frozenset[str]:
+    """The revisions at the head of the migrations shipped with this code (read once per
+    process: loading the scripts compiles every migration file)."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return frozenset(script.get_heads())
 

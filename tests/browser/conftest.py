@@ -1,23 +1,25 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against the service on a real
 socket, with nothing allowed off the machine.
 
-Put browser tests in this folder (``tests/browser/``); the fixtures live here. They are
-``package``-scoped where they are expensive: set up once for all browser tests of a
-backend, and torn down as soon as the last browser test has run, so that neither the
-server thread nor Playwright lives on into the rest of the suite (Playwright's sync API
-marks its event loop as running in the main thread between calls, which would break
-``asyncio.run`` and anyio elsewhere). Do not use ``TestClient`` or ``asyncio`` in a
-browser test: talk to the live server (``live_server.request``) instead.
+Put browser tests in this folder (``tests/browser/``); the fixtures live here. Chromium is
+``package``-scoped (launched once for all browser tests) and the live servers
+``module``-scoped; both are torn down as soon as the last browser test using them has run,
+so that neither a server thread nor Playwright lives on into the rest of the suite
+(Playwright's sync API marks its event loop as running in the main thread between calls,
+which would break ``asyncio.run`` and anyio elsewhere). Do not use ``TestClient`` or
+``asyncio`` in a browser test: talk to the live server (``live_server.request``) instead.
 
 Fixtures
 --------
-``live_server`` -> ``LiveServer`` (package scope, once per backend: every test that uses
-it runs on SQLite and, when ``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL)
+``live_server`` -> ``LiveServer`` (module scope, once per module and backend: every test
+that uses it runs on SQLite and, when ``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL)
     The app (``create_app`` with ``Settings(environment="test", write_rate_per_minute=0)``)
     served by uvicorn in a thread on a free port of 127.0.0.1, on a fresh database
     migrated to head (a SQLite file, or a PostgreSQL database created here and dropped at
-    teardown). The database is shared by every browser test of that backend: never
-    assume it is empty.
+    teardown). The database is shared by the module's browser tests of that backend: never
+    assume it is empty. One per module, so that what one module seeds (the report
+    screen's year of incidents, say) never fills another module's queue; a new one costs
+    a copy of the template database and a thread.
 
     - ``base_url``: ``"http://127.0.0.1:PORT"`` (no trailing slash), also the only
       origin a ``page`` may reach. ``backend``: ``"sqlite"`` or ``"postgres"``.
@@ -52,6 +54,11 @@ it runs on SQLite and, when ``TRIAGE_TEST_POSTGRES_URL`` is set, on PostgreSQL)
 
 ``blocked_requests`` -> ``list[str]`` (per test)
     The URLs the ``page`` tried to reach off the live server, in order.
+
+``ONE_BACKEND`` (a mark)
+    ``pytestmark = ONE_BACKEND`` (or ``@ONE_BACKEND`` on a test): the test runs on the
+    SQLite live server only. Only for pages that never read or write the database (the
+    API docs, a page of the test's own): everything else runs on both backends.
 
 ``axe`` -> ``Axe`` (callable)
     ``axe(page, *, include=None, exclude=None, disable=())`` runs axe-core (4.12, from
@@ -117,6 +124,11 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 20_000
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 FAILING_IMPACTS = ("serious", "critical")
+
+
+# Indirect parametrisation of the session's ``backend`` fixture: these tests get the
+# SQLite live server only (see the module's docstring).
+ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def _browser_required() -> bool:
@@ -206,7 +218,7 @@ class _ServerThread:
         self.socket.close()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     temp = TempDatabase(backend, tmp_path_factory.mktemp(f"browser-{backend}"), "triage_browser")
     database = Database(temp.url)

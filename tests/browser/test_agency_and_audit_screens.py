@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Axe, LiveServer
+from tests.browser.conftest import ONE_BACKEND, Axe, LiveServer
 from tests.browser.screens import screenshot, sign_in
 from tests.conftest import example_incident
 
@@ -240,6 +240,7 @@ def test_auditor_reproduces_a_score_and_verifies_the_audit_chain(
     screenshot(page, "audit-verify", backend=live_server.backend, tmp_path=tmp_path)
 
 
+@ONE_BACKEND  # the docs page reads nothing from the database
 def test_api_docs_screenshot(live_server: LiveServer, page: Page, tmp_path: Path) -> None:
     page.goto("/docs")
     expect(page.locator("#operations-incidents-create_incident")).to_be_visible()

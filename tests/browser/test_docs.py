@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from tests.browser.conftest import Axe, LiveServer
+from tests.browser.conftest import ONE_BACKEND, Axe, LiveServer
+
+# The docs, their scripts and the OpenAPI document are served from the package: no page
+# here reads the database, so one backend is enough.
+pytestmark = ONE_BACKEND
 
 # ReDoc 2.5's side menu shows Redocly's logo from Redocly's CDN (no option turns it off).
 # The page's policy (img-src 'self' data:) refuses it before any request is sent, the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import ONE_BACKEND, LiveServer
 
 
 def test_seeded_incident_is_visible_to_the_keys_that_may_see_it(live_server: LiveServer) -> None:
@@ -29,6 +29,7 @@ def test_seeded_incident_is_visible_to_the_keys_that_may_see_it(live_server: Liv
     }
 
 
+@ONE_BACKEND  # a page of the test's own: the database plays no part
 def test_a_request_off_the_machine_is_blocked_and_recorded(
     live_server: LiveServer, page: Page, blocked_requests: list[str]
 ) -> None:

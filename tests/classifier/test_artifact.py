@@ -25,6 +25,9 @@ from app.classifier.features import ClassifierHistory
 from app.classifier.policy import assessment_classifier, combine
 from app.contract.incident import Incident
 
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
+
 
 @pytest.fixture
 def artifact_copy(trained: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:

@@ -12,6 +12,9 @@ import pytest
 
 from app.cli import main
 
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
+
 
 def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "tiny.jsonl"

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -22,6 +23,9 @@ from app.classifier.features import (
     preprocessor_columns,
 )
 from app.contract.incident import Incident
+
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
 
 
 def _incident(body: dict[str, Any]) -> Incident:

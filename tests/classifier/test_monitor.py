@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.classifier.artifact import load_artifact
 from app.classifier.data import Dataset, read_jsonl
 from app.classifier.features import feature_matrix
 from app.classifier.monitor import drift_report, format_drift
 from app.classifier.synth import GeneratorParameters, generate
+
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
 
 
 def test_same_population_is_stable_and_shifted_population_moves(

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from app.classifier.data import SYNTHETIC_SYSTEM, parse_line
 from app.classifier.synth import SynthResult, generate
 from app.contract.incident import Incident
+
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
 
 
 def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path: Path) -> None:

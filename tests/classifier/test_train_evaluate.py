@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.classifier.features import SPEC_BY_NAME
+
+# The shared data sets and model (conftest.py) are built by one worker only.
+pytestmark = pytest.mark.xdist_group("classifier")
 
 
 def test_classifier_beats_the_dash_count_and_is_calibrated(
