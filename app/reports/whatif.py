@@ -26,7 +26,7 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   level, columns written with the assessment);
 - an incident of the draft's own instrument, when the draft derives effective answers by
   the same rules, has only its victim part scored, under the current definitions and
-  under the draft (:func:`app.scoring.engine.assess_victim`, about a third of ``assess``),
+  under the draft (:func:`app.scoring.engine.assess_victim`, about half of ``assess``),
   and the two compared (:func:`victim_unchanged`). The children read only the victim's
   final level and the effective answers, and the perpetrator reads no definition, so when
   the victim part is unchanged nothing is, and the incident is counted from its stored
@@ -279,8 +279,8 @@ class StoredKeys:
     engine version and whose level the classifier did not raise. For an instrument in
     ``untouched`` the draft cannot change the result either: such a row is counted from
     its stored levels alone. For the others (a victim-checklist draft's own instrument)
-    the stored victim part stands for the current side and only the draft's victim part
-    is scored (:func:`victim_unchanged`)."""
+    only the victim's part is scored, under both definitions (:func:`victim_unchanged`),
+    and not even that at a score a threshold-only draft does not change."""
 
     victim_checklists: Mapping[str, str]  # instrument id -> sha256 of the current checklist
     child_risk: str
