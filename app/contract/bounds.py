@@ -29,7 +29,6 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
-    Strict,
     ValidationInfo,
 )
 
@@ -137,7 +136,7 @@ def _yes_no(value: object, info: ValidationInfo) -> object:
     return value
 
 
-YesNo = Annotated[bool, Strict()]
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
 
 
 def _not_blank(value: str, info: ValidationInfo) -> str:
