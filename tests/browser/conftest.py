@@ -324,6 +324,10 @@ class Axe:
         }
         if disable:
             options["rules"] = {rule: {"enabled": False} for rule in disable}
+        # Measure the page as styled: an element is "visible" to Playwright before the
+        # stylesheet has loaded, and on a busy machine axe then measured unstyled links
+        # (a flaky target-size failure). "load" waits for the stylesheets.
+        page.wait_for_load_state("load")
         # The library's own run() writes the context into a script with repr(): pass both
         # as arguments instead.
         page.evaluate(self._script)
@@ -333,9 +337,12 @@ class Axe:
         violations: list[dict[str, Any]] = result["violations"]
         failing = [v for v in violations if v.get("impact") in FAILING_IMPACTS]
         if failing:
+            # Each failing element by its selector (never its text: test pages hold
+            # invented personal data, and a selector is what a fix needs).
             lines = [
                 f"{v['id']} ({v['impact']}, {len(v['nodes'])} element(s)): {v['help']} "
-                f"<{v['helpUrl']}>"
+                f"<{v['helpUrl']}>\n  "
+                + "\n  ".join(" ".join(map(str, n.get("target", []))) for n in v["nodes"][:8])
                 for v in failing
             ]
             pytest.fail("axe-core, WCAG 2.2 AA:\n" + "\n".join(lines), pytrace=False)
