@@ -137,7 +137,7 @@ def templates(context: ScoringContext, n: int) -> list[dict[str, object]]:
                 "fr_sha256": rules.sha256,
                 "cl_sha256": classifier.model.sha256 if classifier.model is not None else None,
                 # The columns intake writes with the assessment (insert_assessment).
-                **report_facts(json.loads(orjson.dumps(inputs)), result),
+                **report_facts(inputs, result),
                 **result_facts(result),
             }
         )
