@@ -34,7 +34,7 @@ from tests.support.service import RunningService, running_service
 
 # A real server (module-scoped) on one worker, with the machine to itself: the budgets
 # below measure the service, not another worker's tests.
-pytestmark = [pytest.mark.slow, pytest.mark.exclusive, pytest.mark.xdist_group("burst")]
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 REQUEST_TIMEOUT = 60.0
 LIVEZ_BUDGET = 1.0

@@ -27,7 +27,7 @@ from tests.support.service import RunningService, running_service
 
 # Two real servers (module-scoped) on one worker, with the machine to itself: the rate
 # limit's window is a minute of wall time, and requests keep httpx's 5 s default timeout.
-pytestmark = [pytest.mark.slow, pytest.mark.exclusive, pytest.mark.xdist_group("replicas")]
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 WRITES_PER_MINUTE = 12
 
