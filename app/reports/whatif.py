@@ -66,7 +66,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from app.contract.bounds import STORED
+from app.contract.bounds import STORED, stored_validator
 from app.contract.incident import Incident
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
 from app.flags.calendar import Calendar
@@ -470,10 +470,15 @@ class _StoredInputs(BaseModel):
     judgements: list[dict[str, Any]] | None = None
 
 
+# Built once: without intake's plausibility checks at all, rather than calling each (some
+# forty per incident) to be told it does not apply to stored inputs; the same instances.
+_STORED_INPUTS = stored_validator(_StoredInputs)
+
+
 def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]:
     """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``:
     as they were accepted, without intake's plausibility checks)."""
-    inputs = _StoredInputs.model_validate_json(text, context=STORED)
+    inputs: _StoredInputs = _STORED_INPUTS.validate_json(text, context=STORED)
     return (
         inputs.incident,
         History.from_dict(inputs.history),
