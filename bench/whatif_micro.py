@@ -14,7 +14,8 @@ CPU time of this process (``time.process_time``), median of ``--repeats`` passes
 rows, the measurements interleaved. The machine is noisy: compare figures from one run,
 never across runs. ``--baseline REV`` measures the same rows with the code of git revision
 ``REV`` too (exported to a temporary directory), alternating between the two in
-subprocesses, and prints the ratios::
+subprocesses, and prints the ratios, also of each step as a multiple of ``orjson.loads``
+in the same pass (``ratio/orjson``: steadier when the machine's speed changes)::
 
     .venv/bin/python bench/whatif_micro.py [--templates 300] [--repeats 15] [--baseline main]
 """
@@ -172,17 +173,34 @@ def main() -> int:
         rows_file.write_text(json.dumps(rows), "utf-8")
         base = export(args.baseline, Path(tmp) / "baseline")
         collected: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
-        for _ in range(args.rounds):
-            for label, root in (("baseline", base), ("this", ROOT)):
-                for name, values in run_child(
-                    root, rows_file, args.repeats, args.high_from
-                ).items():
+        trees = [("baseline", base), ("this", ROOT)]
+        for round_ in range(args.rounds):
+            for label, root in trees if round_ % 2 == 0 else trees[::-1]:  # neither always first
+                measured = run_child(root, rows_file, args.repeats, args.high_from)
+                for name, values in measured.items():
                     collected[label].setdefault(name, []).extend(values)
-    print(f"{'µs per incident':18} {args.baseline:>10} {'this tree':>10} {'ratio':>7}")
+    print(
+        f"{'µs per incident':18} {args.baseline:>10} {'this tree':>10} {'ratio':>7} "
+        f"{'ratio/orjson':>13}"
+    )
     for name in NAMES:
         before = statistics.median(collected["baseline"][name])
         after = statistics.median(collected["this"][name])
-        print(f"{name:18} {before:10.1f} {after:10.1f} {after / before:7.2f}")
+        # Each pass as a multiple of orjson.loads in the same pass: steadier when the
+        # machine's speed changes between the two trees' turns.
+        multiples = [
+            statistics.median(
+                value / reference
+                for value, reference in zip(
+                    collected[tree][name], collected[tree]["orjson.loads"], strict=True
+                )
+            )
+            for tree in ("baseline", "this")
+        ]
+        print(
+            f"{name:18} {before:10.1f} {after:10.1f} {after / before:7.2f} "
+            f"{multiples[1] / multiples[0]:13.2f}"
+        )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
