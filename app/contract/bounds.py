@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BaseModel,
     BeforeValidator,
     Field,
     ValidationInfo,
 )
+from pydantic_core import SchemaValidator
+from pydantic_core.core_schema import CoreSchema
 
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
@@ -49,9 +52,22 @@ def _stored(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("stored"))
 
 
+_Check = TypeVar("_Check", bound=Callable[..., object])
+# The checks below that are for what comes in only: under ``STORED`` each returns the value
+# it was given, unchanged, and raises nothing, so a validator for stored inputs can leave
+# them out altogether (:func:`stored_validator`).
+_INTAKE_ONLY: dict[int, object] = {}  # by id(): a schema may hold unhashable callables
+
+
+def _intake_only(check: _Check) -> _Check:
+    _INTAKE_ONLY[id(check)] = check
+    return check
+
+
 _ISO_START = re.compile(r"^[0-9]{4}-")
 
 
+@_intake_only
 def _iso_text(value: object, info: ValidationInfo) -> object:
     """An ISO 8601 string (or a date already parsed): lax parsing would also take a number
     as seconds since 1970, so ``0.5`` would be an incident in 1970."""
@@ -71,6 +87,7 @@ def _within_years(
     converts it to UTC) safe from overflow.
     """
 
+    @_intake_only
     def check(value: dt.date, info: ValidationInfo) -> dt.date:
         if _stored(info):
             return value
@@ -111,6 +128,7 @@ ExpectedDate = Annotated[
 MAX_SEQ = 2**63 - 1
 
 
+@_intake_only
 def _whole_number(value: object, info: ValidationInfo) -> object:
     """A JSON number with no fraction (``3`` or ``3.0``, as JSON Schema's ``integer``);
     never a string (``"3"``) or a boolean (``true``), which lax parsing would take."""
@@ -130,6 +148,7 @@ WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[WholeNumber, Field(ge=0, le=10_000)]
 
 
+@_intake_only
 def _yes_no(value: object, info: ValidationInfo) -> object:
     if not _stored(info) and not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -139,6 +158,7 @@ def _yes_no(value: object, info: ValidationInfo) -> object:
 YesNo = Annotated[bool, BeforeValidator(_yes_no)]
 
 
+@_intake_only
 def _not_blank(value: str, info: ValidationInfo) -> str:
     if _stored(info):
         return value
@@ -149,3 +169,58 @@ def _not_blank(value: str, info: ValidationInfo) -> str:
 
 # Text that must say something: at least one character that is not a space.
 NotBlank = AfterValidator(_not_blank)
+
+
+def stored_validator(model: type[BaseModel]) -> SchemaValidator:
+    """A validator of ``model`` for stored inputs read again in bulk (the what-if reads a
+    million): the same core schema with the intake-only checks above left out, so loading
+    a stored value calls no Python function per field. Under ``STORED`` those checks return
+    their value unchanged, so leaving them out changes nothing that loads (the model
+    validators, the rules that made it an incident at all, still run; pass ``STORED`` as
+    the context all the same). The instances are of ``model``'s own classes.
+
+    One difference remains, and it is tested (tests/test_bounds.py): without a check's
+    before-validator in between, the type's own validator sees the JSON value itself
+    rather than the Python value made from it, and pydantic's lax conversions are the same
+    for both.
+
+    pydantic-core builds a ``model`` node from the class's own prebuilt validator (the one
+    with the checks) whenever the class is complete, so the classes are marked incomplete
+    while this one is built, and restored at once. Build it once, at import, not per call.
+    """
+    schema = _without_intake_checks(model.__pydantic_core_schema__)
+    classes = set(_model_classes(schema))
+    complete = {cls: cls.__dict__.get("__pydantic_complete__", False) for cls in classes}
+    try:
+        for cls in classes:
+            cls.__pydantic_complete__ = False
+        return SchemaValidator(cast(CoreSchema, schema))
+    finally:
+        for cls, value in complete.items():
+            cls.__pydantic_complete__ = value
+
+
+def _without_intake_checks(node: Any) -> Any:
+    """A copy of a core schema (nested dicts and lists) without the intake-only checks'
+    function-before and function-after nodes, each replaced by the schema it wraps."""
+    if isinstance(node, dict):
+        if (
+            node.get("type") in ("function-before", "function-after")
+            and id(node["function"]["function"]) in _INTAKE_ONLY
+        ):
+            return _without_intake_checks(node["schema"])
+        return {key: _without_intake_checks(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_without_intake_checks(value) for value in node]
+    return node
+
+
+def _model_classes(node: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(node, dict):
+        if node.get("type") == "model":
+            yield node["cls"]
+        for value in node.values():
+            yield from _model_classes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _model_classes(value)

@@ -39,6 +39,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), NotB
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 
 Answer = Literal["yes", "no", "unknown", "not_asked"]
+_KNOWN_ITEMS = {instrument: frozenset(ids) for instrument, ids in INSTRUMENT_ITEMS.items()}
 RiskLevel = Literal["standard", "medium", "high"]
 Role = Literal["victim", "perpetrator", "child", "other_adult"]
 
@@ -189,7 +190,9 @@ class VictimChecklist(Strict):
 
     @model_validator(mode="after")
     def _known_items(self) -> VictimChecklist:
-        known = set(INSTRUMENT_ITEMS[self.instrument])
+        known = _KNOWN_ITEMS[self.instrument]
+        if known.issuperset(self.answers) and known.issuperset(self.comments):
+            return self  # the usual case, without building sets (stored inputs load in bulk)
         unknown = sorted((set(self.answers) | set(self.comments)) - known)
         if unknown:
             # The keys are the client's: count them, never quote them.
@@ -292,12 +295,11 @@ class Incident(Strict):
     def _persons_consistent(self) -> Incident:
         # Messages name positions and field names, never a ref: a client may have put a
         # name in one.
-        seen: set[str] = set()
+        by_ref: dict[str, Person] = {}
         for i, p in enumerate(self.persons):
-            if p.ref in seen:
+            if p.ref in by_ref:
                 raise ValueError(f"persons[{i}].ref repeats the ref of an earlier person")
-            seen.add(p.ref)
-        by_ref = {p.ref: p for p in self.persons}
+            by_ref[p.ref] = p
         rel = self.relationship
         for field, ref, role in (
             ("victim", rel.victim, "victim"),
@@ -308,8 +310,9 @@ class Incident(Strict):
                 raise ValueError(f"relationship.{field} names no person in `persons`")
             if person.role != role:
                 raise ValueError(f"relationship.{field} must name the person with role {role}")
+        roles: list[str] = [p.role for p in self.persons]
         for role in ("victim", "perpetrator"):
-            if sum(1 for p in self.persons if p.role == role) > 1:
+            if roles.count(role) > 1:
                 raise ValueError(f"at most one person with role {role}")
         if self.reported_at is not None and self.reported_at < self.occurred_at:
             raise ValueError("reported_at is earlier than occurred_at")

@@ -26,14 +26,15 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   level, columns written with the assessment);
 - an incident of the draft's own instrument, when the draft derives effective answers by
   the same rules, has only its victim part scored, under the current definitions and
-  under the draft (:func:`app.scoring.engine.assess_victim`, about half of ``assess``),
-  and the two compared (:func:`victim_unchanged`). The children read only the victim's
-  final level and the effective answers, and the perpetrator reads no definition, so when
-  the victim part is unchanged nothing is, and the incident is counted from its stored
-  levels; otherwise (the few incidents a draft actually changes) it is scored in full on
-  both sides. When the draft moves only score thresholds, the incidents at a score it does
-  not change (:func:`affected_scores`) are counted from their stored levels without
-  reading their inputs at all;
+  under the draft (:func:`app.scoring.engine.assess_victim`, about half of ``assess``,
+  under each, by :func:`app.scoring.engine.assess_victim_pair`), and the two compared
+  (:func:`victim_unchanged`). The children read only the victim's final level and the
+  effective answers, and the perpetrator reads no definition, so when the victim part is
+  unchanged nothing is, and the incident is counted from its stored levels; otherwise
+  (the few incidents a draft actually changes) it is scored in full on both sides. When
+  the draft moves only score thresholds, the incidents at a score it does not change
+  (:func:`affected_scores`) are counted from their stored levels without reading their
+  inputs at all;
 - every other incident is scored twice on the same inputs (once if the draft cannot
   change it);
 - flag rules are evaluated only when the two results differ in something the flag rules
@@ -66,7 +67,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from app.contract.bounds import STORED
+from app.contract.bounds import STORED, stored_validator
 from app.contract.incident import Incident
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
 from app.flags.calendar import Calendar
@@ -74,7 +75,7 @@ from app.flags.engine import evaluate_flags
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
-from app.scoring.engine import assess, assess_victim
+from app.scoring.engine import assess, assess_victim_pair
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -84,7 +85,13 @@ from app.scoring.registry import (
     VictimChecklistDefinition,
     definition_from_document,
 )
-from app.scoring.results import ENGINE_VERSION, Assessment, VictimAssessment
+from app.scoring.results import (
+    ENGINE_VERSION,
+    Assessment,
+    Trigger,
+    VictimAssessment,
+    VictimItem,
+)
 from app.yamlfiles import load_yaml
 
 DraftKind = Literal["victim_checklist", "child_risk", "flag_rules"]
@@ -222,6 +229,7 @@ class ScenarioSpec:
             victim = _victim(definition_from_document(self.draft.document, ORIGIN))
             if victim.ref.id not in current.victim_checklists:
                 raise DraftError([f"id: this area does not use a {victim.ref.id} checklist"])
+            victim = _sharing(victim, current.victim_checklists[victim.ref.id])
             draft = dataclasses.replace(
                 current, victim_checklists={**current.victim_checklists, victim.ref.id: victim}
             )
@@ -244,6 +252,22 @@ class ScenarioSpec:
                 stored_keys(current, draft, instruments, kind) if self.use_stored else None
             ),
         )
+
+
+def _sharing(
+    draft: VictimChecklistDefinition, current: VictimChecklistDefinition
+) -> VictimChecklistDefinition:
+    """``draft`` with the parts it has equal to ``current``'s (its effective-answer rules,
+    its items' tables) as ``current``'s very objects: the same definition (equal in every
+    field), on which the per-incident comparisons are cheap. :func:`assess_victim_pair`
+    sees by identity that the effective answers are the same under both, and the items
+    built from shared tables are the same objects, so :func:`victim_unchanged` finds the
+    two sides' items equal without comparing item by item."""
+    if draft.effective_answers == current.effective_answers:
+        draft = dataclasses.replace(draft, effective_answers=current.effective_answers)
+    if draft.item_tables == current.item_tables:
+        draft = dataclasses.replace(draft, item_tables=current.item_tables)
+    return draft
 
 
 def _victim(definition: object) -> VictimChecklistDefinition:
@@ -435,11 +459,19 @@ def victim_view(v: VictimAssessment) -> tuple[Any, ...]:
     triggers fired, the MARAC decision, the items' answers)."""
     return (
         v.level,
-        tuple((t.rule, t.fired) for t in v.triggers),
+        _trigger_view(v.triggers),
         v.marac.refer,
         v.marac.criteria,
-        tuple((i.id, i.answer, i.effective_answer) for i in v.items),
+        _item_view(v.items),
     )
+
+
+def _trigger_view(triggers: Sequence[Trigger]) -> tuple[tuple[str, bool], ...]:
+    return tuple((t.rule, t.fired) for t in triggers)
+
+
+def _item_view(items: Sequence[VictimItem]) -> tuple[tuple[str, str, str | None], ...]:
+    return tuple((i.id, i.answer, i.effective_answer) for i in items)
 
 
 def flag_view(a: Assessment) -> tuple[Any, ...]:
@@ -470,10 +502,15 @@ class _StoredInputs(BaseModel):
     judgements: list[dict[str, Any]] | None = None
 
 
+# Built once: without intake's plausibility checks at all, rather than calling each (some
+# forty per incident) to be told it does not apply to stored inputs; the same instances.
+_STORED_INPUTS = stored_validator(_StoredInputs)
+
+
 def parse_inputs(text: str | bytes) -> tuple[Incident, History, list[Judgement]]:
     """Stored inputs (JSON text) as the engine takes them, loaded as stored (``STORED``:
     as they were accepted, without intake's plausibility checks)."""
-    inputs = _StoredInputs.model_validate_json(text, context=STORED)
+    inputs: _StoredInputs = _STORED_INPUTS.validate_json(text, context=STORED)
     return (
         inputs.incident,
         History.from_dict(inputs.history),
@@ -553,17 +590,34 @@ def victim_unchanged(
     scenario: Scenario, incident: Incident, history: History, judgements: list[Judgement]
 ) -> bool:
     """Whether the draft leaves the victim's part of the assessment as the current
-    definitions make it (:func:`app.scoring.engine.assess_victim` under both), in
-    everything the children, MARAC and the flag rules read: the level, which triggers
-    fired, the MARAC decision, the items' answers, and the victim's history figures.
+    definitions make it (:func:`app.scoring.engine.assess_victim` under both, by
+    :func:`app.scoring.engine.assess_victim_pair`), in everything the children, MARAC and
+    the flag rules read: the level, which triggers fired, the MARAC decision, the items'
+    answers, and the victim's history figures (:func:`victim_view`).
     :func:`stored_keys` allows the question only where the draft is a victim checklist
     that derives effective answers as the current one does, so the children (which read
     the victim's final level and the effective answers) and the perpetrator (which reads
     no definition) are then unchanged too. When it is not unchanged, the incident is
     scored in full on both sides (nothing here is approximated)."""
-    before, before_figures = assess_victim(incident, history, scenario.current, judgements)
-    after, after_figures = assess_victim(incident, history, scenario.draft, judgements)
-    return victim_view(before) == victim_view(after) and before_figures == after_figures
+    (before, before_figures), (after, after_figures) = assess_victim_pair(
+        incident, history, scenario.current, scenario.draft, judgements
+    )
+    return same_victim_view(before, after) and before_figures == after_figures
+
+
+def same_victim_view(before: VictimAssessment, after: VictimAssessment) -> bool:
+    """``victim_view(before) == victim_view(after)``, cheaper: the parts are compared
+    whole first (equal wholes have equal views; items from tables both definitions share
+    are the same objects, see :func:`_sharing`), and as views only when they differ."""
+    return (
+        before.level == after.level
+        and before.marac == after.marac
+        and (
+            before.triggers == after.triggers
+            or _trigger_view(before.triggers) == _trigger_view(after.triggers)
+        )
+        and (before.items == after.items or _item_view(before.items) == _item_view(after.items))
+    )
 
 
 def flag_document(a: Assessment) -> dict[str, Any]:

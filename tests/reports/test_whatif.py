@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.assessments.models import Assessment
@@ -36,22 +38,27 @@ from app.reports.whatif import (
     DraftError,
     ScenarioSpec,
     Tally,
+    _sharing,
     affected_scores,
     flag_document,
     parse_draft,
     parse_inputs,
     run,
+    same_victim_view,
+    victim_view,
 )
 from app.reports.whatif_repository import Scope, stream_rows
-from app.scoring.engine import assess
+from app.scoring.engine import assess, assess_victim_pair
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
+    DefinitionSet,
     VictimChecklistDefinition,
     definition_from_document,
     load_registry,
 )
 from tests.conftest import TempDatabase, build_app, example_incident
+from tests.scoring.test_scoring_properties import scenario
 
 AREA = "E09000018"
 CRITICAL = ("strangulation", "threat_to_kill", "weapons_used")
@@ -491,3 +498,72 @@ def test_a_draft_that_moves_only_thresholds_names_the_scores_it_can_change() -> 
     red_flags = draft_document(high_from=16)
     red_flags["red_flag"]["criticals_needed"] = 1
     assert scores(red_flags) is None
+
+
+def _dash_ric(document: dict[str, Any]) -> VictimChecklistDefinition:
+    definition = definition_from_document(document, "draft")
+    assert isinstance(definition, VictimChecklistDefinition)
+    return definition
+
+
+def _relabelled() -> dict[str, Any]:
+    document = draft_document(high_from=14)
+    document["items"][0]["label"] = "Another wording of the first question"
+    return document
+
+
+def _red_flag() -> dict[str, Any]:
+    document = draft_document(high_from=15)
+    document["red_flag"]["aggravating_needed"] = 1
+    return document
+
+
+def _draft_sets() -> list[DefinitionSet]:
+    """The shipped set with dash-ric replaced by drafts of several kinds, each as compiled
+    and with the parts equal to the current ones shared (as the what-if builds it)."""
+    current = load_registry().definition_set(CURRENT)
+    sets = []
+    for make in (
+        draft_document,
+        _red_flag,
+        _relabelled,
+        visible_off_draft,
+        effective_answers_draft,
+    ):
+        draft = _dash_ric(make())
+        shared = _sharing(draft, current.victim_checklist("dash-ric"))
+        assert shared == draft
+        for victim in (draft, shared):
+            sets.append(
+                dataclasses.replace(
+                    current, victim_checklists={**current.victim_checklists, "dash-ric": victim}
+                )
+            )
+    return sets
+
+
+DRAFT_SETS = _draft_sets()
+
+
+def test_a_draft_shares_the_parts_equal_to_the_current_checklist() -> None:
+    current = load_registry().definition_set(CURRENT).victim_checklist("dash-ric")
+    red_flag = _sharing(_dash_ric(_red_flag()), current)
+    assert red_flag.effective_answers is current.effective_answers
+    assert red_flag.item_tables is current.item_tables
+    relabelled = _sharing(_dash_ric(_relabelled()), current)
+    assert relabelled.item_tables is not current.item_tables
+    other_rules = _sharing(_dash_ric(effective_answers_draft()), current)
+    assert other_rules.effective_answers != current.effective_answers
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=scenario(), draft=st.sampled_from(DRAFT_SETS))
+def test_the_quick_comparison_of_victim_parts_is_the_comparison_of_their_views(
+    case: tuple[Any, tuple[Judgement, ...], DefinitionSet], draft: DefinitionSet
+) -> None:
+    """``same_victim_view`` compares whole parts first and views only where those differ:
+    the answer is ``victim_view``'s, whatever the draft changed."""
+    incident, judgements, current = case
+    history = History.reported(incident)
+    (before, _), (after, _) = assess_victim_pair(incident, history, current, draft, judgements)
+    assert same_victim_view(before, after) == (victim_view(before) == victim_view(after))

@@ -23,7 +23,8 @@ from app.scoring import (
     reproduce,
 )
 from app.scoring.digest import canonical_inputs, inputs_document
-from app.scoring.engine import assess_victim
+from app.scoring.engine import assess_victim, assess_victim_pair
+from app.scoring.registry import VictimChecklistDefinition, definition_from_document
 from tests.scoring.factories import incident_dict
 
 # Loaded once for the module: hypothesis runs many examples per test and must not share
@@ -35,6 +36,23 @@ DEFINITION_SETS: tuple[DefinitionSet, ...] = (
     REGISTRY.definition_set(("dash-ric@local-example", "dash-police@1")),
 )
 INCIDENT_DATE = dt.date(2026, 11, 20)
+
+
+def _recompiled(definitions: DefinitionSet) -> DefinitionSet:
+    """The same definitions compiled again: equal, with none of their objects shared."""
+    checklists = {}
+    for instrument, checklist in definitions.victim_checklists.items():
+        copy = definition_from_document(checklist.document(), "copy")
+        assert isinstance(copy, VictimChecklistDefinition)
+        checklists[instrument] = copy
+    return DefinitionSet(checklists, definitions.child_risk)
+
+
+# For the victim part under two sets at once: the same objects, equal copies, other rules.
+OTHER_SETS: tuple[DefinitionSet, ...] = (
+    *DEFINITION_SETS,
+    *(_recompiled(definitions) for definitions in DEFINITION_SETS),
+)
 
 maybe_bool = st.sampled_from([True, False, None])
 OBSERVED_FACTS = ("strangulation", "weapon_used", "injury_to_victim")
@@ -199,6 +217,22 @@ def test_the_victim_part_alone_is_the_victim_part_of_the_whole_assessment(
     assert victim == whole.victim
     assert whole.history[: len(figures)] == figures
     assert all(f.subject == victim.person_ref for f in figures)
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), other=st.sampled_from(OTHER_SETS))
+def test_the_victim_part_under_two_definition_sets_is_each_alone(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], other: DefinitionSet
+) -> None:
+    """``assess_victim_pair`` (what-if: current and draft at once, sharing what does not
+    depend on the definitions) gives exactly ``assess_victim`` under each: with the same
+    definition objects, with equal ones compiled again, and with other rules."""
+    incident, judgements, definitions = case
+    history = History.reported(incident)
+    assert assess_victim_pair(incident, history, definitions, other, judgements) == (
+        assess_victim(incident, history, definitions, judgements),
+        assess_victim(incident, history, other, judgements),
+    )
 
 
 @PROPERTY_SETTINGS
