@@ -90,7 +90,8 @@ def months_of(start: dt.date, end: dt.date) -> list[str]:
 
 
 def month_of(when: dt.datetime) -> str:
-    return when.astimezone(LONDON).strftime("%Y-%m")
+    local = when.astimezone(LONDON)
+    return f"{local.year:04d}-{local.month:02d}"  # strftime costs some three times more
 
 
 def months_before(when: dt.datetime, months: int) -> dt.datetime:
@@ -119,8 +120,11 @@ def repeat_incidents(period: Iterable[Occurrence], history: Iterable[Occurrence]
         by_person[h.who].append(h.occurred_at)
     repeats = set()
     for p in period:
+        earlier = [t for t in by_person[p.who] if t < p.occurred_at]
+        if not earlier:
+            continue  # most persons: nothing earlier, and no window to work out
         since = months_before(p.occurred_at, REPEAT_WINDOW_MONTHS)
-        if any(since <= t < p.occurred_at for t in by_person[p.who]):
+        if any(since <= t for t in earlier):
             repeats.add(p.incident_id)
     return repeats
 

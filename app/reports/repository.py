@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,15 @@ class ReviewFacts:
     erased_at: dt.datetime | None
 
 
+def _rows(session: Session, query: Any) -> Sequence[Any]:
+    """The rows of a column query, read at the Core level (``Connection.execute``) and all
+    at once (``all``: the driver's ``fetchall``). The ORM's result processing, which these
+    plain columns do not need, and fetching row by row (the driver's ``fetchone`` for each
+    of some 45,000 rows) took most of the largest area's report outside the database
+    (bench/report_bench.py, profiled with py-spy)."""
+    return session.connection().execute(query).all()
+
+
 def begin_report(session: Session) -> None:
     """Settings for the report's transaction. PostgreSQL: no JIT compilation. The report's
     statements are many index lookups whose estimated cost passes ``jit_above_cost`` for a
@@ -125,11 +135,11 @@ def incident_facts(
             child_levels=dict(zip(CHILD_LEVELS, _counts(row[7 : 7 + levels]), strict=True)),
             children=dict(zip(CHILD_COUNTS, _counts(row[7 + levels :]), strict=True)),
         )
-        for row in session.execute(query)
+        for row in map(tuple, _rows(session, query))  # a tuple slices cheaply; a Row does not
     ]
 
 
-def _counts(values: Any) -> list[int]:
+def _counts(values: tuple[Any, ...]) -> list[int]:
     return [int(v or 0) for v in values]
 
 
@@ -192,7 +202,7 @@ def occurrences(
         )
     )
     out: dict[str, tuple[list[Occurrence], list[Occurrence]]] = {r: ([], []) for r in roles}
-    for role, who, incident_id, occurred_at, of_period in session.execute(history):
+    for role, who, incident_id, occurred_at, of_period in _rows(session, history):
         occurrence = Occurrence(who, incident_id, occurred_at)
         period_rows, history_rows = out[role]
         history_rows.append(occurrence)
@@ -213,7 +223,7 @@ def flag_facts(
     query = select(Flag.agency, Flag.status, Flag.due_at, Flag.created_at, first_action).where(
         Flag.area == area, Flag.created_at >= start, Flag.created_at < end
     )
-    return [FlagFacts(*row) for row in session.execute(query)]
+    return [FlagFacts(*row) for row in _rows(session, query)]
 
 
 def review_facts(
@@ -225,4 +235,4 @@ def review_facts(
         Incident.review_due_at >= start,
         Incident.review_due_at < end,
     )
-    return [ReviewFacts(due, erased) for due, erased in session.execute(query) if due is not None]
+    return [ReviewFacts(due, erased) for due, erased in _rows(session, query) if due is not None]
