@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import pickle
 from pathlib import Path
 from typing import Any, get_args
 
@@ -208,3 +209,15 @@ def test_a_second_version_is_not_served_the_first_versions_compilation(
     assert second == evaluate_flags_reference(
         example_incident, example_assessment, second_rules, Calendar()
     )
+
+
+def test_a_compiled_rule_set_still_pickles_and_copies_without_its_compilation(
+    example_incident, example_assessment, default_rules
+):
+    flags = evaluate_flags(example_incident, example_assessment, default_rules, Calendar())
+    assert default_rules.derived
+    pickled = pickle.loads(pickle.dumps(default_rules))  # noqa: S301 - our own bytes
+    for twin in (pickled, copy.deepcopy(default_rules)):
+        assert twin == default_rules
+        assert not twin.derived  # compiled again on first use
+        assert evaluate_flags(example_incident, example_assessment, twin, Calendar()) == flags
