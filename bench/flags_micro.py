@@ -31,18 +31,18 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
-import time
 from collections.abc import Callable
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(os.environ.get("FLAGS_MICRO_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(Path(__file__).resolve().parent))  # baseline_runs, from this tree
+
+import baseline_runs  # noqa: E402
+from baseline_runs import Times, alternate, export, print_ratios  # noqa: E402
 
 NAMES = ("orjson.loads", "flags what-if", "flags intake", "intake pure")
 EXAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "incident.example.json"
@@ -102,47 +102,13 @@ def measure(rows: list[str], repeats: int) -> dict[str, list[float]]:
         "flags intake": lambda: [evaluate_flags(i, r, rules, calendar) for i, r in intake],
         "intake pure": intake_pure,
     }
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            started = time.process_time()
-            step()
-            times[name].append((time.process_time() - started) / len(rows) * 1e6)
-    return times
+    return baseline_runs.interleaved(steps, repeats, len(rows))
 
 
-def export(revision: str, into: Path) -> Path:
-    """The tree of ``revision`` (its ``app`` and ``bench``) written under ``into``."""
-    archive = subprocess.run(  # noqa: S603 - git, a revision named on the command line
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "app", "bench"],  # noqa: S607
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    for name in ("models", "app/scoring/definitions"):  # data the loaders read, if not in app
-        source = ROOT / name
-        if source.exists() and not (into / name).exists():
-            (into / name).symlink_to(source)
-    return into
-
-
-def run_child(root: Path, rows_file: Path, repeats: int) -> dict[str, list[float]]:
+def run_child(root: Path, rows_file: Path, repeats: int) -> Times:
     """Measure in a subprocess on ``root``'s code (this script if that tree has none)."""
-    env = {**os.environ, "FLAGS_MICRO_ROOT": str(root)}
-    script = root / "bench" / "flags_micro.py"
-    if not script.exists():  # a revision from before this script: run this one on its code
-        script = Path(__file__).resolve()
-    out = subprocess.run(  # noqa: S603 - this interpreter, this script
-        [sys.executable, str(script), "--measure", str(rows_file), "--repeats", str(repeats)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-    ).stdout
-    result: dict[str, list[float]] = json.loads(out.splitlines()[-1])
-    return result
+    arguments = ["--measure", str(rows_file), "--repeats", str(repeats)]
+    return baseline_runs.run_child(root, Path(__file__).resolve(), "FLAGS_MICRO_ROOT", arguments)
 
 
 def main() -> int:
@@ -167,34 +133,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.json"
         rows_file.write_text(json.dumps(rows), "utf-8")
-        base = export(args.baseline, Path(tmp) / "baseline")
-        collected: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
-        trees = [("baseline", base), ("this", ROOT)]
-        for round_ in range(args.rounds):
-            for label, root in trees if round_ % 2 == 0 else trees[::-1]:  # neither always first
-                measured = run_child(root, rows_file, args.repeats)
-                for name, values in measured.items():
-                    collected[label].setdefault(name, []).extend(values)
-    print(
-        f"{'µs per call':16} {args.baseline:>10} {'this tree':>10} {'ratio':>7} "
-        f"{'ratio/orjson':>13}"
-    )
-    for name in NAMES:
-        before = statistics.median(collected["baseline"][name])
-        after = statistics.median(collected["this"][name])
-        multiples = [
-            statistics.median(
-                value / reference
-                for value, reference in zip(
-                    collected[tree][name], collected[tree]["orjson.loads"], strict=True
-                )
-            )
-            for tree in ("baseline", "this")
-        ]
-        print(
-            f"{name:16} {before:10.1f} {after:10.1f} {after / before:7.2f} "
-            f"{multiples[1] / multiples[0]:13.2f}"
+        base = export(ROOT, args.baseline, Path(tmp) / "baseline")
+        collected = alternate(
+            base, ROOT, args.rounds, lambda root: run_child(root, rows_file, args.repeats)
         )
+    print_ratios(collected, NAMES, args.baseline, "µs per call")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
