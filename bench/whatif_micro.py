@@ -26,18 +26,18 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
-import time
 from collections.abc import Callable
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(os.environ.get("WHATIF_MICRO_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(Path(__file__).resolve().parent))  # baseline_runs, from this tree
+
+import baseline_runs  # noqa: E402
+from baseline_runs import Times, alternate, export, print_ratios  # noqa: E402
 
 NAMES = ("orjson.loads", "parse_inputs", "victim_unchanged", "rescore")
 
@@ -97,55 +97,13 @@ def measure(rows: list[dict[str, object]], repeats: int, high_from: int) -> dict
         "victim_unchanged": lambda: [victim_unchanged(scenario, *p) for p in parsed],
         "rescore": rescore_all,
     }
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            started = time.process_time()
-            step()
-            times[name].append((time.process_time() - started) / len(rows) * 1e6)
-    return times
+    return baseline_runs.interleaved(steps, repeats, len(rows))
 
 
-def export(revision: str, into: Path) -> Path:
-    """The tree of ``revision`` (its ``app`` and ``bench``) written under ``into``."""
-    archive = subprocess.run(  # noqa: S603 - git, a revision named on the command line
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "app", "bench"],  # noqa: S607
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    for name in ("models", "app/scoring/definitions"):  # data the loaders read, if not in app
-        source = ROOT / name
-        if source.exists() and not (into / name).exists():
-            (into / name).symlink_to(source)
-    return into
-
-
-def run_child(root: Path, rows_file: Path, repeats: int, high_from: int) -> dict[str, list[float]]:
-    env = {**os.environ, "WHATIF_MICRO_ROOT": str(root)}
-    script = root / "bench" / "whatif_micro.py"
-    if not script.exists():  # a revision from before this script: run this one on its code
-        script = Path(__file__).resolve()
-    out = subprocess.run(  # noqa: S603 - this interpreter, this script
-        [
-            sys.executable,
-            str(script),
-            "--measure",
-            str(rows_file),
-            "--repeats",
-            str(repeats),
-            "--high-from",
-            str(high_from),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-    ).stdout
-    result: dict[str, list[float]] = json.loads(out.splitlines()[-1])
-    return result
+def run_child(root: Path, rows_file: Path, repeats: int, high_from: int) -> Times:
+    arguments = ["--measure", str(rows_file), "--repeats", str(repeats)]
+    arguments += ["--high-from", str(high_from)]
+    return baseline_runs.run_child(root, Path(__file__).resolve(), "WHATIF_MICRO_ROOT", arguments)
 
 
 def main() -> int:
@@ -171,36 +129,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.json"
         rows_file.write_text(json.dumps(rows), "utf-8")
-        base = export(args.baseline, Path(tmp) / "baseline")
-        collected: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
-        trees = [("baseline", base), ("this", ROOT)]
-        for round_ in range(args.rounds):
-            for label, root in trees if round_ % 2 == 0 else trees[::-1]:  # neither always first
-                measured = run_child(root, rows_file, args.repeats, args.high_from)
-                for name, values in measured.items():
-                    collected[label].setdefault(name, []).extend(values)
-    print(
-        f"{'µs per incident':18} {args.baseline:>10} {'this tree':>10} {'ratio':>7} "
-        f"{'ratio/orjson':>13}"
-    )
-    for name in NAMES:
-        before = statistics.median(collected["baseline"][name])
-        after = statistics.median(collected["this"][name])
-        # Each pass as a multiple of orjson.loads in the same pass: steadier when the
-        # machine's speed changes between the two trees' turns.
-        multiples = [
-            statistics.median(
-                value / reference
-                for value, reference in zip(
-                    collected[tree][name], collected[tree]["orjson.loads"], strict=True
-                )
-            )
-            for tree in ("baseline", "this")
-        ]
-        print(
-            f"{name:18} {before:10.1f} {after:10.1f} {after / before:7.2f} "
-            f"{multiples[1] / multiples[0]:13.2f}"
+        base = export(ROOT, args.baseline, Path(tmp) / "baseline")
+        collected = alternate(
+            base,
+            ROOT,
+            args.rounds,
+            lambda root: run_child(root, rows_file, args.repeats, args.high_from),
         )
+    print_ratios(collected, NAMES, args.baseline, "µs per incident")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

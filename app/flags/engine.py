@@ -23,7 +23,6 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from app.contract.incident import Incident, Person
-from app.contract.paths import incident_value
 from app.flags.calendar import Calendar, add_months, local_date, local_to_utc
 from app.flags.conditions import (
     AgeLimits,
@@ -49,8 +48,16 @@ from app.flags.conditions import (
     VictimMatches,
     VictimTrigger,
 )
-from app.flags.ruleset import FlagRule, FlagRuleSet
-from app.flags.vocabulary import Agency, ChildLevel, FlagType, SubjectKind, VictimLevel
+from app.flags.due import DuePolicy
+from app.flags.ruleset import FlagRule, FlagRuleSet, FlagRulesFile
+from app.flags.vocabulary import (
+    Agency,
+    ChildLevel,
+    FlagType,
+    RuleSubject,
+    SubjectKind,
+    VictimLevel,
+)
 
 # -- the assessment, as the scoring engine's `to_dict()` gives it ----------------------
 
@@ -299,6 +306,14 @@ def dedupe_key(flag_type: str, subject_ref: str, discriminator: str | None) -> s
 
 
 # -- evaluation -----------------------------------------------------------------------
+#
+# A rule set is compiled once into closures (:class:`_Plan`), memoised on the rule set
+# object itself (``FlagRuleSet.derived``), so it lives and dies with that version and is
+# never served to another one, not even to a cut-down copy with the same hash (the
+# what-if's changed rules). A closure does exactly what walking the condition would do,
+# in the same order, and raises the same exceptions; what it saves is the per-call
+# dispatch on the condition's type and the values a rule fixes (accepted values, paths,
+# the pointers that do not depend on the incident).
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +323,9 @@ class _Facts:
     children: Mapping[str, AssessedChild]
     incident_date: dt.date  # local date of occurrence: ages are taken on it
     answers: Mapping[str, str]  # as the assessment took them (effective, in rules v2)
+    victim: Person
+    perpetrator: Person
+    children_by_ref: tuple[Person, ...]  # by ref: explanations do not depend on list order
 
 
 def _same(actual: Scalar, expected: Iterable[Scalar]) -> bool:
@@ -329,131 +347,308 @@ def _child_value(child: Person, name: str) -> Scalar:
     return cast(Scalar, getattr(details, name, None))
 
 
-def _holds(condition: Condition, facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
-    """The pointers that make ``condition`` hold, or None when it does not."""
-    victim = facts.assessment.victim
-    if isinstance(condition, VictimLevelIn):
-        if victim.level in condition.victim_level_in:
+# The pointers that make a condition hold for the facts (and the child, for a child
+# condition), or None when it does not.
+_Check = Callable[[_Facts, Person | None], tuple[Pointer, ...] | None]
+
+
+def _victim_level_in(condition: VictimLevelIn) -> _Check:
+    levels = tuple(condition.victim_level_in)
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        victim = facts.assessment.victim
+        if victim.level in levels:
             return (Pointer.of("victim_level", person_ref=victim.person_ref, level=victim.level),)
         return None
-    if isinstance(condition, MaracRefer):
-        if victim.marac.refer != condition.marac_refer:
+
+    return check
+
+
+def _marac_refer(condition: MaracRefer) -> _Check:
+    expected = condition.marac_refer
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        marac = facts.assessment.victim.marac
+        if marac.refer != expected:
             return None
-        criteria = victim.marac.criteria if victim.marac.refer else []
+        criteria = marac.criteria if marac.refer else []
         return tuple(Pointer.of("trigger", rule=c) for c in criteria) or (
-            Pointer.of("marac", refer=victim.marac.refer),
+            Pointer.of("marac", refer=marac.refer),
         )
-    if isinstance(condition, VictimTrigger):
-        if any(t.rule == condition.victim_trigger and t.fired for t in victim.triggers):
-            return (Pointer.of("trigger", rule=condition.victim_trigger),)
+
+    return check
+
+
+def _victim_trigger(condition: VictimTrigger) -> _Check:
+    name = condition.victim_trigger
+    found = (Pointer.of("trigger", rule=name),)
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        if any(t.rule == name and t.fired for t in facts.assessment.victim.triggers):
+            return found
         return None
-    if isinstance(condition, PerpetratorSerial):
+
+    return check
+
+
+def _perpetrator_serial(condition: PerpetratorSerial) -> _Check:
+    expected = condition.perpetrator_serial
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
         perpetrator = facts.assessment.perpetrator
-        if perpetrator.serial != condition.perpetrator_serial:
+        if perpetrator.serial != expected:
             return None
         return (
             Pointer.of(
                 "perpetrator_serial", person_ref=perpetrator.person_ref, serial=perpetrator.serial
             ),
         )
-    if isinstance(condition, ClassifierElevated):
+
+    return check
+
+
+def _classifier_elevated(condition: ClassifierElevated) -> _Check:
+    expected = condition.classifier_elevated
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
         classifier = facts.assessment.classifier
-        if classifier is None or classifier.elevated != condition.classifier_elevated:
+        if classifier is None or classifier.elevated != expected:
             return None
         return (Pointer.of("classifier", elevated=classifier.elevated, band=classifier.band),)
-    if isinstance(condition, AnswerIs):
-        answer = facts.answers.get(condition.answer, "not_asked")
-        if answer in condition.accepted():
-            return (Pointer.of("item", id=condition.answer, answer=answer),)
+
+    return check
+
+
+def _answer_is(condition: AnswerIs) -> _Check:
+    item, accepted = condition.answer, condition.accepted()
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        answer = facts.answers.get(item, "not_asked")
+        if answer in accepted:
+            return (Pointer.of("item", id=item, answer=answer),)
         return None
-    if isinstance(condition, IncidentField):
-        value = incident_value(facts.incident, condition.incident)
-        if condition.non_empty is not None:
-            if bool(value) != condition.non_empty:
+
+    return check
+
+
+def _incident_field(condition: IncidentField) -> _Check:
+    path, non_empty = condition.incident, condition.non_empty
+    parts = tuple(path.split("."))
+
+    def value_at(incident: Incident) -> Any:
+        # app.contract.paths.incident_value, with the path split once.
+        value: Any = incident
+        for part in parts:
+            value = getattr(value, part, None)
+            if value is None:
                 return None
-            return (
-                Pointer.of(
-                    "incident_field", path=condition.incident, non_empty=condition.non_empty
-                ),
-            )
-        if _same(value, condition.accepted()):
-            return (Pointer.of("incident_field", path=condition.incident, value=value),)
+        return value
+
+    if non_empty is not None:
+        found = (Pointer.of("incident_field", path=path, non_empty=non_empty),)
+
+        def check_non_empty(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+            return found if bool(value_at(facts.incident)) == non_empty else None
+
+        return check_non_empty
+    accepted = condition.accepted()
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        value = value_at(facts.incident)
+        if _same(value, accepted):
+            return (Pointer.of("incident_field", path=path, value=value),)
         return None
-    if isinstance(condition, PerpetratorRecorded):
-        return (Pointer.of("perpetrator_recorded", person_ref=facts.incident.perpetrator.ref),)
-    if isinstance(condition, PerpetratorMarker):
+
+    return check
+
+
+def _perpetrator_recorded(_condition: PerpetratorRecorded) -> _Check:
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        return (Pointer.of("perpetrator_recorded", person_ref=facts.perpetrator.ref),)
+
+    return check
+
+
+def _perpetrator_marker(condition: PerpetratorMarker) -> _Check:
+    pointers = {m: Pointer.of("marker", id=m) for m in condition.perpetrator_marker}
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
         present = [
-            Pointer.of("marker", id=m.id)
+            pointers[m.id]
             for m in facts.assessment.perpetrator.markers
-            if m.present and m.id in condition.perpetrator_marker
+            if m.present and m.id in pointers
         ]
         return tuple(present) or None
-    if isinstance(condition, VictimMatches):
-        person = facts.incident.victim
+
+    return check
+
+
+def _victim_matches(condition: VictimMatches) -> _Check:
+    expected = condition.expected()
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        person = facts.victim
         return _fields_match(
-            "victim_field", person.ref, condition.expected(), lambda name: getattr(person, name)
+            "victim_field", person.ref, expected, lambda name: getattr(person, name)
         )
-    if isinstance(condition, VictimAgeBetween):
-        person = facts.incident.victim
-        return _age_within(
-            "victim_age", person, condition.victim_age_between, facts.incident_date, None
-        )
-    if isinstance(condition, VictimFigure):
+
+    return check
+
+
+def _victim_age_between(condition: VictimAgeBetween) -> _Check:
+    limits = condition.victim_age_between
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        return _age_within("victim_age", facts.victim, limits, facts.incident_date, None)
+
+    return check
+
+
+def _victim_figure(condition: VictimFigure) -> _Check:
+    name, at_least = condition.victim_figure, condition.at_least
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        subject = facts.assessment.victim.person_ref
         counted = [
             Pointer.of("figure", name=figure.name, source=figure.source, value=figure.value)
             for figure in facts.assessment.history
-            if figure.subject == victim.person_ref
-            and figure.name == condition.victim_figure
+            if figure.subject == subject
+            and figure.name == name
             and isinstance(figure.value, int)
             and not isinstance(figure.value, bool)
-            and figure.value >= condition.at_least
+            and figure.value >= at_least
         ]
         return tuple(counted) or None
-    if isinstance(condition, VictimLastIncidentWithin):
+
+    return check
+
+
+def _victim_last_incident_within(condition: VictimLastIncidentWithin) -> _Check:
+    months = condition.victim_last_incident_within_months
+    found = (Pointer.of("last_incident", within_months=months),)
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
         last = facts.incident.victim_history.last_incident_at
         occurred = facts.incident.occurred_at
-        months = condition.victim_last_incident_within_months
+        # Worked out before `last` is looked at: a date out of range raises either way.
         start = local_to_utc(add_months(facts.incident_date, -months), dt.time(0, 0))
         if last is None or not start <= last < occurred:
             return None
-        return (Pointer.of("last_incident", within_months=months),)
-    if isinstance(condition, AnyOf):
-        found = [p for c in condition.any if (p := _holds(c, facts, child)) is not None]
+        return found
+
+    return check
+
+
+def _any_of(condition: AnyOf) -> _Check:
+    inner = tuple(_compile(c) for c in condition.any)
+
+    def check(facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
+        # Every alternative is evaluated: each one that holds is cited.
+        found = [p for c in inner if (p := c(facts, child)) is not None]
         return _unique(p for ps in found for p in ps) if found else None
-    if isinstance(condition, AllOf):
+
+    return check
+
+
+def _all_of(condition: AllOf) -> _Check:
+    inner = tuple(_compile(c) for c in condition.all)
+
+    def check(facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
         collected: list[Pointer] = []
-        for inner in condition.all:
-            pointers = _holds(inner, facts, child)
+        for c in inner:
+            pointers = c(facts, child)
             if pointers is None:
                 return None
             collected += pointers
         return _unique(collected)
-    if isinstance(condition, AnyChild):
-        # By ref, so the explanation does not depend on the order persons were listed in.
-        children = sorted(facts.incident.children, key=lambda c: c.ref)
-        found = [p for c in children if (p := _holds(condition.any_child, facts, c)) is not None]
+
+    return check
+
+
+def _any_child(condition: AnyChild) -> _Check:
+    inner = _compile(condition.any_child)
+
+    def check(facts: _Facts, _child: Person | None) -> tuple[Pointer, ...] | None:
+        found = [p for c in facts.children_by_ref if (p := inner(facts, c)) is not None]
         return _unique(p for ps in found for p in ps) if found else None
-    # The rest test one child; the loader guarantees there is one.
+
+    return check
+
+
+def _the_child(condition: Condition, child: Person | None) -> Person:
+    # The loader guarantees a child condition has a child.
     if child is None:  # pragma: no cover - rejected when the rules file loads
         raise AssertionError(f"{condition.tag} needs a child")
-    if isinstance(condition, ChildLevelIn):
-        level = facts.children[child.ref].level
-        if level in condition.child_level_in:
-            return (Pointer.of("child_level", person_ref=child.ref, level=level),)
+    return child
+
+
+def _child_level_in(condition: ChildLevelIn) -> _Check:
+    levels = tuple(condition.child_level_in)
+
+    def check(facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
+        ref = _the_child(condition, child).ref
+        level = facts.children[ref].level
+        if level in levels:
+            return (Pointer.of("child_level", person_ref=ref, level=level),)
         return None
-    if isinstance(condition, ChildMatches):
-        subject = child
+
+    return check
+
+
+def _child_matches(condition: ChildMatches) -> _Check:
+    expected = condition.expected()
+
+    def check(_facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
+        subject = _the_child(condition, child)
         return _fields_match(
-            "child_field", child.ref, condition.expected(), lambda name: _child_value(subject, name)
+            "child_field", subject.ref, expected, lambda name: _child_value(subject, name)
         )
-    if isinstance(condition, ChildAgeBetween):
-        if child.unborn:
+
+    return check
+
+
+def _child_age_between(condition: ChildAgeBetween) -> _Check:
+    limits = condition.child_age_between
+
+    def check(facts: _Facts, child: Person | None) -> tuple[Pointer, ...] | None:
+        subject = _the_child(condition, child)
+        if subject.unborn:
             return None
-        recorded = facts.children[child.ref].age_years
-        return _age_within(
-            "child_age", child, condition.child_age_between, facts.incident_date, recorded
-        )
-    raise AssertionError(f"unhandled condition {condition.tag}")  # pragma: no cover
+        recorded = facts.children[subject.ref].age_years
+        return _age_within("child_age", subject, limits, facts.incident_date, recorded)
+
+    return check
+
+
+_COMPILERS: dict[type[Any], Callable[[Any], _Check]] = {
+    VictimLevelIn: _victim_level_in,
+    MaracRefer: _marac_refer,
+    VictimTrigger: _victim_trigger,
+    PerpetratorSerial: _perpetrator_serial,
+    ClassifierElevated: _classifier_elevated,
+    AnswerIs: _answer_is,
+    IncidentField: _incident_field,
+    PerpetratorRecorded: _perpetrator_recorded,
+    PerpetratorMarker: _perpetrator_marker,
+    VictimMatches: _victim_matches,
+    VictimAgeBetween: _victim_age_between,
+    VictimFigure: _victim_figure,
+    VictimLastIncidentWithin: _victim_last_incident_within,
+    AnyOf: _any_of,
+    AllOf: _all_of,
+    AnyChild: _any_child,
+    ChildLevelIn: _child_level_in,
+    ChildMatches: _child_matches,
+    ChildAgeBetween: _child_age_between,
+}
+
+
+def _compile(condition: Condition) -> _Check:
+    """The check for ``condition`` (by its exact type: condition models are not subclassed)."""
+    compiler = _COMPILERS.get(type(condition))
+    if compiler is None:  # pragma: no cover - every condition type is listed above
+        raise AssertionError(f"unhandled condition {condition.tag}")
+    return compiler(condition)
 
 
 def _fields_match(
@@ -487,35 +682,81 @@ def _age_within(
     return (Pointer.of(kind, person_ref=person.ref, age_years=age),)
 
 
-def _subjects(rule: FlagRule, incident: Incident) -> list[tuple[SubjectKind, Person]]:
-    if rule.subject == "victim":
-        return [("victim", incident.victim)]
-    if rule.subject == "perpetrator":
-        return [("perpetrator", incident.perpetrator)]
-    return [("child", child) for child in incident.children]
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """A compiled ``agency_when``/``priority_when`` entry: its check, value and pointer."""
+
+    check: _Check
+    value: Any  # an Agency or a priority
+    pointer: Pointer
 
 
-def _agency(
-    rule: FlagRule, facts: _Facts, child: Person | None
-) -> tuple[Agency, tuple[Pointer, ...]]:
-    for choice in rule.agency_when:
-        pointers = _holds(choice.when, facts, child)
-        if pointers is not None:
-            return choice.agency, (Pointer.of("agency_choice", agency=choice.agency), *pointers)
-    return rule.agency, ()
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: FlagRule
+    subject: RuleSubject
+    when: _Check
+    agency_when: tuple[_Choice, ...]
+    priority_when: tuple[_Choice, ...]
+    due: int  # index of the rule's due policy among the set's distinct policies
 
 
-def _priority(
-    rule: FlagRule, facts: _Facts, child: Person | None
-) -> tuple[int, tuple[Pointer, ...]]:
-    for choice in rule.priority_when:
-        pointers = _holds(choice.when, facts, child)
-        if pointers is not None:
-            return choice.priority, (
-                Pointer.of("priority_choice", priority=choice.priority),
-                *pointers,
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A rule set's enabled rules, compiled, and the distinct due policies they use."""
+
+    spec: FlagRulesFile  # the spec compiled (a plan is used only with this very object)
+    rules: tuple[_CompiledRule, ...]
+    dues: tuple[DuePolicy, ...]
+
+
+_PLAN_KEY = "app.flags.engine"
+
+
+def _plan(rules: FlagRuleSet) -> _Plan:
+    """The compiled form of ``rules``, made on first use and kept on the rule set object."""
+    plan = rules.derived.get(_PLAN_KEY)
+    if isinstance(plan, _Plan) and plan.spec is rules.spec:
+        return plan
+    dues: dict[DuePolicy, int] = {}  # equal policies give equal due times
+    compiled = []
+    for rule in rules.enabled_rules:
+        compiled.append(
+            _CompiledRule(
+                rule=rule,
+                subject=rule.subject,
+                when=_compile(rule.when),
+                agency_when=tuple(
+                    _Choice(
+                        _compile(c.when), c.agency, Pointer.of("agency_choice", agency=c.agency)
+                    )
+                    for c in rule.agency_when
+                ),
+                priority_when=tuple(
+                    _Choice(
+                        _compile(c.when),
+                        c.priority,
+                        Pointer.of("priority_choice", priority=c.priority),
+                    )
+                    for c in rule.priority_when
+                ),
+                due=dues.setdefault(rule.due, len(dues)),
             )
-    return rule.priority, ()
+        )
+    plan = _Plan(spec=rules.spec, rules=tuple(compiled), dues=tuple(dues))
+    rules.derived[_PLAN_KEY] = plan
+    return plan
+
+
+def _choose(
+    choices: tuple[_Choice, ...], default: Any, facts: _Facts, child: Person | None
+) -> tuple[Any, tuple[Pointer, ...]]:
+    """The first choice that holds (its value, its pointer and why), else the default."""
+    for choice in choices:
+        pointers = choice.check(facts, child)
+        if pointers is not None:
+            return choice.value, (choice.pointer, *pointers)
+    return default, ()
 
 
 def evaluate_flags(
@@ -537,24 +778,43 @@ def evaluate_flags(
     when the assessment lacks what the rules read or names other persons.
     """
     view = AssessmentView.read(assessment, incident)
+    plan = _plan(rules)
+    children = incident.children
     facts = _Facts(
         incident=incident,
         assessment=view,
         children={c.person_ref: c for c in view.children},
         incident_date=local_date(incident.occurred_at),
         answers=view.victim.answers(incident.victim_checklist.answers),
+        victim=incident.victim,
+        perpetrator=incident.perpetrator,
+        children_by_ref=tuple(sorted(children, key=lambda c: c.ref)),
     )
+    subjects: dict[RuleSubject, tuple[tuple[SubjectKind, Person], ...]] = {
+        "victim": (("victim", facts.victim),),
+        "perpetrator": (("perpetrator", facts.perpetrator),),
+        "each_child": tuple(("child", child) for child in children),
+    }
     base = now_reference or incident.reported_at or incident.occurred_at
+    # Due times by policy, worked out when a flag first needs one (so a due time out of
+    # range raises where it did when each flag worked out its own).
+    due_times: list[dt.datetime | None] = [None] * len(plan.dues)
     proposals: list[FlagProposal] = []
-    for rule in rules.enabled_rules:
-        for subject_kind, person in _subjects(rule, incident):
+    for compiled in plan.rules:
+        rule = compiled.rule
+        for subject_kind, person in subjects[compiled.subject]:
             child = person if subject_kind == "child" else None
-            because = _holds(rule.when, facts, child)
+            because = compiled.when(facts, child)
             if because is None:
                 continue
-            agency, agency_because = _agency(rule, facts, child)
-            priority, priority_because = _priority(rule, facts, child)
+            agency, agency_because = _choose(compiled.agency_when, rule.agency, facts, child)
+            priority, priority_because = _choose(
+                compiled.priority_when, rule.priority, facts, child
+            )
             because = _unique((*because, *agency_because, *priority_because))
+            due_at = due_times[compiled.due]
+            if due_at is None:
+                due_at = due_times[compiled.due] = plan.dues[compiled.due].due_at(base, calendar)
             proposals.append(
                 FlagProposal(
                     type=rule.type,
@@ -562,7 +822,7 @@ def evaluate_flags(
                     subject_ref=person.ref,
                     subject_kind=subject_kind,
                     priority=priority,
-                    due_at=rule.due.due_at(base, calendar),
+                    due_at=due_at,
                     rule_id=rule.id,
                     rules_id=rules.id,
                     rules_version=rules.version,

@@ -141,6 +141,21 @@ class FlagRuleSet:
     canonical: bytes  # RFC 8785 canonical JSON of the file as published
     sha256: str
     origin: str  # the file name, for messages
+    # What readers derive from ``spec`` and keep for the next call (the flag engine's
+    # compiled rules), keyed by the reader's module. Held by this object, so it lives and
+    # dies with this version and is never served to another rule set, not even to a copy
+    # made with ``dataclasses.replace`` (a fresh one, as ``init=False``). Not compared.
+    derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> tuple[FlagRulesFile, bytes, str, str]:
+        # Pickled and copied without ``derived``: it may hold compiled closures, which do
+        # not pickle, and a copy derives them again on first use.
+        return (self.spec, self.canonical, self.sha256, self.origin)
+
+    def __setstate__(self, state: tuple[FlagRulesFile, bytes, str, str]) -> None:
+        for name, value in zip(("spec", "canonical", "sha256", "origin"), state, strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "derived", {})
 
     @property
     def id(self) -> str:
