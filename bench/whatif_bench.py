@@ -248,6 +248,14 @@ def draft_document(
     return document
 
 
+def flag_rules_document(context: ScoringContext) -> dict[str, object]:
+    """A flag-rules draft: the area's current rules without the IDVA referral rule."""
+    document = copy.deepcopy(context.rules(AREA).document())
+    document["version"] = "99"  # a flag-rules version is numbered
+    document["rules"] = [r for r in document["rules"] if r["id"] != "idva_referral"]  # type: ignore[attr-defined, index]
+    return document
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=1_000_000)
@@ -270,6 +278,12 @@ def main() -> int:
         help="the draft's dash-ric high band (current: 14); a lower one changes more incidents",
     )
     parser.add_argument(
+        "--flag-rules",
+        action="store_true",
+        help="a flag-rules draft instead (the area's rules without the IDVA referral rule): "
+        "no checklist changes, every incident is scored once and the changed rule evaluated",
+    )
+    parser.add_argument(
         "--red-flag",
         action="store_true",
         help="the draft also needs one aggravating item, not two, with a critical one: not a "
@@ -289,7 +303,11 @@ def main() -> int:
             return 0
         database = Database(url)
         scope = Scope(AREA)
-        draft = parse_draft(draft_document(context, args.high_from, args.red_flag))
+        draft = parse_draft(
+            flag_rules_document(context)
+            if args.flag_rules
+            else draft_document(context, args.high_from, args.red_flag)
+        )
         spec = ScenarioSpec.for_area(context, AREA, draft)
         baseline = float("nan")
         if not args.no_baseline:
