@@ -9,16 +9,19 @@ the same pass (steadier when the machine's speed changes between the two trees' 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 Times = dict[str, list[float]]  # step name -> one figure per pass
 REFERENCE = "orjson.loads"
@@ -105,3 +108,49 @@ def print_ratios(
             f"{name:{width}} {before:10.1f} {after:10.1f} {after / before:7.2f} "
             f"{multiples[1] / multiples[0]:13.2f}"
         )
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options every micro-benchmark takes (a script adds its own)."""
+    options = argparse.ArgumentParser(description=description)
+    options.add_argument("--templates", type=int, default=300)
+    options.add_argument("--repeats", type=int, default=15)
+    options.add_argument("--baseline", metavar="REV", help="also measure git revision REV")
+    options.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
+    options.add_argument("--measure", metavar="ROWS", help=argparse.SUPPRESS)
+    return options
+
+
+def main(
+    args: argparse.Namespace,
+    *,
+    root: Path,
+    build_rows: Callable[[int], list[Any]],
+    measure: Callable[[list[Any]], Times],
+    child: Callable[[Path, Path], Times],
+    names: Sequence[str],
+    unit: str,
+    rows_are: str,
+) -> int:
+    """A micro-benchmark's run: as the ``--measure`` subprocess, measure the rows given and
+    print the times as JSON; alone, measure this tree; with ``--baseline REV``, both trees
+    in turn (``child`` runs one tree's subprocess on the rows file) and the ratios."""
+    if args.measure:
+        print(json.dumps(measure(json.loads(Path(args.measure).read_text("utf-8")))))
+        return 0
+    rows = build_rows(args.templates)
+    print(f"{len(rows)} {rows_are}; load average {os.getloadavg()[0]:.2f}")
+    if args.baseline is None:
+        times = measure(rows)
+        width = max(len(n) for n in names)
+        for name in names:
+            print(f"{name:{width}} {statistics.median(times[name]):8.1f} µs")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_file = Path(tmp) / "rows.json"
+        rows_file.write_text(json.dumps(rows), "utf-8")
+        base = export(root, args.baseline, Path(tmp) / "baseline")
+        collected = alternate(base, root, args.rounds, lambda tree: child(tree, rows_file))
+    print_ratios(collected, names, args.baseline, unit)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    return 0

@@ -27,12 +27,9 @@ with ``taskset -c 1``::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.append(str(Path(__file__).resolve().parent))  # baseline_runs, from this tree
 
 import baseline_runs  # noqa: E402
-from baseline_runs import Times, alternate, export, print_ratios  # noqa: E402
+from baseline_runs import Times  # noqa: E402
 
 NAMES = ("orjson.loads", "flags what-if", "flags intake", "intake pure")
 EXAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "incident.example.json"
@@ -112,34 +109,17 @@ def run_child(root: Path, rows_file: Path, repeats: int) -> Times:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--templates", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--baseline", metavar="REV", help="also measure git revision REV")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
-    parser.add_argument("--measure", metavar="ROWS", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.measure:  # a subprocess of --baseline: measure the rows given, print JSON
-        rows = json.loads(Path(args.measure).read_text("utf-8"))
-        print(json.dumps(measure(rows, args.repeats)))
-        return 0
-    rows = build_rows(args.templates)
-    print(f"{len(rows)} rows; load average {os.getloadavg()[0]:.2f}")
-    if args.baseline is None:
-        times = measure(rows, args.repeats)
-        for name in NAMES:
-            print(f"{name:16} {statistics.median(times[name]):8.1f} µs")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        rows_file = Path(tmp) / "rows.json"
-        rows_file.write_text(json.dumps(rows), "utf-8")
-        base = export(ROOT, args.baseline, Path(tmp) / "baseline")
-        collected = alternate(
-            base, ROOT, args.rounds, lambda root: run_child(root, rows_file, args.repeats)
-        )
-    print_ratios(collected, NAMES, args.baseline, "µs per call")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
-    return 0
+    args = baseline_runs.parser(__doc__.splitlines()[0]).parse_args()
+    return baseline_runs.main(
+        args,
+        root=ROOT,
+        build_rows=build_rows,
+        measure=lambda rows: measure(rows, args.repeats),
+        child=lambda root, rows_file: run_child(root, rows_file, args.repeats),
+        names=NAMES,
+        unit="µs per call",
+        rows_are="rows",
+    )
 
 
 if __name__ == "__main__":

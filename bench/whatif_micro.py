@@ -22,12 +22,8 @@ in the same pass (``ratio/orjson``: steadier when the machine's speed changes)::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.append(str(Path(__file__).resolve().parent))  # baseline_runs, from this tree
 
 import baseline_runs  # noqa: E402
-from baseline_runs import Times, alternate, export, print_ratios  # noqa: E402
+from baseline_runs import Times  # noqa: E402
 
 NAMES = ("orjson.loads", "parse_inputs", "victim_unchanged", "rescore")
 
@@ -107,38 +103,19 @@ def run_child(root: Path, rows_file: Path, repeats: int, high_from: int) -> Time
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--templates", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--high-from", type=int, default=15)
-    parser.add_argument("--baseline", metavar="REV", help="also measure git revision REV")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
-    parser.add_argument("--measure", metavar="ROWS", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.measure:  # a subprocess of --baseline: measure the rows given, print JSON
-        rows = json.loads(Path(args.measure).read_text("utf-8"))
-        print(json.dumps(measure(rows, args.repeats, args.high_from)))
-        return 0
-    rows = build_rows(args.templates)
-    print(f"{len(rows)} dash-ric rows; load average {os.getloadavg()[0]:.2f}")
-    if args.baseline is None:
-        times = measure(rows, args.repeats, args.high_from)
-        for name in NAMES:
-            print(f"{name:18} {statistics.median(times[name]):8.1f} µs")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        rows_file = Path(tmp) / "rows.json"
-        rows_file.write_text(json.dumps(rows), "utf-8")
-        base = export(ROOT, args.baseline, Path(tmp) / "baseline")
-        collected = alternate(
-            base,
-            ROOT,
-            args.rounds,
-            lambda root: run_child(root, rows_file, args.repeats, args.high_from),
-        )
-    print_ratios(collected, NAMES, args.baseline, "µs per incident")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
-    return 0
+    options = baseline_runs.parser(__doc__.splitlines()[0])
+    options.add_argument("--high-from", type=int, default=15)
+    args = options.parse_args()
+    return baseline_runs.main(
+        args,
+        root=ROOT,
+        build_rows=build_rows,
+        measure=lambda rows: measure(rows, args.repeats, args.high_from),
+        child=lambda root, rows_file: run_child(root, rows_file, args.repeats, args.high_from),
+        names=NAMES,
+        unit="µs per incident",
+        rows_are="dash-ric rows",
+    )
 
 
 if __name__ == "__main__":
