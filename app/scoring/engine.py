@@ -148,10 +148,8 @@ def assess_victim(
     checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
     local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
     all_judgements, _ = _judgements_in_order(incident, judgements)
-    figures: list[Figure] = []
     answers = _effective_answers(incident, checklist)
-    victim = _assess_victim(incident, history, checklist, answers, all_judgements, local, figures)
-    return victim, tuple(figures)
+    return _victim_alone(incident, history, checklist, answers, all_judgements, local)
 
 
 def assess_victim_pair(
@@ -183,13 +181,24 @@ def assess_victim_pair(
         or other.effective_answers == checklist.effective_answers
     )
     other_answers = answers if same_rules else _effective_answers(incident, other)
-    figures: list[Figure] = []
-    victim = _assess_victim(incident, history, checklist, answers, all_judgements, local, figures)
-    other_figures: list[Figure] = []
-    other_victim = _assess_victim(
-        incident, history, other, other_answers, all_judgements, local, other_figures
+    return (
+        _victim_alone(incident, history, checklist, answers, all_judgements, local),
+        _victim_alone(incident, history, other, other_answers, all_judgements, local),
     )
-    return (victim, tuple(figures)), (other_victim, tuple(other_figures))
+
+
+def _victim_alone(
+    incident: Incident,
+    history: History,
+    checklist: VictimChecklistDefinition,
+    answers: _Answers,
+    judgements: tuple[Judgement, ...],
+    local: dt.datetime,
+) -> tuple[VictimAssessment, tuple[Figure, ...]]:
+    """The victim's part and the history figures it records, as :func:`assess` makes them."""
+    figures: list[Figure] = []
+    victim = _assess_victim(incident, history, checklist, answers, judgements, local, figures)
+    return victim, tuple(figures)
 
 
 def _check_history(incident: Incident, history: History) -> None:
