@@ -96,10 +96,13 @@ def result_facts(result: Mapping[str, Any] | None) -> dict[str, Any]:
 
 RESULT_FACT_COLUMNS = ("engine_version", "classifier_raised", "victim_score")
 
+# The count of children assessed at each level (``CHILD_LEVELS`` order).
+CHILD_LEVEL_COLUMNS = tuple(f"children_{level}" for level in CHILD_LEVELS)
+
 REPORT_FACT_COLUMNS = (
     "marac_repeat",
     "serial_perpetrator",
-    *(f"children_{level}" for level in CHILD_LEVELS),
+    *CHILD_LEVEL_COLUMNS,
     *(f"children_{fact}" for fact in CHILD_FACTS),
     "children_not_spoken_to",
     "separation_related",

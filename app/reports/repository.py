@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
-from app.assessments.facts import CHILD_FACTS
+from app.assessments.facts import CHILD_FACTS, CHILD_LEVEL_COLUMNS
 from app.assessments.models import Assessment
 from app.contract.levels import CHILD_LEVELS
 from app.flags.models import Flag, FlagEvent
@@ -116,7 +116,7 @@ def incident_facts(
             Assessment.marac_repeat,
             Assessment.serial_perpetrator,
             Assessment.separation_related,
-            *(getattr(Assessment, f"children_{level}") for level in CHILD_LEVELS),
+            *(getattr(Assessment, column) for column in CHILD_LEVEL_COLUMNS),
             *(getattr(Assessment, f"children_{fact}") for fact in CHILD_COUNTS),
         )
         .join(Assessment, Assessment.incident_id == Incident.id)

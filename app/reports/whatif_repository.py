@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
+from app.assessments.facts import CHILD_LEVEL_COLUMNS
 from app.assessments.models import Assessment
 from app.contract.levels import CHILD_LEVELS
 from app.incidents.models import Incident
@@ -126,7 +127,7 @@ def _unchanged_by_draft(keys: StoredKeys) -> ColumnElement[bool]:
 
 def _children_counts() -> list[ColumnElement[Any]]:
     """The children assessed at each level (``CHILD_LEVELS`` order), from the columns."""
-    return [getattr(Assessment, f"children_{level}") for level in CHILD_LEVELS]
+    return [getattr(Assessment, column) for column in CHILD_LEVEL_COLUMNS]
 
 
 def _with_stored(scope: Scope, keys: StoredKeys) -> Select[Any]:
