@@ -347,7 +347,7 @@ def main() -> int:
             f"what-if: re-scored {tally.incidents:,} incidents ({tally.failed} failed) in "
             f"{seconds:.1f} s ({tally.incidents / seconds:,.0f}/s) with {args.workers} workers; "
             f"streaming alone {baseline:.1f} s; {tally.stored:,} counted from the stored "
-            f"result, {tally.incidents - tally.stored:,} scored in full on both sides; "
+            f"result, {tally.incidents - tally.stored:,} re-scored from their inputs; "
             f"load average (1 min) {load_before:.2f} at the start, "
             f"{load:.2f} at the end"
         )
