@@ -8,7 +8,9 @@ incident and assessment: the ``dash-ric`` templates of ``bench/whatif_bench.py``
 definitions. Steps, each one pass over all rows:
 
 - ``orjson.loads``: parsing the rows' stored inputs, a reference for the machine's speed;
-- ``flags what-if``: ``evaluate_flags`` on the what-if's flag document (``flag_document``);
+- ``flags what-if``: the flag engine as the what-if runs it, on the scoring engine's own
+  result objects (``evaluate_view`` on an ``EngineView``; in a ``--baseline`` tree from
+  before that existed, ``evaluate_flags`` on the short document ``flag_document`` made);
 - ``flags intake``: ``evaluate_flags`` on the full result as intake passes it;
 - ``intake pure``: what intake computes without the database: scoring
   (:func:`app.assessments.pipeline.evaluate`) and then the flags.
@@ -77,7 +79,7 @@ def measure(rows: list[str], repeats: int) -> dict[str, list[float]]:
     from app.config import Settings
     from app.flags.engine import evaluate_flags
     from app.intake.context import ScoringContext
-    from app.reports.whatif import flag_document, parse_inputs
+    from app.reports.whatif import parse_inputs
     from app.scoring.engine import assess
 
     context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
@@ -85,7 +87,19 @@ def measure(rows: list[str], repeats: int) -> dict[str, list[float]]:
     classifier = context.classifier_policy(AREA)
     rules, calendar = context.rules(AREA), context.calendar
     parsed = [parse_inputs(text)[:2] for text in rows]
-    whatif = [(i, flag_document(assess(i, h, definitions, []))) for i, h in parsed]
+    scored = [(i, assess(i, h, definitions, [])) for i, h in parsed]
+    try:
+        from app.flags.engine import evaluate_view
+        from app.reports.whatif import EngineView
+
+        def flags_whatif() -> object:
+            return [evaluate_view(i, EngineView.of(a), rules, calendar) for i, a in scored]
+    except ImportError:  # a baseline tree from before the what-if passed the engine's objects
+        from app.reports.whatif import flag_document  # type: ignore[attr-defined]
+
+        def flags_whatif() -> object:
+            return [evaluate_flags(i, flag_document(a), rules, calendar) for i, a in scored]
+
     intake = [(i, evaluate(i, h, definitions, [], classifier)) for i, h in parsed]
 
     def intake_pure() -> None:
@@ -95,7 +109,7 @@ def measure(rows: list[str], repeats: int) -> dict[str, list[float]]:
 
     steps: dict[str, Callable[[], object]] = {
         "orjson.loads": lambda: [orjson.loads(t) for t in rows],
-        "flags what-if": lambda: [evaluate_flags(i, r, rules, calendar) for i, r in whatif],
+        "flags what-if": flags_whatif,
         "flags intake": lambda: [evaluate_flags(i, r, rules, calendar) for i, r in intake],
         "intake pure": intake_pure,
     }

@@ -30,17 +30,17 @@ from app.config import Settings, get_settings
 from app.contract.incident import stored_incident
 from app.db import Base, Database
 from app.flags.calendar import Calendar
-from app.flags.engine import evaluate_flags
+from app.flags.engine import AssessmentView, evaluate_flags, evaluate_view
 from app.flags.ruleset import FlagRuleRegistry
 from app.intake.context import ScoringContext
 from app.reports.suppression import HIDDEN
 from app.reports.whatif import (
     DraftError,
+    EngineView,
     ScenarioSpec,
     Tally,
     _sharing,
     affected_scores,
-    flag_document,
     parse_draft,
     parse_inputs,
     run,
@@ -463,17 +463,24 @@ def test_a_classifier_that_did_not_raise_the_level_does_not_stop_counting(env: E
     assert all(r[3] is None for r in rows)
 
 
-def test_inputs_parse_as_stored_and_flags_read_the_short_document(env: Env) -> None:
+def test_inputs_parse_as_stored_and_flags_read_the_engine_objects(env: Env) -> None:
+    registry = FlagRuleRegistry.from_directory()
     for stored in env.stored_inputs():
         incident, history, judgements = parse_inputs(json.dumps(stored))
         assert incident == stored_incident(stored["incident"])
         assert history == History.from_dict(stored["history"])
         assert judgements == [Judgement.from_dict(j) for j in stored["judgements"]]
         a = assess(incident, history, load_registry().definition_set(CURRENT), judgements)
-        rules = FlagRuleRegistry.from_directory().get("default-flags@2")
-        assert evaluate_flags(incident, flag_document(a), rules, Calendar()) == evaluate_flags(
-            incident, a.to_dict(), rules, Calendar()
+        # The engine's objects read as the validated view of the assessment's JSON does.
+        view = EngineView.of(a)
+        assert AssessmentView.model_validate(view, from_attributes=True) == AssessmentView.read(
+            a.to_dict(), incident
         )
+        for key in ("default-flags@1", "default-flags@2", "example-area-flags@1"):
+            rules = registry.get(key)
+            assert evaluate_view(incident, view, rules, Calendar()) == evaluate_flags(
+                incident, a.to_dict(), rules, Calendar()
+            )
 
 
 def test_a_draft_that_moves_only_thresholds_names_the_scores_it_can_change() -> None:
