@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -427,10 +427,21 @@ class _Facts:
     assessment: AssessmentRead
     children: Mapping[str, ChildRead]
     incident_date: dt.date  # local date of occurrence: ages are taken on it
-    answers: Mapping[str, str]  # as the assessment took them (effective, in rules v2)
     victim: Person
     perpetrator: Person
     children_by_ref: tuple[Person, ...]  # by ref: explanations do not depend on list order
+    # The answers, worked out when a rule first reads them (so a caller passing only the
+    # parts of an assessment its rules read, ``parts_read``, need not score the victim).
+    memo: dict[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def answers(self) -> Mapping[str, str]:
+        """As the assessment took them (effective, in rules v2)."""
+        answers = self.memo.get("answers")
+        if answers is None:
+            answers = answers_taken(self.assessment.victim, self.incident.victim_checklist.answers)
+            self.memo["answers"] = answers
+        return answers
 
 
 def _same(actual: Scalar, expected: Iterable[Scalar]) -> bool:
@@ -748,6 +759,64 @@ _COMPILERS: dict[type[Any], Callable[[Any], _Check]] = {
 }
 
 
+AssessmentPart = Literal["victim", "children", "perpetrator", "classifier"]
+
+# The part of the assessment each condition reads (``AssessmentRead``); the others read the
+# incident alone. The victim's part includes its history figures (``victim_figure``: the
+# engine records the victim's figures with the victim's part) and effective answers.
+_PARTS: dict[type[Any], AssessmentPart] = {
+    VictimLevelIn: "victim",
+    MaracRefer: "victim",
+    VictimTrigger: "victim",
+    AnswerIs: "victim",
+    VictimFigure: "victim",
+    ChildLevelIn: "children",
+    ChildAgeBetween: "children",
+    PerpetratorSerial: "perpetrator",
+    PerpetratorMarker: "perpetrator",
+    ClassifierElevated: "classifier",
+}
+
+
+# The conditions that read the incident alone (its persons, fields and dates); with
+# ``_PARTS`` and the composites (``any``, ``all``, ``any_child``) every condition type.
+INCIDENT_ONLY: frozenset[type[Any]] = frozenset(
+    {
+        IncidentField,
+        PerpetratorRecorded,
+        VictimMatches,
+        VictimAgeBetween,
+        VictimLastIncidentWithin,
+        ChildMatches,
+    }
+)
+
+
+def _parts_of(condition: Condition) -> frozenset[AssessmentPart]:
+    if isinstance(condition, AnyOf | AllOf):
+        inner = condition.any if isinstance(condition, AnyOf) else condition.all
+        return frozenset().union(*(_parts_of(c) for c in inner))
+    if isinstance(condition, AnyChild):
+        return _parts_of(condition.any_child)
+    if type(condition) in INCIDENT_ONLY:
+        return frozenset()
+    return frozenset({_PARTS[type(condition)]})  # KeyError: a condition type not listed
+
+
+def parts_read(rules: FlagRuleSet) -> frozenset[AssessmentPart]:
+    """The parts of an assessment that ``rules`` (their enabled rules' conditions, agency
+    and priority choices) read: :func:`evaluate_view` given a view whose other parts are
+    not there (not scored) gives the same flags. Every other condition reads the incident
+    alone."""
+    parts: set[AssessmentPart] = set()
+    for rule in rules.enabled_rules:
+        conditions = [rule.when, *(c.when for c in rule.agency_when)]
+        conditions += [c.when for c in rule.priority_when]
+        for condition in conditions:
+            parts |= _parts_of(condition)
+    return frozenset(parts)
+
+
 def _compile(condition: Condition) -> _Check:
     """The check for ``condition`` (by its exact type: condition models are not subclassed)."""
     compiler = _COMPILERS.get(type(condition))
@@ -903,7 +972,6 @@ def evaluate_view(
         assessment=view,
         children={c.person_ref: c for c in view.children},
         incident_date=local_date(incident.occurred_at),
-        answers=answers_taken(view.victim, incident.victim_checklist.answers),
         victim=incident.victim,
         perpetrator=incident.perpetrator,
         children_by_ref=tuple(sorted(children, key=lambda c: c.ref)),

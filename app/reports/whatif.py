@@ -71,11 +71,19 @@ from app.contract.bounds import STORED, stored_validator
 from app.contract.incident import Incident
 from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
 from app.flags.calendar import Calendar
-from app.flags.engine import evaluate_view
+from app.flags.engine import (
+    AssessmentPart,
+    ChildRead,
+    FigureRead,
+    PerpetratorRead,
+    VictimRead,
+    evaluate_view,
+    parts_read,
+)
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
-from app.scoring.engine import assess, assess_victim_pair
+from app.scoring.engine import assess, assess_victim, assess_victim_pair
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -88,9 +96,6 @@ from app.scoring.registry import (
 from app.scoring.results import (
     ENGINE_VERSION,
     Assessment,
-    ChildAssessment,
-    Figure,
-    PerpetratorProfile,
     Trigger,
     VictimAssessment,
     VictimItem,
@@ -243,6 +248,7 @@ class ScenarioSpec:
             instruments = frozenset(current.victim_checklists)
         else:
             draft_rules = parse_rule_set(self.draft.document, origin=ORIGIN)
+        changed = _changed_rules(rules, draft_rules) if kind == "flag_rules" else None
         return Scenario(
             current=current,
             draft=draft,
@@ -250,9 +256,12 @@ class ScenarioSpec:
             draft_rules=draft_rules,
             calendar=self.calendar,
             rescored_instruments=instruments,
-            changed_rules=_changed_rules(rules, draft_rules) if kind == "flag_rules" else None,
+            changed_rules=changed,
             stored_keys=(
                 stored_keys(current, draft, instruments, kind) if self.use_stored else None
+            ),
+            flag_parts=(
+                parts_read(changed[0]) | parts_read(changed[1]) if changed else frozenset()
             ),
         )
 
@@ -341,11 +350,19 @@ def stored_keys(
     - Of those, where the draft moves only score thresholds, an incident at a score the
       draft does not change (:func:`affected_scores`; the score is a column) is counted
       from its stored levels without its inputs being read.
-    - A child-risk draft can change every child, and a flag-rules draft reads the whole
-      result: every row is scored.
+    - A flag-rules draft changes no level and no MARAC criterion: every row is counted from
+      its stored levels, and its inputs read for the flags of the changed rules, which are
+      evaluated on the parts of the assessment they read, scored from the inputs
+      (``Scenario.flag_parts``; none when they read the incident alone).
+    - A child-risk draft can change every child: every row is scored.
     """
     if kind == "flag_rules":
-        return None
+        instruments = sorted(current.victim_checklists)
+        return StoredKeys(
+            {i: current.victim_checklists[i].ref.sha256 for i in instruments},
+            current.child_risk.ref.sha256,
+            frozenset(),
+        )
     untouched = frozenset(current.victim_checklists) - rescored
     usable = set(untouched)
     if kind == "victim_checklist":
@@ -423,6 +440,8 @@ class Scenario:
     changed_rules: tuple[FlagRuleSet, FlagRuleSet] | None
     # None: no stored result is counted as it is (every row is scored).
     stored_keys: StoredKeys | None = None
+    # A flag-rules draft: the parts of an assessment its changed rules read (both sides).
+    flag_parts: frozenset[AssessmentPart] = frozenset()
 
 
 # --------------------------------------------------------------------------- counting
@@ -537,6 +556,12 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
         _count_stored(stored_level, stored_children, tally)
         return
     parsed = parse_inputs(inputs)
+    if stored_level is not None and scenario.changed_rules is not None:
+        # The stored result is the current result; a flag-rules draft changes only flags.
+        _count_stored(stored_level, stored_children, tally)
+        view = partial_view(scenario.flag_parts, *parsed[:2], scenario.current, parsed[2])
+        _count_flags(scenario, parsed[0], view, tally)
+        return
     if stored_level is not None and victim_unchanged(scenario, *parsed):
         # The stored result is the current result and the draft's is the same.
         _count_stored(stored_level, stored_children, tally)
@@ -577,16 +602,48 @@ def _count_scored(
         tally.marac_appearing.update(criteria_after - criteria_before)
         tally.marac_disappearing.update(criteria_before - criteria_after)
     if scenario.changed_rules is not None:
-        view = EngineView.of(before)
-        flags_before = _flags(incident, view, scenario.changed_rules[0], scenario.calendar)
-        flags_after = _flags(incident, view, scenario.changed_rules[1], scenario.calendar)
+        _count_flags(scenario, incident, EngineView.of(before), tally)
     elif touched and flag_view(before) != flag_view(after):
         flags_before = _flags(incident, EngineView.of(before), scenario.rules, scenario.calendar)
         flags_after = _flags(incident, EngineView.of(after), scenario.rules, scenario.calendar)
-    else:
-        return
-    tally.flags_appearing.update(t for k, t in flags_after.items() if k not in flags_before)
-    tally.flags_disappearing.update(t for k, t in flags_before.items() if k not in flags_after)
+        _count_flag_changes(flags_before, flags_after, tally)
+
+
+def _count_flags(scenario: Scenario, incident: Incident, view: EngineView, tally: Tally) -> None:
+    """A flag-rules draft: the flags of the changed rules of each version, on one view."""
+    if scenario.changed_rules is None:  # pragma: no cover - only for a flag-rules draft
+        raise ValueError("not a flag-rules draft")
+    current, draft = scenario.changed_rules
+    flags_before = _flags(incident, view, current, scenario.calendar)
+    flags_after = _flags(incident, view, draft, scenario.calendar)
+    _count_flag_changes(flags_before, flags_after, tally)
+
+
+def _count_flag_changes(before: Mapping[str, str], after: Mapping[str, str], tally: Tally) -> None:
+    tally.flags_appearing.update(t for k, t in after.items() if k not in before)
+    tally.flags_disappearing.update(t for k, t in before.items() if k not in after)
+
+
+def partial_view(
+    parts: frozenset[AssessmentPart],
+    incident: Incident,
+    history: History,
+    definitions: DefinitionSet,
+    judgements: Sequence[Judgement],
+) -> EngineView:
+    """The ``parts`` of the assessment flag rules read (``app.flags.engine.parts_read``),
+    and only those, scored under ``definitions``: nothing when the rules read the incident
+    alone, the victim's part (:func:`app.scoring.engine.assess_victim`, with its history
+    figures) when they read no more, else the whole assessment. A part not scored is not
+    there: reading it fails (the row counts as failed); it never passes for empty. No
+    classifier: the what-if does not re-run it."""
+    scored = parts - {"classifier"}
+    if not scored:
+        return EngineView(NOT_SCORED, (), NOT_SCORED, ())
+    if scored == {"victim"}:
+        victim, figures = assess_victim(incident, history, definitions, judgements)
+        return EngineView(victim, (), NOT_SCORED, figures)
+    return EngineView.of(assess(incident, history, definitions, judgements))
 
 
 def victim_unchanged(
@@ -623,6 +680,16 @@ def same_victim_view(before: VictimAssessment, after: VictimAssessment) -> bool:
     )
 
 
+class _NotScored:
+    """A part of an assessment that was not scored (:func:`_flag_rules_view`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"{name}: this part of the assessment was not scored")
+
+
+NOT_SCORED: Any = _NotScored()
+
+
 @dataclass(frozen=True, slots=True)
 class EngineView:
     """What the flag rules read of an assessment (``app.flags.engine.AssessmentRead``),
@@ -632,10 +699,10 @@ class EngineView:
     back into an ``AssessmentView`` (about 120 µs an incident, more than scoring it). No
     classifier: the what-if does not re-run it (a draft cannot change its output)."""
 
-    victim: VictimAssessment
-    children: tuple[ChildAssessment, ...]
-    perpetrator: PerpetratorProfile
-    history: tuple[Figure, ...]
+    victim: VictimRead
+    children: Sequence[ChildRead]
+    perpetrator: PerpetratorRead
+    history: Sequence[FigureRead]
     classifier: None = None
 
     @classmethod

@@ -29,6 +29,8 @@ from app.config import Settings
 from app.contract.incident import Incident
 from app.contract.levels import PERPETRATOR_MARKERS
 from app.flags import Calendar, FlagRuleRegistry, FlagRuleSet, evaluate_flags, parse_rule_set
+from app.flags.conditions import AllOf, AnyChild, AnyOf
+from app.flags.engine import _COMPILERS, _PARTS, INCIDENT_ONLY, parts_read
 from app.flags.vocabulary import ChildLevel, VictimLevel
 from app.intake.context import ScoringContext
 from app.scoring.history import History
@@ -221,3 +223,29 @@ def test_a_compiled_rule_set_still_pickles_and_copies_without_its_compilation(
         assert twin == default_rules
         assert not twin.derived  # compiled again on first use
         assert evaluate_flags(example_incident, example_assessment, twin, Calendar()) == flags
+
+
+def test_every_condition_type_says_which_part_of_the_assessment_it_reads() -> None:
+    """``parts_read`` (what the what-if scores for a flag-rules draft) knows every
+    condition the engine compiles: a new condition type must be classified, or the
+    analysis fails rather than leaving a part unscored."""
+    composites = {AnyOf, AllOf, AnyChild}
+    classified = set(_PARTS) | set(INCIDENT_ONLY) | composites
+    assert classified == set(_COMPILERS)
+    assert not set(_PARTS) & set(INCIDENT_ONLY)
+
+
+def test_the_parts_a_rule_set_reads_follow_its_conditions_and_choices() -> None:
+    rules = FlagRuleRegistry.from_directory().get("default-flags@2")
+
+    def only(*ids: str) -> FlagRuleSet:
+        spec = rules.spec.model_copy(update={"rules": [r for r in rules.spec.rules if r.id in ids]})
+        return dataclasses.replace(rules, spec=spec)
+
+    assert parts_read(only("idva_referral")) == {"victim"}
+    assert parts_read(only("operation_encompass")) == frozenset()
+    # Its when reads the incident; its priority choices read the victim, the perpetrator
+    # and (inside any_child) the children.
+    assert parts_read(only("perpetrator_action_police")) == {"victim", "perpetrator", "children"}
+    assert parts_read(only()) == frozenset()
+    assert {"victim", "children", "perpetrator"} <= parts_read(rules)

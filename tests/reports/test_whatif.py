@@ -30,7 +30,7 @@ from app.config import Settings, get_settings
 from app.contract.incident import stored_incident
 from app.db import Base, Database
 from app.flags.calendar import Calendar
-from app.flags.engine import AssessmentView, evaluate_flags, evaluate_view
+from app.flags.engine import AssessmentView, evaluate_flags, evaluate_view, parts_read
 from app.flags.ruleset import FlagRuleRegistry
 from app.intake.context import ScoringContext
 from app.reports.suppression import HIDDEN
@@ -43,6 +43,7 @@ from app.reports.whatif import (
     affected_scores,
     parse_draft,
     parse_inputs,
+    partial_view,
     run,
     same_victim_view,
     victim_view,
@@ -333,11 +334,36 @@ def child_risk_draft() -> dict[str, Any]:
     return document
 
 
-def flag_rules_draft() -> dict[str, Any]:
+def flag_rules_draft(without: str = "idva_referral") -> dict[str, Any]:
     document = FlagRuleRegistry.from_directory().get("default-flags@2").document()
     document["version"] = "99"
-    document["rules"] = [r for r in document["rules"] if r["id"] != "idva_referral"]
+    document["rules"] = [r for r in document["rules"] if r["id"] != without]
     return document
+
+
+def idva_widened_draft() -> dict[str, Any]:
+    """The IDVA referral for medium risk too: reads the victim's part alone."""
+    document = flag_rules_draft(without="")
+    for rule in document["rules"]:
+        if rule["id"] == "idva_referral":
+            rule["when"] = {"victim_level_in": ["medium", "high"]}
+    return document
+
+
+def child_flag_rules_draft() -> dict[str, Any]:
+    """Without the severe children's social care referral: reads each child's level (the
+    whole assessment is scored)."""
+    return flag_rules_draft(without="children_social_care_referral_severe")
+
+
+def incident_flag_rules_draft() -> dict[str, Any]:
+    """Without Operation Encompass: reads the incident alone (nothing is scored)."""
+    return flag_rules_draft(without="operation_encompass")
+
+
+def perpetrator_flag_rules_draft() -> dict[str, Any]:
+    """Without the serial-perpetrator flag: reads the perpetrator's part."""
+    return flag_rules_draft(without="serial_perpetrator")
 
 
 def police_draft() -> dict[str, Any]:
@@ -374,7 +400,11 @@ def visible_off_draft() -> dict[str, Any]:
         (effective_answers_draft, 0),
         (police_draft, 13),
         (child_risk_draft, 0),
-        (flag_rules_draft, 0),
+        (flag_rules_draft, len(YES_COUNTS)),
+        (idva_widened_draft, len(YES_COUNTS)),
+        (child_flag_rules_draft, len(YES_COUNTS)),
+        (incident_flag_rules_draft, len(YES_COUNTS)),
+        (perpetrator_flag_rules_draft, len(YES_COUNTS)),
     ],
     ids=[
         "dash-ric",
@@ -383,6 +413,10 @@ def visible_off_draft() -> dict[str, Any]:
         "dash-police",
         "child-risk",
         "flag-rules",
+        "flag-rules-victim-widened",
+        "flag-rules-child",
+        "flag-rules-incident",
+        "flag-rules-perpetrator",
     ],
 )
 def test_counting_stored_results_answers_as_scoring_every_row(
@@ -394,7 +428,9 @@ def test_counting_stored_results_answers_as_scoring_every_row(
     stored result, without reading their inputs; one that turns a MARAC criterion off (and
     derives effective answers as the current checklist does) is scored on the victim's part
     alone, and the incidents whose victim part it leaves as it was are counted from their
-    stored result. Any other draft scores every row."""
+    stored result. A flag-rules draft changes no level: every row is counted from its
+    stored levels, with the changed rules' flags evaluated on the parts of the assessment
+    they read. A child-risk draft scores every row."""
     draft = make()
     slow = _tally(env, draft, 1, use_stored=False)
     fast = _tally(env, draft, 2, use_stored=True)
@@ -406,6 +442,9 @@ def test_counting_stored_results_answers_as_scoring_every_row(
     assert fast == slow
     assert slow.incidents == len(YES_COUNTS)
     assert slow.failed == 0
+    if parse_draft(draft).kind == "flag_rules":
+        # Not vacuous: each of these drafts moves some flags of the test incidents.
+        assert slow.flags_appearing or slow.flags_disappearing
 
 
 def _rows(env: Env, connection: Any) -> list[Any]:
@@ -481,6 +520,60 @@ def test_inputs_parse_as_stored_and_flags_read_the_engine_objects(env: Env) -> N
             assert evaluate_view(incident, view, rules, Calendar()) == evaluate_flags(
                 incident, a.to_dict(), rules, Calendar()
             )
+
+
+def _one_rule_sets() -> list[Any]:
+    registry = FlagRuleRegistry.from_directory()
+    out = []
+    for key in ("default-flags@1", "default-flags@2", "example-area-flags@1"):
+        rules = registry.get(key)
+        for rule in rules.spec.rules:
+            spec = rules.spec.model_copy(update={"rules": [rule]})
+            out.append(dataclasses.replace(rules, spec=spec))
+    return out
+
+
+def test_each_rule_gives_the_same_flags_on_the_parts_it_reads_alone(env: Env) -> None:
+    """For every shipped rule on its own: the flags on a view with only the parts of the
+    assessment it reads (the others not scored) are the flags on the whole assessment.
+    Between them the rules read every part (none, the victim's alone, and more)."""
+    definitions = load_registry().definition_set(CURRENT)
+    seen: set[frozenset[str]] = set()
+    for stored in env.stored_inputs():
+        incident, history, judgements = parse_inputs(json.dumps(stored))
+        whole = EngineView.of(assess(incident, history, definitions, judgements))
+        for rules in _one_rule_sets():
+            parts = parts_read(rules)
+            seen.add(parts)
+            view = partial_view(parts, incident, history, definitions, judgements)
+            assert evaluate_view(incident, view, rules, Calendar()) == evaluate_view(
+                incident, whole, rules, Calendar()
+            ), rules.spec.rules[0].id
+    assert {frozenset(), frozenset({"victim"})} <= seen
+    assert any("children" in p for p in seen)
+    assert any("perpetrator" in p for p in seen)
+
+
+def test_a_part_not_scored_fails_when_read_rather_than_passing_for_empty(env: Env) -> None:
+    definitions = load_registry().definition_set(CURRENT)
+    incident, history, judgements = parse_inputs(json.dumps(env.stored_inputs()[0]))
+    rules = FlagRuleRegistry.from_directory().get("default-flags@2")
+    view = partial_view(frozenset(), incident, history, definitions, judgements)
+    with pytest.raises(AttributeError, match="not scored"):
+        evaluate_view(incident, view, rules, Calendar())
+
+
+def test_a_flag_rules_draft_scores_only_what_its_changed_rules_read() -> None:
+    context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
+
+    def parts(make: Any) -> frozenset[str]:
+        return ScenarioSpec.for_area(context, AREA, parse_draft(make())).build().flag_parts
+
+    assert parts(flag_rules_draft) == {"victim"}
+    assert parts(idva_widened_draft) == {"victim"}
+    assert parts(incident_flag_rules_draft) == frozenset()
+    assert parts(child_flag_rules_draft) == {"children"}
+    assert parts(perpetrator_flag_rules_draft) == {"perpetrator"}
 
 
 def test_a_draft_that_moves_only_thresholds_names_the_scores_it_can_change() -> None:
