@@ -58,7 +58,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# JSON everywhere, stored as JSONB on PostgreSQL.
+# JSON everywhere, stored as JSONB on PostgreSQL (an assessment's inputs are json text: see
+# app/assessments/models.py).
 PortableJSON = JSON().with_variant(JSONB(), "postgresql")
 
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -36,8 +37,10 @@ class Assessment(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     submission_revision: Mapped[int] = mapped_column(Integer)
     # Everything the engine was given (incident as scored, history, judgements,
-    # classifier output), so that `reproduce` can run it again exactly.
-    inputs: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    # classifier output), so that `reproduce` can run it again exactly. JSON text on
+    # PostgreSQL too (``json``, not ``jsonb``): written once, only ever read whole, as text
+    # (migration b7ac4f8bb363 says why).
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The engine's output: the assessment *is* its explanation.
     result: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     victim_level: Mapped[str] = mapped_column(String(16))
