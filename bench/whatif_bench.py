@@ -18,15 +18,18 @@ Then, in the same run:
 2. the what-if of a draft ``dash-ric`` moving the high band from 14 to ``--high-from``
    (default 15, which changes few incidents; 10 changes about one in eleven; the
    visible-high-risk MARAC criterion moves with it; ``--red-flag`` also changes a red-flag
-   rule, so it is not a threshold-only draft), with ``--workers`` processes, through
-   :func:`app.reports.whatif_cli.rescore_area` (what ``triage rescore`` runs), with a
-   progress bar on a terminal.
+   rule, so it is not a threshold-only draft), or instead of a flag-rules draft
+   (``--flag-rules``: the area's rules without the IDVA referral) or a child-risk draft
+   (``--child-risk [RULE]``: the area's definition without one rule), with ``--workers``
+   processes, through :func:`app.reports.whatif_cli.rescore_area` (what ``triage
+   rescore`` runs), with a progress bar on a terminal.
 
 Prints wall times, rates, the load average and the (suppressed) report; target (issue 15):
 1,000,000 incidents in at most 120 s on this 2-core machine. Drops the database at the end.
 
     .venv/bin/python bench/whatif_bench.py [--incidents 1000000] [--templates 300]
         [--workers 2] [--postgres-url URL] [--keep | --reuse NAME] [--seed-only]
+        [--high-from N] [--red-flag | --flag-rules | --child-risk [RULE]] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -248,6 +251,17 @@ def draft_document(
     return document
 
 
+def child_risk_document(context: ScoringContext, without: str) -> dict[str, object]:
+    """A child-risk draft: the area's current definition without the rule ``without``."""
+    document = copy.deepcopy(context.definition_set(AREA).child_risk.document())
+    document["version"] = "bench-draft"
+    rules = [r for r in document["rules"] if r["id"] != without]  # type: ignore[attr-defined, index]
+    if len(rules) == len(document["rules"]):  # type: ignore[arg-type]
+        raise SystemExit(f"the child-risk definition has no rule {without!r}")
+    document["rules"] = rules
+    return document
+
+
 def flag_rules_document(context: ScoringContext) -> dict[str, object]:
     """A flag-rules draft: the area's current rules without the IDVA referral rule."""
     document = copy.deepcopy(context.rules(AREA).document())
@@ -284,6 +298,14 @@ def main() -> int:
         "no checklist changes, every incident is scored once and the changed rule evaluated",
     )
     parser.add_argument(
+        "--child-risk",
+        metavar="RULE",
+        nargs="?",
+        const="child_intervened",
+        help="a child-risk draft instead: the area's definition without the rule RULE "
+        "(default child_intervened, which changes the children of about one incident in 20)",
+    )
+    parser.add_argument(
         "--red-flag",
         action="store_true",
         help="the draft also needs one aggravating item, not two, with a critical one: not a "
@@ -303,11 +325,13 @@ def main() -> int:
             return 0
         database = Database(url)
         scope = Scope(AREA)
-        draft = parse_draft(
-            flag_rules_document(context)
-            if args.flag_rules
-            else draft_document(context, args.high_from, args.red_flag)
-        )
+        if args.flag_rules:
+            document = flag_rules_document(context)
+        elif args.child_risk:
+            document = child_risk_document(context, args.child_risk)
+        else:
+            document = draft_document(context, args.high_from, args.red_flag)
+        draft = parse_draft(document)
         spec = ScenarioSpec.for_area(context, AREA, draft)
         baseline = float("nan")
         if not args.no_baseline:
@@ -346,8 +370,9 @@ def main() -> int:
         print(
             f"what-if: re-scored {tally.incidents:,} incidents ({tally.failed} failed) in "
             f"{seconds:.1f} s ({tally.incidents / seconds:,.0f}/s) with {args.workers} workers; "
-            f"streaming alone {baseline:.1f} s; {tally.stored:,} counted from the stored "
-            f"result, {tally.incidents - tally.stored:,} re-scored from their inputs; "
+            f"streaming alone {baseline:.1f} s; levels of {tally.stored:,} counted from the "
+            f"stored result, {tally.incidents - tally.stored:,} scored in full from their "
+            "inputs; "
             f"load average (1 min) {load_before:.2f} at the start, "
             f"{load:.2f} at the end"
         )

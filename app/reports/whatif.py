@@ -35,8 +35,19 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   the draft moves only score thresholds, the incidents at a score it does not change
   (:func:`affected_scores`) are counted from their stored levels without reading their
   inputs at all;
-- every other incident is scored twice on the same inputs (once if the draft cannot
-  change it);
+- under a child-risk draft, which changes only the children (the victim's part reads no
+  child-risk definition, and the children read the victim's final level), an incident has
+  its victim part scored once and its children under both definitions
+  (:func:`app.scoring.engine.assess_children_pair`), compared (:func:`children_unchanged`)
+  and, when they are the same, counted from its stored levels;
+- under a flag-rules draft, which changes no level, an incident is counted from its
+  stored levels, and the flags of the changed rules are evaluated on only the parts of
+  the assessment those rules read, scored from its inputs (:func:`partial_view`,
+  ``app.flags.engine.parts_read``: nothing when they read the incident alone, the
+  victim's part when no more);
+- every other incident (the few a draft actually changes, or whose stored result is not
+  the current one) is scored in full, twice on the same inputs (once if the draft
+  cannot change it);
 - flag rules are evaluated only when the two results differ in something the flag rules
   read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``), on the
   engine's own result objects (:class:`EngineView`: no JSON written and validated back);
@@ -44,12 +55,13 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   flags of identical rules are identical on both sides, and within one version dedupe keys
   are unique, so the difference of the full sets is the difference of those subsets.
 
-The whole stored result is never read back: it is some 12 KB of JSON, and PostgreSQL's
-jsonb-to-text plus parsing it cost about as much as the ``assess`` call it would save.
-Stored inputs are parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
+The whole stored result is never read back: it is some 12 KB of JSON, and parsing it
+costs about as much as the ``assess`` call it would save. Stored inputs are JSON text on
+both databases (``json``, not ``jsonb``, on PostgreSQL: reading them is a copy) and are
+parsed in one pass by pydantic's JSON parser (:func:`parse_inputs`).
 
 Measured (``bench/whatif_bench.py``, README "Performance"): see the README for the
-figures and the remaining gap to the 120 s per 1,000,000 target.
+figures against the 120 s per 1,000,000 target.
 
 Output is aggregates only, suppressed (:mod:`app.reports.suppression`) before it leaves.
 """
@@ -83,7 +95,7 @@ from app.flags.engine import (
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
-from app.scoring.engine import assess, assess_victim, assess_victim_pair
+from app.scoring.engine import assess, assess_children_pair, assess_victim, assess_victim_pair
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -96,6 +108,7 @@ from app.scoring.registry import (
 from app.scoring.results import (
     ENGINE_VERSION,
     Assessment,
+    ChildAssessment,
     Trigger,
     VictimAssessment,
     VictimItem,
@@ -250,6 +263,7 @@ class ScenarioSpec:
             draft_rules = parse_rule_set(self.draft.document, origin=ORIGIN)
         changed = _changed_rules(rules, draft_rules) if kind == "flag_rules" else None
         return Scenario(
+            kind=kind,
             current=current,
             draft=draft,
             rules=rules,
@@ -354,7 +368,10 @@ def stored_keys(
       its stored levels, and its inputs read for the flags of the changed rules, which are
       evaluated on the parts of the assessment they read, scored from the inputs
       (``Scenario.flag_parts``; none when they read the incident alone).
-    - A child-risk draft can change every child: every row is scored.
+    - A child-risk draft changes only the children (the victim's part reads no child-risk
+      definition): the row is counted from its stored levels when the children's part
+      under the draft (:func:`app.scoring.engine.assess_children_pair`) equals the current
+      one in everything the tally and the flag rules read, and scored in full otherwise.
     """
     if kind == "flag_rules":
         instruments = sorted(current.victim_checklists)
@@ -365,7 +382,9 @@ def stored_keys(
         )
     untouched = frozenset(current.victim_checklists) - rescored
     usable = set(untouched)
-    if kind == "victim_checklist":
+    if kind == "child_risk":
+        usable = set(current.victim_checklists)
+    elif kind == "victim_checklist":
         usable |= {
             i
             for i in rescored
@@ -377,7 +396,8 @@ def stored_keys(
     affected = {
         i: scores
         for i in sorted(usable - untouched)
-        if (scores := affected_scores(current.victim_checklists[i], draft.victim_checklists[i]))
+        if kind == "victim_checklist"  # a child-risk draft's checklists are the current ones
+        and (scores := affected_scores(current.victim_checklists[i], draft.victim_checklists[i]))
         is not None
     }
     return StoredKeys(
@@ -429,6 +449,7 @@ def affected_scores(
 class Scenario:
     """The compiled current and draft definitions of one what-if."""
 
+    kind: DraftKind
     current: DefinitionSet
     draft: DefinitionSet
     rules: FlagRuleSet
@@ -501,7 +522,7 @@ def flag_view(a: Assessment) -> tuple[Any, ...]:
     value: equal views give equal flags."""
     return (
         *victim_view(a.victim),
-        tuple((c.person_ref, c.level, c.age_years) for c in a.children),
+        _children_view(a.children),
         a.perpetrator.serial,
         tuple((m.id, m.present) for m in a.perpetrator.markers),
         tuple((f.subject, f.name, f.source, f.value) for f in a.history),
@@ -556,16 +577,16 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
         _count_stored(stored_level, stored_children, tally)
         return
     parsed = parse_inputs(inputs)
-    if stored_level is not None and scenario.changed_rules is not None:
-        # The stored result is the current result; a flag-rules draft changes only flags.
-        _count_stored(stored_level, stored_children, tally)
-        view = partial_view(scenario.flag_parts, *parsed[:2], scenario.current, parsed[2])
-        _count_flags(scenario, parsed[0], view, tally)
-        return
-    if stored_level is not None and victim_unchanged(scenario, *parsed):
-        # The stored result is the current result and the draft's is the same.
-        _count_stored(stored_level, stored_children, tally)
-        return
+    if stored_level is not None:  # the stored result is the current result
+        if scenario.kind == "flag_rules":  # which changes only flags
+            _count_stored(stored_level, stored_children, tally)
+            view = partial_view(scenario.flag_parts, *parsed[:2], scenario.current, parsed[2])
+            _count_flags(scenario, parsed[0], view, tally)
+            return
+        unchanged = children_unchanged if scenario.kind == "child_risk" else victim_unchanged
+        if unchanged(scenario, *parsed):  # and the draft's is the same
+            _count_stored(stored_level, stored_children, tally)
+            return
     _count_scored(scenario, *parsed, tally)
 
 
@@ -663,6 +684,23 @@ def victim_unchanged(
         incident, history, scenario.current, scenario.draft, judgements
     )
     return same_victim_view(before, after) and before_figures == after_figures
+
+
+def children_unchanged(
+    scenario: Scenario, incident: Incident, history: History, judgements: list[Judgement]
+) -> bool:
+    """Whether a child-risk draft leaves the children's part as the current definition
+    makes it (:func:`app.scoring.engine.assess_children_pair`), in everything the tally
+    and the flag rules read of it: each child's level and age. The victim's part and the
+    perpetrator's read no child-risk definition, so nothing else can change."""
+    before, after = assess_children_pair(
+        incident, history, scenario.current, scenario.draft, judgements
+    )
+    return _children_view(before) == _children_view(after)
+
+
+def _children_view(children: Sequence[ChildAssessment]) -> tuple[Any, ...]:
+    return tuple((c.person_ref, c.level, c.age_years) for c in children)
 
 
 def same_victim_view(before: VictimAssessment, after: VictimAssessment) -> bool:

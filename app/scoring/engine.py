@@ -187,6 +187,42 @@ def assess_victim_pair(
     )
 
 
+def assess_children_pair(
+    incident: Incident,
+    history: History,
+    first: DefinitionSet,
+    second: DefinitionSet,
+    judgements: Sequence[Judgement] = (),
+) -> tuple[tuple[ChildAssessment, ...], tuple[ChildAssessment, ...]]:
+    """The children's part of :func:`assess` under ``first``'s child-risk definition and
+    under ``second``'s, each exactly what ``assess`` gives as ``children``, for a what-if of
+    a child-risk draft over a million incidents.
+
+    The children read the victim's final level and effective answers, and the victim's
+    part reads no child-risk definition: it is scored once, under the victim checklist
+    the two sets share (a ``ValueError`` if they do not).
+    """
+    _check_history(incident, history)
+    instrument = incident.victim_checklist.instrument
+    checklist = first.victim_checklist(instrument)
+    other = second.victim_checklist(instrument)
+    if other is not checklist and other != checklist:
+        raise ValueError("both definition sets must have the same victim checklist")
+    local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
+    all_judgements, of_children = _judgements_in_order(incident, judgements)
+    answers = _effective_answers(incident, checklist)
+    victim, _ = _victim_alone(incident, history, checklist, answers, all_judgements, local)
+    on = local.date()
+    return (
+        _assess_children(
+            incident, history, first.child_risk, victim.level, answers, on, [], of_children
+        ),
+        _assess_children(
+            incident, history, second.child_risk, victim.level, answers, on, [], of_children
+        ),
+    )
+
+
 def _victim_alone(
     incident: Incident,
     history: History,

@@ -327,10 +327,18 @@ def test_parse_draft_refuses_a_rules_file_with_problems() -> None:
         parse_draft({"id": "x", "version": "1", "rules": [{"id": "SECRET-VALUE"}]})
 
 
-def child_risk_draft() -> dict[str, Any]:
+def child_risk_draft(without: str = "serious") -> dict[str, Any]:
     document = load_registry().get_ref("child-risk@2").document()
     document["version"] = "draft-c"
-    document["rules"] = [r for r in document["rules"] if r["level"] != "serious"]
+    document["rules"] = [r for r in document["rules"] if r["level"] != without]
+    return document
+
+
+def victim_high_child_risk_draft() -> dict[str, Any]:
+    """Without the rule that makes a child serious when the victim is high risk: changes
+    the children of the incidents with a high-risk victim, not the others'."""
+    document = child_risk_draft(without="")
+    document["rules"] = [r for r in document["rules"] if r["id"] != "victim_high"]
     return document
 
 
@@ -400,6 +408,7 @@ def visible_off_draft() -> dict[str, Any]:
         (effective_answers_draft, 0),
         (police_draft, 13),
         (child_risk_draft, 0),
+        (victim_high_child_risk_draft, 3),
         (flag_rules_draft, len(YES_COUNTS)),
         (idva_widened_draft, len(YES_COUNTS)),
         (child_flag_rules_draft, len(YES_COUNTS)),
@@ -412,6 +421,7 @@ def visible_off_draft() -> dict[str, Any]:
         "dash-ric-effective-answers",
         "dash-police",
         "child-risk",
+        "child-risk-victim-high",
         "flag-rules",
         "flag-rules-victim-widened",
         "flag-rules-child",
@@ -430,7 +440,9 @@ def test_counting_stored_results_answers_as_scoring_every_row(
     alone, and the incidents whose victim part it leaves as it was are counted from their
     stored result. A flag-rules draft changes no level: every row is counted from its
     stored levels, with the changed rules' flags evaluated on the parts of the assessment
-    they read. A child-risk draft scores every row."""
+    they read. A child-risk draft scores the children's part of every row under both
+    definitions, and the incidents whose children it leaves as they were are counted from
+    their stored result."""
     draft = make()
     slow = _tally(env, draft, 1, use_stored=False)
     fast = _tally(env, draft, 2, use_stored=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
+import pytest
 import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +25,7 @@ from app.scoring import (
     reproduce,
 )
 from app.scoring.digest import canonical_inputs, inputs_document
-from app.scoring.engine import assess_victim, assess_victim_pair
+from app.scoring.engine import assess_children_pair, assess_victim, assess_victim_pair
 from app.scoring.registry import VictimChecklistDefinition, definition_from_document
 from tests.scoring.factories import incident_dict
 
@@ -233,6 +235,27 @@ def test_the_victim_part_under_two_definition_sets_is_each_alone(
         assess_victim(incident, history, definitions, judgements),
         assess_victim(incident, history, other, judgements),
     )
+
+
+@PROPERTY_SETTINGS
+@given(case=scenario(), other=st.sampled_from(OTHER_SETS))
+def test_the_children_under_two_child_risk_definitions_are_each_alone(
+    case: tuple[Incident, tuple[Judgement, ...], DefinitionSet], other: DefinitionSet
+) -> None:
+    """``assess_children_pair`` (what-if of a child-risk draft: the victim's part scored
+    once) gives exactly ``assess``'s children under each child-risk definition, and
+    refuses two different victim checklists."""
+    incident, judgements, definitions = case
+    history = History.reported(incident)
+    draft = dataclasses.replace(definitions, child_risk=other.child_risk)
+    assert assess_children_pair(incident, history, definitions, draft, judgements) == (
+        assess(incident, history, definitions, judgements).children,
+        assess(incident, history, draft, judgements).children,
+    )
+    instrument = incident.victim_checklist.instrument
+    if other.victim_checklist(instrument).ref != definitions.victim_checklist(instrument).ref:
+        with pytest.raises(ValueError, match="same victim checklist"):
+            assess_children_pair(incident, history, definitions, other, judgements)
 
 
 @PROPERTY_SETTINGS
