@@ -808,13 +808,15 @@ def parts_read(rules: FlagRuleSet) -> frozenset[AssessmentPart]:
     and priority choices) read: :func:`evaluate_view` given a view whose other parts are
     not there (not scored) gives the same flags. Every other condition reads the incident
     alone."""
-    parts: set[AssessmentPart] = set()
-    for rule in rules.enabled_rules:
-        conditions = [rule.when, *(c.when for c in rule.agency_when)]
-        conditions += [c.when for c in rule.priority_when]
-        for condition in conditions:
-            parts |= _parts_of(condition)
-    return frozenset(parts)
+    return frozenset().union(*(rule_parts(rule) for rule in rules.enabled_rules))
+
+
+def rule_parts(rule: FlagRule) -> frozenset[AssessmentPart]:
+    """The parts of an assessment one rule reads (its condition, agency and priority
+    choices): on two assessments equal in those parts it raises the same flags."""
+    conditions = [rule.when, *(c.when for c in rule.agency_when)]
+    conditions += [c.when for c in rule.priority_when]
+    return frozenset().union(*(_parts_of(c) for c in conditions))
 
 
 def _compile(condition: Condition) -> _Check:

@@ -49,8 +49,10 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   the current one) is scored in full, twice on the same inputs (once if the draft
   cannot change it);
 - flag rules are evaluated only when the two results differ in something the flag rules
-  read (:func:`flag_view`, the fields of ``app.flags.engine.AssessmentView``), on the
-  engine's own result objects (:class:`EngineView`: no JSON written and validated back);
+  read (:func:`parts_changed`: the fields of ``app.flags.engine.AssessmentView``), and
+  then only the rules that read a part that differs (:meth:`Scenario.rules_reading`), on
+  the engine's own result objects (:class:`EngineView`: no JSON written and validated
+  back);
 - a flag-rules draft evaluates only the rules that differ between the two versions: the
   flags of identical rules are identical on both sides, and within one version dedupe keys
   are unique, so the difference of the full sets is the difference of those subsets.
@@ -74,14 +76,20 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
 from app.contract.bounds import STORED, stored_validator
 from app.contract.incident import Incident
-from app.contract.levels import CHILD_LEVELS, CHILD_RANK, VICTIM_LEVELS, VICTIM_RANK
+from app.contract.levels import (
+    CHILD_LEVELS,
+    CHILD_RANK,
+    VICTIM_LEVELS,
+    VICTIM_RANK,
+    VictimLevel,
+)
 from app.flags.calendar import Calendar
 from app.flags.engine import (
     AssessmentPart,
@@ -91,6 +99,7 @@ from app.flags.engine import (
     VictimRead,
     evaluate_view,
     parts_read,
+    rule_parts,
 )
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
@@ -463,6 +472,22 @@ class Scenario:
     stored_keys: StoredKeys | None = None
     # A flag-rules draft: the parts of an assessment its changed rules read (both sides).
     flag_parts: frozenset[AssessmentPart] = frozenset()
+    # The area's rules cut down to those reading some of these parts (:meth:`rules_reading`).
+    cuts: dict[frozenset[AssessmentPart], FlagRuleSet] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def rules_reading(self, parts: frozenset[AssessmentPart]) -> FlagRuleSet:
+        """The area's flag rules that read any of ``parts`` of an assessment (its other
+        rules raise the same flags on two assessments that differ in those parts only),
+        cut once per set of parts and kept (compiled on first use)."""
+        cut = self.cuts.get(parts)
+        if cut is None:
+            spec = self.rules.spec
+            rules = [r for r in spec.rules if rule_parts(r) & parts]
+            cut = dataclasses.replace(self.rules, spec=spec.model_copy(update={"rules": rules}))
+            self.cuts[parts] = cut
+        return cut
 
 
 # --------------------------------------------------------------------------- counting
@@ -517,16 +542,31 @@ def _item_view(items: Sequence[VictimItem]) -> tuple[tuple[str, str, str | None]
     return tuple((i.id, i.answer, i.effective_answer) for i in items)
 
 
-def flag_view(a: Assessment) -> tuple[Any, ...]:
-    """What the flag rules read of an assessment (``AssessmentView``), as a comparable
-    value: equal views give equal flags."""
-    return (
-        *victim_view(a.victim),
-        _children_view(a.children),
-        a.perpetrator.serial,
-        tuple((m.id, m.present) for m in a.perpetrator.markers),
-        tuple((f.subject, f.name, f.source, f.value) for f in a.history),
-    )
+def parts_changed(before: Assessment, after: Assessment) -> frozenset[AssessmentPart]:
+    """The parts of two assessments of one incident that differ in what the flag rules read
+    of them (``app.flags.engine.AssessmentRead``; ``app.flags.engine.parts_read`` names
+    the parts): the victim's (level, triggers fired, MARAC decision, answers, and the
+    victim's history figures), the children's (level and age of each) and the
+    perpetrator's (serial, markers). Empty: the same flags on both."""
+    parts: set[AssessmentPart] = set()
+    if not same_victim_view(before.victim, after.victim) or _victim_figures(
+        before
+    ) != _victim_figures(after):
+        parts.add("victim")
+    if _children_view(before.children) != _children_view(after.children):
+        parts.add("children")
+    if _perpetrator_view(before) != _perpetrator_view(after):
+        parts.add("perpetrator")
+    return frozenset(parts)
+
+
+def _victim_figures(a: Assessment) -> tuple[tuple[str, str, Any], ...]:
+    ref = a.victim.person_ref
+    return tuple((f.name, f.source, f.value) for f in a.history if f.subject == ref)
+
+
+def _perpetrator_view(a: Assessment) -> tuple[Any, ...]:
+    return (a.perpetrator.serial, tuple((m.id, m.present) for m in a.perpetrator.markers))
 
 
 class _StoredInputs(BaseModel):
@@ -583,8 +623,11 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
             view = partial_view(scenario.flag_parts, *parsed[:2], scenario.current, parsed[2])
             _count_flags(scenario, parsed[0], view, tally)
             return
-        unchanged = children_unchanged if scenario.kind == "child_risk" else victim_unchanged
-        if unchanged(scenario, *parsed):  # and the draft's is the same
+        if (
+            children_unchanged(scenario, *parsed, victim_level=stored_level)
+            if scenario.kind == "child_risk"
+            else victim_unchanged(scenario, *parsed)
+        ):  # and the draft's is the same
             _count_stored(stored_level, stored_children, tally)
             return
     _count_scored(scenario, *parsed, tally)
@@ -624,9 +667,11 @@ def _count_scored(
         tally.marac_disappearing.update(criteria_before - criteria_after)
     if scenario.changed_rules is not None:
         _count_flags(scenario, incident, EngineView.of(before), tally)
-    elif touched and flag_view(before) != flag_view(after):
-        flags_before = _flags(incident, EngineView.of(before), scenario.rules, scenario.calendar)
-        flags_after = _flags(incident, EngineView.of(after), scenario.rules, scenario.calendar)
+    elif touched and (changed := parts_changed(before, after)):
+        # Only the rules reading a part that differs can raise other flags.
+        rules = scenario.rules_reading(changed)
+        flags_before = _flags(incident, EngineView.of(before), rules, scenario.calendar)
+        flags_after = _flags(incident, EngineView.of(after), rules, scenario.calendar)
         _count_flag_changes(flags_before, flags_after, tally)
 
 
@@ -687,14 +732,27 @@ def victim_unchanged(
 
 
 def children_unchanged(
-    scenario: Scenario, incident: Incident, history: History, judgements: list[Judgement]
+    scenario: Scenario,
+    incident: Incident,
+    history: History,
+    judgements: list[Judgement],
+    victim_level: str | None = None,
 ) -> bool:
     """Whether a child-risk draft leaves the children's part as the current definition
     makes it (:func:`app.scoring.engine.assess_children_pair`), in everything the tally
     and the flag rules read of it: each child's level and age. The victim's part and the
-    perpetrator's read no child-risk definition, so nothing else can change."""
+    perpetrator's read no child-risk definition, so nothing else can change. The
+    victim's final level, which the children read, is scored unless given: the what-if
+    gives the stored one, where the stored result is the current result."""
+    if victim_level is not None and victim_level not in VICTIM_RANK:
+        raise ValueError("not a victim level")  # counted as failed, never guessed
     before, after = assess_children_pair(
-        incident, history, scenario.current, scenario.draft, judgements
+        incident,
+        history,
+        scenario.current,
+        scenario.draft,
+        judgements,
+        victim_level=cast(VictimLevel | None, victim_level),
     )
     return _children_view(before) == _children_view(after)
 

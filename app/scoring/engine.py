@@ -193,6 +193,7 @@ def assess_children_pair(
     first: DefinitionSet,
     second: DefinitionSet,
     judgements: Sequence[Judgement] = (),
+    victim_level: VictimLevel | None = None,
 ) -> tuple[tuple[ChildAssessment, ...], tuple[ChildAssessment, ...]]:
     """The children's part of :func:`assess` under ``first``'s child-risk definition and
     under ``second``'s, each exactly what ``assess`` gives as ``children``, for a what-if of
@@ -200,7 +201,10 @@ def assess_children_pair(
 
     The children read the victim's final level and effective answers, and the victim's
     part reads no child-risk definition: it is scored once, under the victim checklist
-    the two sets share (a ``ValueError`` if they do not).
+    the two sets share (a ``ValueError`` if they do not), or not at all when the caller
+    gives the ``victim_level`` that :func:`assess` gives the victim under that checklist
+    (the what-if reads it from a stored result made by this engine under the same
+    definitions).
     """
     _check_history(incident, history)
     instrument = incident.victim_checklist.instrument
@@ -211,14 +215,16 @@ def assess_children_pair(
     local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
     all_judgements, of_children = _judgements_in_order(incident, judgements)
     answers = _effective_answers(incident, checklist)
-    victim, _ = _victim_alone(incident, history, checklist, answers, all_judgements, local)
+    if victim_level is None:
+        victim, _ = _victim_alone(incident, history, checklist, answers, all_judgements, local)
+        victim_level = victim.level
     on = local.date()
     return (
         _assess_children(
-            incident, history, first.child_risk, victim.level, answers, on, [], of_children
+            incident, history, first.child_risk, victim_level, answers, on, [], of_children
         ),
         _assess_children(
-            incident, history, second.child_risk, victim.level, answers, on, [], of_children
+            incident, history, second.child_risk, victim_level, answers, on, [], of_children
         ),
     )
 

@@ -44,6 +44,7 @@ from app.reports.whatif import (
     parse_draft,
     parse_inputs,
     partial_view,
+    parts_changed,
     run,
     same_victim_view,
     victim_view,
@@ -573,6 +574,40 @@ def test_a_part_not_scored_fails_when_read_rather_than_passing_for_empty(env: En
     view = partial_view(frozenset(), incident, history, definitions, judgements)
     with pytest.raises(AttributeError, match="not scored"):
         evaluate_view(incident, view, rules, Calendar())
+
+
+def _keys(incident: Any, a: Any, rules: Any) -> set[str]:
+    return {p.dedupe_key for p in evaluate_view(incident, EngineView.of(a), rules, Calendar())}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [draft_document, visible_off_draft, effective_answers_draft, child_risk_draft],
+    ids=["dash-ric", "dash-ric-visible-off", "dash-ric-effective-answers", "child-risk"],
+)
+def test_flags_that_differ_come_only_from_rules_reading_a_part_that_differs(
+    env: Env, make: Any
+) -> None:
+    """Between an incident's current and draft assessments, the flags of the whole rule
+    set differ exactly as those of the rules reading a part that differs
+    (``parts_changed``, ``Scenario.rules_reading``), and equal parts give equal flags."""
+    context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
+    scenario = ScenarioSpec.for_area(context, AREA, parse_draft(make())).build()
+    moved = 0
+    for stored in env.stored_inputs():
+        incident, history, judgements = parse_inputs(json.dumps(stored))
+        before = assess(incident, history, scenario.current, judgements)
+        after = assess(incident, history, scenario.draft, judgements)
+        changed = parts_changed(before, after)
+
+        whole = _keys(incident, before, scenario.rules) ^ _keys(incident, after, scenario.rules)
+        if not changed:
+            assert not whole
+            continue
+        cut = scenario.rules_reading(changed)
+        assert _keys(incident, before, cut) ^ _keys(incident, after, cut) == whole
+        moved += bool(whole)
+    assert moved  # each draft moves some flags of the test incidents
 
 
 def test_a_flag_rules_draft_scores_only_what_its_changed_rules_read() -> None:

@@ -248,9 +248,13 @@ def test_the_children_under_two_child_risk_definitions_are_each_alone(
     incident, judgements, definitions = case
     history = History.reported(incident)
     draft = dataclasses.replace(definitions, child_risk=other.child_risk)
-    assert assess_children_pair(incident, history, definitions, draft, judgements) == (
-        assess(incident, history, definitions, judgements).children,
-        assess(incident, history, draft, judgements).children,
+    current = assess(incident, history, definitions, judgements)
+    expected = (current.children, assess(incident, history, draft, judgements).children)
+    assert assess_children_pair(incident, history, definitions, draft, judgements) == expected
+    # Given the victim's final level (what-if: the stored one), the same without scoring it.
+    level = current.victim.level
+    assert (
+        assess_children_pair(incident, history, definitions, draft, judgements, level) == expected
     )
     instrument = incident.victim_checklist.instrument
     if other.victim_checklist(instrument).ref != definitions.victim_checklist(instrument).ref:
