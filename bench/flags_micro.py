@@ -9,8 +9,9 @@ definitions. Steps, each one pass over all rows:
 
 - ``orjson.loads``: parsing the rows' stored inputs, a reference for the machine's speed;
 - ``flags what-if``: the flag engine as the what-if runs it, on the scoring engine's own
-  result objects (``evaluate_view`` on an ``EngineView``; in a ``--baseline`` tree from
-  before that existed, ``evaluate_flags`` on the short document ``flag_document`` made);
+  result objects, for the flags' keys and types alone (``flag_keys`` on an
+  ``EngineView``; in a ``--baseline`` tree from before that existed, ``evaluate_flags`` on
+  the short document ``flag_document`` made);
 - ``flags intake``: ``evaluate_flags`` on the full result as intake passes it;
 - ``intake pure``: what intake computes without the database: scoring
   (:func:`app.assessments.pipeline.evaluate`) and then the flags.
@@ -89,11 +90,11 @@ def measure(rows: list[str], repeats: int) -> dict[str, list[float]]:
     parsed = [parse_inputs(text)[:2] for text in rows]
     scored = [(i, assess(i, h, definitions, [])) for i, h in parsed]
     try:
-        from app.flags.engine import evaluate_view
+        from app.flags.engine import flag_keys
         from app.reports.whatif import EngineView
 
         def flags_whatif() -> object:
-            return [evaluate_view(i, EngineView.of(a), rules, calendar) for i, a in scored]
+            return [flag_keys(i, EngineView.of(a), [rules]) for i, a in scored]
     except ImportError:  # a baseline tree from before the what-if passed the engine's objects
         from app.reports.whatif import flag_document  # type: ignore[attr-defined]
 

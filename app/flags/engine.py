@@ -957,6 +957,50 @@ def evaluate_flags(
     return evaluate_view(incident, view, rules, calendar, now_reference)
 
 
+_Subjects = dict[RuleSubject, tuple[tuple[SubjectKind, Person], ...]]
+
+
+def _facts(incident: Incident, view: AssessmentRead) -> tuple[_Facts, _Subjects]:
+    children = incident.children
+    facts = _Facts(
+        incident=incident,
+        assessment=view,
+        children={c.person_ref: c for c in view.children},
+        incident_date=local_date(incident.occurred_at),
+        victim=incident.victim,
+        perpetrator=incident.perpetrator,
+        children_by_ref=tuple(sorted(children, key=lambda c: c.ref)),
+    )
+    subjects: _Subjects = {
+        "victim": (("victim", facts.victim),),
+        "perpetrator": (("perpetrator", facts.perpetrator),),
+        "each_child": tuple(("child", child) for child in children),
+    }
+    return facts, subjects
+
+
+def flag_keys(
+    incident: Incident, view: AssessmentRead, rule_sets: Sequence[FlagRuleSet]
+) -> list[dict[str, FlagType]]:
+    """For each of ``rule_sets``, the flags :func:`evaluate_view` would raise, as their
+    dedupe keys and types only: the same rules, conditions and subjects, without the
+    agency and priority choices, due times, reasons and pointers a proposal carries (the
+    what-if compares which flags appear, on a million incidents). The incident's facts are
+    worked out once for all the rule sets."""
+    facts, subjects = _facts(incident, view)
+    found: list[dict[str, FlagType]] = []
+    for rules in rule_sets:
+        keys: dict[str, FlagType] = {}
+        for compiled in _plan(rules).rules:
+            rule = compiled.rule
+            for subject_kind, person in subjects[compiled.subject]:
+                child = person if subject_kind == "child" else None
+                if compiled.when(facts, child) is not None:
+                    keys[dedupe_key(rule.type, person.ref, rule.discriminator)] = rule.type
+        found.append(keys)
+    return found
+
+
 def evaluate_view(
     incident: Incident,
     view: AssessmentRead,
@@ -968,21 +1012,7 @@ def evaluate_view(
     :class:`AssessmentView`, or the scoring engine's own result objects): the caller
     vouches that it is this incident's assessment (``AssessmentView.read``'s checks)."""
     plan = _plan(rules)
-    children = incident.children
-    facts = _Facts(
-        incident=incident,
-        assessment=view,
-        children={c.person_ref: c for c in view.children},
-        incident_date=local_date(incident.occurred_at),
-        victim=incident.victim,
-        perpetrator=incident.perpetrator,
-        children_by_ref=tuple(sorted(children, key=lambda c: c.ref)),
-    )
-    subjects: dict[RuleSubject, tuple[tuple[SubjectKind, Person], ...]] = {
-        "victim": (("victim", facts.victim),),
-        "perpetrator": (("perpetrator", facts.perpetrator),),
-        "each_child": tuple(("child", child) for child in children),
-    }
+    facts, subjects = _facts(incident, view)
     base = now_reference or incident.reported_at or incident.occurred_at
     # Due times by policy, worked out when a flag first needs one (so a due time out of
     # range raises where it did when each flag worked out its own).

@@ -97,7 +97,7 @@ from app.flags.engine import (
     FigureRead,
     PerpetratorRead,
     VictimRead,
-    evaluate_view,
+    flag_keys,
     parts_read,
     rule_parts,
 )
@@ -669,9 +669,9 @@ def _count_scored(
         _count_flags(scenario, incident, EngineView.of(before), tally)
     elif touched and (changed := parts_changed(before, after)):
         # Only the rules reading a part that differs can raise other flags.
-        rules = scenario.rules_reading(changed)
-        flags_before = _flags(incident, EngineView.of(before), rules, scenario.calendar)
-        flags_after = _flags(incident, EngineView.of(after), rules, scenario.calendar)
+        rules = [scenario.rules_reading(changed)]
+        (flags_before,) = flag_keys(incident, EngineView.of(before), rules)
+        (flags_after,) = flag_keys(incident, EngineView.of(after), rules)
         _count_flag_changes(flags_before, flags_after, tally)
 
 
@@ -679,9 +679,7 @@ def _count_flags(scenario: Scenario, incident: Incident, view: EngineView, tally
     """A flag-rules draft: the flags of the changed rules of each version, on one view."""
     if scenario.changed_rules is None:  # pragma: no cover - only for a flag-rules draft
         raise ValueError("not a flag-rules draft")
-    current, draft = scenario.changed_rules
-    flags_before = _flags(incident, view, current, scenario.calendar)
-    flags_after = _flags(incident, view, draft, scenario.calendar)
+    flags_before, flags_after = flag_keys(incident, view, scenario.changed_rules)
     _count_flag_changes(flags_before, flags_after, tally)
 
 
@@ -804,12 +802,6 @@ class EngineView:
     @classmethod
     def of(cls, a: Assessment) -> EngineView:
         return cls(a.victim, a.children, a.perpetrator, a.history)
-
-
-def _flags(
-    incident: Incident, view: EngineView, rules: FlagRuleSet, calendar: Calendar
-) -> dict[str, str]:
-    return {p.dedupe_key: p.type for p in evaluate_view(incident, view, rules, calendar)}
 
 
 def rescore_rows(scenario: Scenario, rows: Iterable[Row]) -> Tally:

@@ -30,7 +30,15 @@ from app.contract.incident import Incident
 from app.contract.levels import PERPETRATOR_MARKERS
 from app.flags import Calendar, FlagRuleRegistry, FlagRuleSet, evaluate_flags, parse_rule_set
 from app.flags.conditions import AllOf, AnyChild, AnyOf
-from app.flags.engine import _COMPILERS, _PARTS, INCIDENT_ONLY, parts_read
+from app.flags.engine import (
+    _COMPILERS,
+    _PARTS,
+    INCIDENT_ONLY,
+    AssessmentView,
+    evaluate_view,
+    flag_keys,
+    parts_read,
+)
 from app.flags.vocabulary import ChildLevel, VictimLevel
 from app.intake.context import ScoringContext
 from app.scoring.history import History
@@ -249,3 +257,20 @@ def test_the_parts_a_rule_set_reads_follow_its_conditions_and_choices() -> None:
     assert parts_read(only("perpetrator_action_police")) == {"victim", "perpetrator", "children"}
     assert parts_read(only()) == frozenset()
     assert {"victim", "children", "perpetrator"} <= parts_read(rules)
+
+
+def test_flag_keys_are_the_keys_and_types_of_the_proposals(scored, rule_sets):
+    """``flag_keys`` (the what-if's comparison) names exactly the flags the engine raises,
+    for every rule set at once, on the same facts."""
+    found = 0
+    for incident, result in scored:
+        serial = {**result, "perpetrator": {**result["perpetrator"], "serial": True}}
+        for assessment in (result, serial):
+            view = AssessmentView.read(assessment, incident)
+            expected = [
+                {p.dedupe_key: p.type for p in evaluate_view(incident, view, rules, Calendar())}
+                for rules in rule_sets
+            ]
+            assert flag_keys(incident, view, rule_sets) == expected
+            found += sum(len(keys) for keys in expected)
+    assert found > 1000
