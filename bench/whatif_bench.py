@@ -18,8 +18,8 @@ Then, in the same run:
 2. the what-if of a draft ``dash-ric`` moving the high band from 14 to ``--high-from``
    (default 15, which changes few incidents; 10 changes about one in eleven; the
    visible-high-risk MARAC criterion moves with it; ``--red-flag`` also changes a red-flag
-   rule, so it is not a threshold-only draft), or instead of a flag-rules draft
-   (``--flag-rules``: the area's rules without the IDVA referral) or a child-risk draft
+   rule, so it is not a threshold-only draft), or instead a flag-rules draft
+   (``--flag-rules [RULE]``: the area's rules without one rule) or a child-risk draft
    (``--child-risk [RULE]``: the area's definition without one rule), with ``--workers``
    processes, through :func:`app.reports.whatif_cli.rescore_area` (what ``triage
    rescore`` runs), with a progress bar on a terminal.
@@ -29,7 +29,7 @@ Prints wall times, rates, the load average and the (suppressed) report; target (
 
     .venv/bin/python bench/whatif_bench.py [--incidents 1000000] [--templates 300]
         [--workers 2] [--postgres-url URL] [--keep | --reuse NAME] [--seed-only]
-        [--high-from N] [--red-flag | --flag-rules | --child-risk [RULE]] [--no-baseline]
+        [--high-from N] [--red-flag | --flag-rules [RULE] | --child-risk [RULE]] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -262,11 +262,14 @@ def child_risk_document(context: ScoringContext, without: str) -> dict[str, obje
     return document
 
 
-def flag_rules_document(context: ScoringContext) -> dict[str, object]:
-    """A flag-rules draft: the area's current rules without the IDVA referral rule."""
+def flag_rules_document(context: ScoringContext, without: str) -> dict[str, object]:
+    """A flag-rules draft: the area's current rules without the rule ``without``."""
     document = copy.deepcopy(context.rules(AREA).document())
     document["version"] = "99"  # a flag-rules version is numbered
-    document["rules"] = [r for r in document["rules"] if r["id"] != "idva_referral"]  # type: ignore[attr-defined, index]
+    rules = [r for r in document["rules"] if r["id"] != without]  # type: ignore[attr-defined, index]
+    if len(rules) == len(document["rules"]):  # type: ignore[arg-type]
+        raise SystemExit(f"the flag rules have no rule {without!r}")
+    document["rules"] = rules
     return document
 
 
@@ -293,9 +296,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--flag-rules",
-        action="store_true",
-        help="a flag-rules draft instead (the area's rules without the IDVA referral rule): "
-        "no checklist changes, every incident is scored once and the changed rule evaluated",
+        metavar="RULE",
+        nargs="?",
+        const="idva_referral",
+        help="a flag-rules draft instead: the area's rules without the rule RULE (default "
+        "idva_referral, which reads the victim's level: each incident's victim part is "
+        "scored; a rule reading the children, such as early_help_offer, has each scored "
+        "in full)",
     )
     parser.add_argument(
         "--child-risk",
@@ -326,7 +333,7 @@ def main() -> int:
         database = Database(url)
         scope = Scope(AREA)
         if args.flag_rules:
-            document = flag_rules_document(context)
+            document = flag_rules_document(context, args.flag_rules)
         elif args.child_risk:
             document = child_risk_document(context, args.child_risk)
         else:

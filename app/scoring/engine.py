@@ -181,9 +181,25 @@ def assess_victim_pair(
         or other.effective_answers == checklist.effective_answers
     )
     other_answers = answers if same_rules else _effective_answers(incident, other)
+    # The items as answered read only the answers and the items' tables: scored once when
+    # both checklists have the very same tables (the what-if's drafts share them).
+    scored = _score_items(checklist, answers)
+    same_items = (
+        other_answers is answers
+        and other.item_tables is checklist.item_tables
+        and other.item_ids == checklist.item_ids
+    )
     return (
-        _victim_alone(incident, history, checklist, answers, all_judgements, local),
-        _victim_alone(incident, history, other, other_answers, all_judgements, local),
+        _victim_alone(incident, history, checklist, answers, all_judgements, local, scored),
+        _victim_alone(
+            incident,
+            history,
+            other,
+            other_answers,
+            all_judgements,
+            local,
+            scored if same_items else None,
+        ),
     )
 
 
@@ -236,10 +252,14 @@ def _victim_alone(
     answers: _Answers,
     judgements: tuple[Judgement, ...],
     local: dt.datetime,
+    scored: _Scored | None = None,
 ) -> tuple[VictimAssessment, tuple[Figure, ...]]:
-    """The victim's part and the history figures it records, as :func:`assess` makes them."""
+    """The victim's part and the history figures it records, as :func:`assess` makes them
+    (``scored``: the items as answered, when already scored under the same tables)."""
     figures: list[Figure] = []
-    victim = _assess_victim(incident, history, checklist, answers, judgements, local, figures)
+    victim = _assess_victim(
+        incident, history, checklist, answers, judgements, local, figures, scored
+    )
     return victim, tuple(figures)
 
 
@@ -304,6 +324,27 @@ def _judged_at(judgement: Judgement) -> dt.datetime:
 # --- Victim ----------------------------------------------------------------------------
 
 
+class _Scored(NamedTuple):
+    """The checklist's items as answered: the score, the unknowns and the items."""
+
+    score: int
+    unknown: int
+    items: tuple[VictimItem, ...]
+
+
+def _score_items(checklist: VictimChecklistDefinition, answered: _Answers) -> _Scored:
+    # An item left out of the answers was not asked (docs/contract.md); only yes scores, and unknown
+    # plus not_asked are counted so that "don't know" never passes for "no" (docs/brief.md).
+    get = answered.effective.get
+    values = [get(item_id, "not_asked") for item_id in checklist.item_ids]
+    score = values.count("yes")
+    unknown = len(values) - score - values.count("no")
+    items: tuple[VictimItem, ...] = tuple(map(getitem, checklist.item_tables, values))
+    if answered.facts:
+        items = _with_sources(items, answered, checklist.item_ids)
+    return _Scored(score, unknown, items)
+
+
 def _assess_victim(
     incident: Incident,
     history: History,
@@ -312,17 +353,10 @@ def _assess_victim(
     judgements: tuple[Judgement, ...],
     local: dt.datetime,
     figures: list[Figure],
+    scored: _Scored | None = None,
 ) -> VictimAssessment:
     answers = answered.effective
-    # An item left out of the answers was not asked (docs/contract.md); only yes scores, and unknown
-    # plus not_asked are counted so that "don't know" never passes for "no" (docs/brief.md).
-    get = answers.get
-    values = [get(item_id, "not_asked") for item_id in checklist.item_ids]
-    score = values.count("yes")
-    unknown = len(values) - score - values.count("no")
-    items: tuple[VictimItem, ...] = tuple(map(getitem, checklist.item_tables, values))
-    if answered.facts:
-        items = _with_sources(items, answered, checklist.item_ids)
+    score, unknown, items = scored or _score_items(checklist, answered)
 
     score_level = checklist.band_levels[score]
     rank = VICTIM_RANK[score_level]
