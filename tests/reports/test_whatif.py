@@ -8,6 +8,7 @@ data is invented test data.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import uuid
 from collections import Counter
@@ -51,7 +52,15 @@ from app.reports.whatif import (
 )
 from app.reports.whatif_repository import Scope, stream_rows
 from app.scoring.engine import assess, assess_victim_pair
-from app.scoring.history import History
+from app.scoring.history import (
+    ChildHistory,
+    History,
+    LinkedVictim,
+    PerpetratorHistory,
+    StoredIncident,
+    StoredMaracReferral,
+    VictimHistory,
+)
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
     DefinitionSet,
@@ -621,6 +630,42 @@ def test_a_flag_rules_draft_scores_only_what_its_changed_rules_read() -> None:
     assert parts(incident_flag_rules_draft) == frozenset()
     assert parts(child_flag_rules_draft) == {"children"}
     assert parts(perpetrator_flag_rules_draft) == {"perpetrator"}
+
+
+def test_a_history_with_every_field_set_parses_as_from_dict(env: Env) -> None:
+    """The stored history is built by pydantic in ``parse_inputs``'s one pass: every field
+    as ``History.from_dict`` builds it (invented ids and dates)."""
+    stored = env.stored_inputs()[0]
+    victim_ref = stored["history"]["victim"]["person_ref"]
+    perpetrator_ref = stored["history"]["perpetrator"]["person_ref"]
+    history = History(
+        victim=VictimHistory(
+            victim_ref,
+            "person-v",
+            (StoredIncident("i-1", dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)),),
+            StoredMaracReferral("i-1", dt.date(2026, 3, 2)),
+            2,
+            dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC),
+            dt.date(2025, 12, 1),
+        ),
+        perpetrator=PerpetratorHistory(
+            perpetrator_ref,
+            "person-p",
+            (LinkedVictim("person-x", ("i-0", "i-1")),),
+            ("i-0", "i-1"),
+            3,
+            2,
+            dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC),
+            True,
+            False,
+            None,
+            ("weapons",),
+        ),
+        children=(ChildHistory("c1", "person-c", ("i-1",)),),
+        stored_consulted=True,
+    )
+    text = json.dumps({**stored, "history": history.to_dict()})
+    assert parse_inputs(text)[1] == History.from_dict(history.to_dict()) == history
 
 
 def test_a_draft_that_moves_only_thresholds_names_the_scores_it_can_change() -> None:
