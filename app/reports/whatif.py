@@ -42,9 +42,10 @@ not raise its level (:func:`stored_keys`; the repository tests this in SQL). The
   and, when they are the same, counted from its stored levels;
 - under a flag-rules draft, which changes no level, an incident is counted from its
   stored levels, and the flags of the changed rules are evaluated on only the parts of
-  the assessment those rules read, scored from its inputs (:func:`partial_view`,
-  ``app.flags.engine.parts_read``: nothing when they read the incident alone, the
-  victim's part when no more);
+  the assessment those rules read, each scored alone from its inputs
+  (:func:`partial_view`, ``app.flags.engine.parts_read``: the victim's part, the
+  children's from the stored victim level, the perpetrator's; nothing when they read
+  the incident alone);
 - every other incident (the few a draft actually changes, or whose stored result is not
   the current one) is scored in full, twice on the same inputs (once if the draft
   cannot change it);
@@ -104,7 +105,14 @@ from app.flags.engine import (
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
-from app.scoring.engine import assess, assess_children_pair, assess_victim, assess_victim_pair
+from app.scoring.engine import (
+    assess,
+    assess_children,
+    assess_children_pair,
+    assess_perpetrator,
+    assess_victim,
+    assess_victim_pair,
+)
 from app.scoring.history import History
 from app.scoring.judgement import Judgement
 from app.scoring.registry import (
@@ -118,6 +126,7 @@ from app.scoring.results import (
     ENGINE_VERSION,
     Assessment,
     ChildAssessment,
+    Figure,
     Trigger,
     VictimAssessment,
     VictimItem,
@@ -622,7 +631,9 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
     if stored_level is not None:  # the stored result is the current result
         if scenario.kind == "flag_rules":  # which changes only flags
             _count_stored(stored_level, stored_children, tally)
-            view = partial_view(scenario.flag_parts, *parsed[:2], scenario.current, parsed[2])
+            view = partial_view(
+                scenario.flag_parts, *parsed[:2], scenario.current, parsed[2], stored_level
+            )
             _count_flags(scenario, parsed[0], view, tally)
             return
         if (
@@ -696,20 +707,38 @@ def partial_view(
     history: History,
     definitions: DefinitionSet,
     judgements: Sequence[Judgement],
+    victim_level: str | None = None,
 ) -> EngineView:
     """The ``parts`` of the assessment flag rules read (``app.flags.engine.parts_read``),
-    and only those, scored under ``definitions``: nothing when the rules read the incident
-    alone, the victim's part (:func:`app.scoring.engine.assess_victim`, with its history
-    figures) when they read no more, else the whole assessment. A part not scored is not
-    there: reading it fails (the row counts as failed); it never passes for empty. No
-    classifier: the what-if does not re-run it."""
-    scored = parts - {"classifier"}
-    if not scored:
-        return EngineView(NOT_SCORED, (), NOT_SCORED, ())
-    if scored == {"victim"}:
+    and only those, scored under ``definitions``: the victim's part
+    (:func:`app.scoring.engine.assess_victim`, with its history figures) when they read
+    it, the children's (:func:`app.scoring.engine.assess_children`, from the victim's
+    final level: the one just scored, else ``victim_level`` when given, the stored one
+    where the stored result is the current result) when they read them, the
+    perpetrator's (:func:`app.scoring.engine.assess_perpetrator`) when they read it. A
+    part not scored is not there: reading it fails (the row counts as failed); it never
+    passes for empty. No classifier: the what-if does not re-run it."""
+    victim: Any = NOT_SCORED
+    perpetrator: Any = NOT_SCORED
+    figures: tuple[Figure, ...] = ()
+    children: tuple[ChildAssessment, ...] = ()
+    if "victim" in parts:
         victim, figures = assess_victim(incident, history, definitions, judgements)
-        return EngineView(victim, (), NOT_SCORED, figures)
-    return EngineView.of(assess(incident, history, definitions, judgements))
+        victim_level = victim.level
+    if "children" in parts:
+        level = _victim_level(victim_level)
+        children = assess_children(incident, history, definitions, judgements, level)
+    if "perpetrator" in parts:
+        perpetrator = assess_perpetrator(incident, history)
+    return EngineView(victim, children, perpetrator, figures)
+
+
+def _victim_level(level: str | None) -> VictimLevel | None:
+    """A victim level read from a stored column, checked (a row with another value counts
+    as failed, never guessed)."""
+    if level is not None and level not in VICTIM_RANK:
+        raise ValueError("not a victim level")
+    return cast(VictimLevel | None, level)
 
 
 def victim_unchanged(
@@ -744,15 +773,13 @@ def children_unchanged(
     perpetrator's read no child-risk definition, so nothing else can change. The
     victim's final level, which the children read, is scored unless given: the what-if
     gives the stored one, where the stored result is the current result."""
-    if victim_level is not None and victim_level not in VICTIM_RANK:
-        raise ValueError("not a victim level")  # counted as failed, never guessed
     before, after = assess_children_pair(
         incident,
         history,
         scenario.current,
         scenario.draft,
         judgements,
-        victim_level=cast(VictimLevel | None, victim_level),
+        victim_level=_victim_level(victim_level),
     )
     return _children_view(before) == _children_view(after)
 

@@ -203,6 +203,31 @@ def assess_victim_pair(
     )
 
 
+def assess_perpetrator(incident: Incident, history: History) -> PerpetratorProfile:
+    """The perpetrator's part of :func:`assess` alone, exactly what ``assess`` gives as
+    ``perpetrator``: it reads the incident, the history and the victim's answers as given,
+    and no definition."""
+    _check_history(incident, history)
+    return _perpetrator_profile(incident, history, incident.victim_checklist.answers, [])
+
+
+def assess_children(
+    incident: Incident,
+    history: History,
+    definitions: DefinitionSet,
+    judgements: Sequence[Judgement] = (),
+    victim_level: VictimLevel | None = None,
+) -> tuple[ChildAssessment, ...]:
+    """The children's part of :func:`assess` alone, exactly what ``assess`` gives as
+    ``children``: the victim's part is scored for its final level, which the children
+    read, unless the caller gives the ``victim_level`` ``assess`` gives the victim (the
+    what-if reads it from a stored result made by this engine under the same
+    definitions)."""
+    return assess_children_pair(
+        incident, history, definitions, definitions, judgements, victim_level, pair=False
+    )[0]
+
+
 def assess_children_pair(
     incident: Incident,
     history: History,
@@ -210,6 +235,8 @@ def assess_children_pair(
     second: DefinitionSet,
     judgements: Sequence[Judgement] = (),
     victim_level: VictimLevel | None = None,
+    *,
+    pair: bool = True,
 ) -> tuple[tuple[ChildAssessment, ...], tuple[ChildAssessment, ...]]:
     """The children's part of :func:`assess` under ``first``'s child-risk definition and
     under ``second``'s, each exactly what ``assess`` gives as ``children``, for a what-if of
@@ -235,10 +262,13 @@ def assess_children_pair(
         victim, _ = _victim_alone(incident, history, checklist, answers, all_judgements, local)
         victim_level = victim.level
     on = local.date()
+    children = _assess_children(
+        incident, history, first.child_risk, victim_level, answers, on, [], of_children
+    )
+    if not pair:  # assess_children: the first alone
+        return children, ()
     return (
-        _assess_children(
-            incident, history, first.child_risk, victim_level, answers, on, [], of_children
-        ),
+        children,
         _assess_children(
             incident, history, second.child_risk, victim_level, answers, on, [], of_children
         ),

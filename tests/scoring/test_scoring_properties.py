@@ -25,7 +25,13 @@ from app.scoring import (
     reproduce,
 )
 from app.scoring.digest import canonical_inputs, inputs_document
-from app.scoring.engine import assess_children_pair, assess_victim, assess_victim_pair
+from app.scoring.engine import (
+    assess_children,
+    assess_children_pair,
+    assess_perpetrator,
+    assess_victim,
+    assess_victim_pair,
+)
 from app.scoring.registry import VictimChecklistDefinition, definition_from_document
 from tests.scoring.factories import incident_dict
 
@@ -256,6 +262,9 @@ def test_the_children_under_two_child_risk_definitions_are_each_alone(
     assert (
         assess_children_pair(incident, history, definitions, draft, judgements, level) == expected
     )
+    assert assess_children(incident, history, definitions, judgements) == current.children
+    assert assess_perpetrator(incident, history) == current.perpetrator
+    assert assess_children(incident, history, draft, judgements, level) == expected[1]
     instrument = incident.victim_checklist.instrument
     if other.victim_checklist(instrument).ref != definitions.victim_checklist(instrument).ref:
         with pytest.raises(ValueError, match="same victim checklist"):
