@@ -103,6 +103,7 @@ from app.flags.engine import (
     rule_parts,
 )
 from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
+from app.flags.vocabulary import FlagType
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
 from app.scoring.engine import (
@@ -630,11 +631,12 @@ def rescore(scenario: Scenario, row: Row, tally: Tally) -> None:
     parsed = parse_inputs(inputs)
     if stored_level is not None:  # the stored result is the current result
         if scenario.kind == "flag_rules":  # which changes only flags
-            _count_stored(stored_level, stored_children, tally)
             view = partial_view(
                 scenario.flag_parts, *parsed[:2], scenario.current, parsed[2], stored_level
             )
-            _count_flags(scenario, parsed[0], view, tally)
+            flags = _changed_rule_flags(scenario, parsed[0], view)
+            _count_stored(stored_level, stored_children, tally)
+            _count_flag_changes(*flags, tally)
             return
         if (
             children_unchanged(scenario, *parsed, victim_level=stored_level)
@@ -665,35 +667,42 @@ def _count_scored(
     judgements: list[Judgement],
     tally: Tally,
 ) -> None:
+    # Everything that can fail is worked out before anything is counted: a row that
+    # fails is counted as failed, and as nothing else.
     before = assess(incident, history, scenario.current, judgements)
     touched = incident.victim_checklist.instrument in scenario.rescored_instruments
     after = assess(incident, history, scenario.draft, judgements) if touched else before
-    tally.incidents += 1
-    tally.victims[(before.victim.level, after.victim.level)] += 1
-    levels_after = {c.person_ref: c.level for c in after.children}
-    for child in before.children:
-        tally.children[(child.level, levels_after[child.person_ref])] += 1
-    if before.victim.marac.criteria != after.victim.marac.criteria:
-        criteria_before = set(before.victim.marac.criteria)
-        criteria_after = set(after.victim.marac.criteria)
-        tally.marac_appearing.update(criteria_after - criteria_before)
-        tally.marac_disappearing.update(criteria_before - criteria_after)
+    flags: tuple[Mapping[str, str], Mapping[str, str]] | None = None
     if scenario.changed_rules is not None:
-        _count_flags(scenario, incident, EngineView.of(before), tally)
+        flags = _changed_rule_flags(scenario, incident, EngineView.of(before))
     elif touched and (changed := parts_changed(before, after)):
         # Only the rules reading a part that differs can raise other flags.
         rules = [scenario.rules_reading(changed)]
         (flags_before,) = flag_keys(incident, EngineView.of(before), rules)
         (flags_after,) = flag_keys(incident, EngineView.of(after), rules)
-        _count_flag_changes(flags_before, flags_after, tally)
+        flags = (flags_before, flags_after)
+    levels_after = {c.person_ref: c.level for c in after.children}
+    children = [(child.level, levels_after[child.person_ref]) for child in before.children]
+    tally.incidents += 1
+    tally.victims[(before.victim.level, after.victim.level)] += 1
+    tally.children.update(children)
+    if before.victim.marac.criteria != after.victim.marac.criteria:
+        criteria_before = set(before.victim.marac.criteria)
+        criteria_after = set(after.victim.marac.criteria)
+        tally.marac_appearing.update(criteria_after - criteria_before)
+        tally.marac_disappearing.update(criteria_before - criteria_after)
+    if flags is not None:
+        _count_flag_changes(*flags, tally)
 
 
-def _count_flags(scenario: Scenario, incident: Incident, view: EngineView, tally: Tally) -> None:
+def _changed_rule_flags(
+    scenario: Scenario, incident: Incident, view: EngineView
+) -> tuple[dict[str, FlagType], dict[str, FlagType]]:
     """A flag-rules draft: the flags of the changed rules of each version, on one view."""
     if scenario.changed_rules is None:  # pragma: no cover - only for a flag-rules draft
         raise ValueError("not a flag-rules draft")
     flags_before, flags_after = flag_keys(incident, view, scenario.changed_rules)
-    _count_flag_changes(flags_before, flags_after, tally)
+    return flags_before, flags_after
 
 
 def _count_flag_changes(before: Mapping[str, str], after: Mapping[str, str], tally: Tally) -> None:

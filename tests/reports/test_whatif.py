@@ -36,6 +36,7 @@ from app.flags.ruleset import FlagRuleRegistry
 from app.intake.context import ScoringContext
 from app.reports.suppression import HIDDEN
 from app.reports.whatif import (
+    NOT_SCORED,
     DraftError,
     EngineView,
     ScenarioSpec,
@@ -46,6 +47,7 @@ from app.reports.whatif import (
     parse_inputs,
     partial_view,
     parts_changed,
+    rescore_rows,
     run,
     same_victim_view,
     victim_view,
@@ -620,6 +622,30 @@ def test_flags_that_differ_come_only_from_rules_reading_a_part_that_differs(
         assert _keys(incident, before, cut) ^ _keys(incident, after, cut) == whole
         moved += bool(whole)
     assert moved  # each draft moves some flags of the test incidents
+
+
+@pytest.mark.parametrize("use_stored", [True, False], ids=["stored-levels", "scored"])
+def test_a_row_whose_flags_fail_is_counted_as_failed_and_as_nothing_else(
+    env: Env, use_stored: bool
+) -> None:
+    """The changed rules read the victim's part; told they read nothing, the view has no
+    victim and reading it fails: the row is failed, not also an incident of the tally."""
+    context = ScoringContext.load(Settings(environment="test", database_url="sqlite://"))
+    spec = ScenarioSpec.for_area(context, AREA, parse_draft(flag_rules_draft()))
+    scenario = dataclasses.replace(spec.build(), flag_parts=frozenset())
+    stored = json.dumps(env.stored_inputs()[0])
+    if use_stored:
+        row: Any = ("dash-ric", "high", (0, 0, 1, 0), stored)
+        tally = rescore_rows(scenario, [row])
+    else:
+        # Scored in full: the flags read a view of an assessment without its victim.
+        incident, history, judgements = parse_inputs(stored)
+        whole = assess(incident, history, scenario.current, judgements)
+        broken = dataclasses.replace(whole, victim=NOT_SCORED)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("app.reports.whatif.assess", lambda *_: broken)
+            tally = rescore_rows(scenario, [(None, None, None, stored)])
+    assert tally == Tally(failed=1)
 
 
 def test_a_flag_rules_draft_scores_only_what_its_changed_rules_read() -> None:
