@@ -223,9 +223,9 @@ def assess_children(
     read, unless the caller gives the ``victim_level`` ``assess`` gives the victim (the
     what-if reads it from a stored result made by this engine under the same
     definitions)."""
-    return assess_children_pair(
-        incident, history, definitions, definitions, judgements, victim_level, pair=False
-    )[0]
+    checklist = definitions.victim_checklist(incident.victim_checklist.instrument)
+    read = _children_read(incident, history, checklist, judgements, victim_level)
+    return _assess_children(incident, history, definitions.child_risk, *read)
 
 
 def assess_children_pair(
@@ -235,8 +235,6 @@ def assess_children_pair(
     second: DefinitionSet,
     judgements: Sequence[Judgement] = (),
     victim_level: VictimLevel | None = None,
-    *,
-    pair: bool = True,
 ) -> tuple[tuple[ChildAssessment, ...], tuple[ChildAssessment, ...]]:
     """The children's part of :func:`assess` under ``first``'s child-risk definition and
     under ``second``'s, each exactly what ``assess`` gives as ``children``, for a what-if of
@@ -249,30 +247,37 @@ def assess_children_pair(
     (the what-if reads it from a stored result made by this engine under the same
     definitions).
     """
-    _check_history(incident, history)
     instrument = incident.victim_checklist.instrument
     checklist = first.victim_checklist(instrument)
     other = second.victim_checklist(instrument)
     if other is not checklist and other != checklist:
         raise ValueError("both definition sets must have the same victim checklist")
+    read = _children_read(incident, history, checklist, judgements, victim_level)
+    return (
+        _assess_children(incident, history, first.child_risk, *read),
+        _assess_children(incident, history, second.child_risk, *read),
+    )
+
+
+def _children_read(
+    incident: Incident,
+    history: History,
+    checklist: VictimChecklistDefinition,
+    judgements: Sequence[Judgement],
+    victim_level: VictimLevel | None,
+) -> tuple[VictimLevel, _Answers, dt.date, list[Figure], Mapping[str, list[Judgement]]]:
+    """What :func:`_assess_children` reads besides the incident, the history and the
+    child-risk definition, as :func:`assess` works it out: the victim's final level (scored
+    under ``checklist`` unless given), the effective answers, the incident's local date, a
+    list for the figures (not kept) and the judgements of each child."""
+    _check_history(incident, history)
     local = incident.occurred_at.astimezone(INCIDENT_TIMEZONE)
     all_judgements, of_children = _judgements_in_order(incident, judgements)
     answers = _effective_answers(incident, checklist)
     if victim_level is None:
         victim, _ = _victim_alone(incident, history, checklist, answers, all_judgements, local)
         victim_level = victim.level
-    on = local.date()
-    children = _assess_children(
-        incident, history, first.child_risk, victim_level, answers, on, [], of_children
-    )
-    if not pair:  # assess_children: the first alone
-        return children, ()
-    return (
-        children,
-        _assess_children(
-            incident, history, second.child_risk, victim_level, answers, on, [], of_children
-        ),
-    )
+    return victim_level, answers, local.date(), [], of_children
 
 
 def _victim_alone(
