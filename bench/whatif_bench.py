@@ -253,22 +253,24 @@ def draft_document(
 
 def child_risk_document(context: ScoringContext, without: str) -> dict[str, object]:
     """A child-risk draft: the area's current definition without the rule ``without``."""
-    document = copy.deepcopy(context.definition_set(AREA).child_risk.document())
-    document["version"] = "bench-draft"
-    rules = [r for r in document["rules"] if r["id"] != without]  # type: ignore[attr-defined, index]
-    if len(rules) == len(document["rules"]):  # type: ignore[arg-type]
-        raise SystemExit(f"the child-risk definition has no rule {without!r}")
-    document["rules"] = rules
-    return document
+    document = context.definition_set(AREA).child_risk.document()
+    return _without_rule(document, without, "bench-draft", "the child-risk definition")
 
 
 def flag_rules_document(context: ScoringContext, without: str) -> dict[str, object]:
     """A flag-rules draft: the area's current rules without the rule ``without``."""
-    document = copy.deepcopy(context.rules(AREA).document())
-    document["version"] = "99"  # a flag-rules version is numbered
-    rules = [r for r in document["rules"] if r["id"] != without]  # type: ignore[attr-defined, index]
+    # A flag-rules version is numbered.
+    return _without_rule(context.rules(AREA).document(), without, "99", "the flag rules")
+
+
+def _without_rule(
+    document: dict[str, object], rule_id: str, version: str, what: str
+) -> dict[str, object]:
+    document = copy.deepcopy(document)
+    document["version"] = version
+    rules = [r for r in document["rules"] if r["id"] != rule_id]  # type: ignore[attr-defined, index]
     if len(rules) == len(document["rules"]):  # type: ignore[arg-type]
-        raise SystemExit(f"the flag rules have no rule {without!r}")
+        raise SystemExit(f"{what} has no rule {rule_id!r}")
     document["rules"] = rules
     return document
 

@@ -102,7 +102,7 @@ from app.flags.engine import (
     parts_read,
     rule_parts,
 )
-from app.flags.ruleset import FlagRulesError, FlagRuleSet, parse_rule_set
+from app.flags.ruleset import FlagRule, FlagRulesError, FlagRuleSet, parse_rule_set
 from app.flags.vocabulary import FlagType
 from app.intake.context import ScoringContext
 from app.reports.suppression import Relation, Shown, suppress
@@ -332,12 +332,14 @@ def _changed_rules(current: FlagRuleSet, draft: FlagRuleSet) -> tuple[FlagRuleSe
     before = {r.id: r for r in current.rules}
     after = {r.id: r for r in draft.rules}
     changed = {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
+    return _cut(current, lambda r: r.id in changed), _cut(draft, lambda r: r.id in changed)
 
-    def only(rule_set: FlagRuleSet) -> FlagRuleSet:
-        rules = [r for r in rule_set.spec.rules if r.id in changed]
-        return dataclasses.replace(rule_set, spec=rule_set.spec.model_copy(update={"rules": rules}))
 
-    return only(current), only(draft)
+def _cut(rule_set: FlagRuleSet, keep: Callable[[FlagRule], bool]) -> FlagRuleSet:
+    """``rule_set`` with only the rules ``keep`` keeps (a copy: compiled on its own first
+    use, never sharing the whole set's compiled form)."""
+    rules = [r for r in rule_set.spec.rules if keep(r)]
+    return dataclasses.replace(rule_set, spec=rule_set.spec.model_copy(update={"rules": rules}))
 
 
 @dataclass(frozen=True)
@@ -493,10 +495,7 @@ class Scenario:
         cut once per set of parts and kept (compiled on first use)."""
         cut = self.cuts.get(parts)
         if cut is None:
-            spec = self.rules.spec
-            rules = [r for r in spec.rules if rule_parts(r) & parts]
-            cut = dataclasses.replace(self.rules, spec=spec.model_copy(update={"rules": rules}))
-            self.cuts[parts] = cut
+            cut = self.cuts[parts] = _cut(self.rules, lambda r: bool(rule_parts(r) & parts))
         return cut
 
 
@@ -701,8 +700,8 @@ def _changed_rule_flags(
     """A flag-rules draft: the flags of the changed rules of each version, on one view."""
     if scenario.changed_rules is None:  # pragma: no cover - only for a flag-rules draft
         raise ValueError("not a flag-rules draft")
-    flags_before, flags_after = flag_keys(incident, view, scenario.changed_rules)
-    return flags_before, flags_after
+    before, after = flag_keys(incident, view, scenario.changed_rules)
+    return before, after
 
 
 def _count_flag_changes(before: Mapping[str, str], after: Mapping[str, str], tally: Tally) -> None:
@@ -813,7 +812,7 @@ def same_victim_view(before: VictimAssessment, after: VictimAssessment) -> bool:
 
 
 class _NotScored:
-    """A part of an assessment that was not scored (:func:`_flag_rules_view`)."""
+    """A part of an assessment that was not scored (:func:`partial_view`)."""
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(f"{name}: this part of the assessment was not scored")
